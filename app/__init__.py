@@ -1,0 +1,1 @@
+"""The Netbuilder application: main window, docks, training controller, live plots."""

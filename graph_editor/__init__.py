@@ -1,0 +1,1 @@
+"""The Qt node editor: scene, items, view, palette, inspector, undo commands."""

@@ -1,0 +1,286 @@
+"""Analysis: per-node output shapes, parameters, MACs, receptive field, activation memory.
+
+Shapes come from running each node's real torch builder on ``meta`` tensors (no memory,
+no compute), parameter counts from the built module, and multiply-accumulates from
+``torch.utils.flop_counter`` (a matmul or convolution of F flops is F/2 MACs; bias
+additions are not counted). Hand-written formulas only where torch's counter does not see
+the weight multiplications (LeNet's sub-sampling, RBF units, the connection-table conv).
+
+Results for one (type, params, input shapes) are memoised, so re-analysing a graph after
+one edit recomputes only the nodes whose inputs changed: analysis is incremental.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .catalog import INDEX, ShapeError
+from .catalog._util import fmt_shape
+from .diagnostics import ERROR, Diagnostic
+from .graph import GraphDocument, Node
+from .validation import feedforward_graph
+
+META_BATCH = 2  # batch norm needs more than one sample per channel in training mode
+
+
+@dataclass
+class NodeInfo:
+    """What analysis knows about one node. Shapes are per sample (batch excluded)."""
+
+    output_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    output_kinds: dict[str, str] = field(default_factory=dict)  # port -> "float"/"index"
+    params: int = 0  # trainable parameters
+    macs: int = 0  # multiply-accumulates per sample
+    activation_bytes: int = 0  # bytes of this node's outputs per sample
+    receptive_field: tuple[int, ...] | None = None  # input pixels seen, per spatial axis
+    jump: tuple[int, ...] | None = None  # input pixels between neighbouring outputs
+    error: str | None = None  # this node could not be analysed (message names the cause)
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        return next(iter(self.output_shapes.values()), None)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.output_shapes or not self.output_kinds)
+
+
+@dataclass
+class Analysis:
+    nodes: dict[str, NodeInfo]
+    order: list[str]
+    diagnostics: list[Diagnostic]
+
+    @property
+    def total_params(self) -> int:
+        return sum(i.params for i in self.nodes.values())
+
+    @property
+    def total_macs(self) -> int:
+        return sum(i.macs for i in self.nodes.values())
+
+    @property
+    def total_activation_bytes(self) -> int:
+        return sum(i.activation_bytes for i in self.nodes.values())
+
+    def edge_shape(self, edge) -> tuple[int, ...] | None:
+        info = self.nodes.get(edge.source)
+        return info.output_shapes.get(edge.source_port) if info else None
+
+    def input_shapes(self, doc: GraphDocument, node_id: str) -> dict[str, tuple[int, ...]]:
+        out = {}
+        for e in doc.in_edges(node_id):
+            shape = self.edge_shape(e)
+            if shape is not None:
+                out[e.target_port] = shape
+        return out
+
+
+class _Result:
+    """Memoised outcome of one (type, params, input shapes): shapes, counts, or an error."""
+
+    __slots__ = ("shapes", "kinds", "params", "macs", "bytes", "error", "error_port")
+
+    def __init__(self):
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.kinds: dict[str, str] = {}
+        self.params = self.macs = self.bytes = 0
+        self.error: str | None = None
+        self.error_port: str | None = None
+
+
+_CACHE: OrderedDict[Any, _Result] = OrderedDict()
+_CACHE_SIZE = 20_000
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def analyze(doc: GraphDocument) -> Analysis:
+    """Analyse every node in topological order; errors become diagnostics, never raise."""
+    g = feedforward_graph(doc)
+    try:
+        order = list(nx.topological_sort(g))
+    except nx.NetworkXUnfeasible:
+        return Analysis({}, [], [Diagnostic(None, ERROR, "the graph has a cycle without a "
+                                            "Delay node; run validate for details",
+                                            code="cycle")])
+    incoming: dict[str, dict[str, tuple[str, str]]] = {n: {} for n in doc.nodes}
+    for e in doc.edges:
+        incoming[e.target][e.target_port] = (e.source, e.source_port)
+    infos: dict[str, NodeInfo] = {}
+    diags: list[Diagnostic] = []
+    for nid in order:
+        node = doc.nodes[nid]
+        info = NodeInfo()
+        infos[nid] = info
+        ins, ready = {}, True
+        for port in node.input_ports():
+            src = incoming[nid].get(port.name)
+            if src is None:
+                if not port.optional:
+                    ready = False
+                continue
+            up = infos.get(src[0])
+            if up is None or src[1] not in up.output_shapes:
+                ready = False  # upstream failed or not yet known: no second report
+                continue
+            ins[port.name] = (up.output_shapes[src[1]], up.output_kinds[src[1]])
+        if not ready:
+            info.error = "inputs unknown"
+            continue
+        res = _analyse_node(node, ins)
+        info.output_shapes, info.output_kinds = dict(res.shapes), dict(res.kinds)
+        info.params, info.macs, info.activation_bytes = res.params, res.macs, res.bytes
+        if res.error:
+            info.error = res.error
+            diags.append(_shape_diag(doc, node, res, incoming[nid]))
+            continue
+        _receptive(node, info, [infos[incoming[nid][p][0]] for p in ins if p in incoming[nid]])
+    return Analysis(infos, order, diags)
+
+
+def _shape_diag(doc, node: Node, res: _Result, incoming) -> Diagnostic:
+    port = res.error_port
+    msg = res.error
+    involved = (node.id,)
+    if port and port in incoming:
+        src, sport = incoming[port]
+        msg = f"input '{port}' from {src}.{sport}: {msg}"
+        involved = (node.id, src)
+    elif len(incoming) == 1:
+        (p, (src, sport)), = incoming.items()
+        port = p
+        msg = f"input '{p}' from {src}.{sport}: {msg}"
+        involved = (node.id, src)
+    return Diagnostic(node.id, ERROR, msg, port=port, code="shape", nodes=involved)
+
+
+def _key(node: Node, ins) -> Any:
+    try:
+        params = json.dumps(node.params, sort_keys=True)
+    except TypeError:
+        params = repr(sorted(node.params.items()))
+    return (node.type, params, tuple(sorted(ins.items())))
+
+
+def _analyse_node(node: Node, ins) -> _Result:
+    key = _key(node, ins)
+    res = _CACHE.get(key)
+    if res is not None:
+        _CACHE.move_to_end(key)
+        return res
+    res = _compute(node, ins)
+    _CACHE[key] = res
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return res
+
+
+def _compute(node: Node, ins) -> _Result:
+    spec, params = node.spec, node.params
+    res = _Result()
+    outs = spec.output_ports(params)
+    if spec.is_source:
+        shape = tuple(spec.source_shape(params))
+        for p in outs:
+            res.shapes[p.name], res.kinds[p.name] = shape, p.kind
+        res.bytes = _numel(shape) * (8 if outs[0].kind == INDEX else 4)
+        return res
+    if spec.build is None:  # Output nodes: pass-through
+        return res
+    shapes = {k: v[0] for k, v in ins.items()}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with torch.device("meta"):
+                module = spec.build(params, shapes)
+            args = [_meta_input(*ins[p.name]) for p in spec.input_ports(params) if p.name in ins]
+            module.train()
+            with FlopCounterMode(display=False) as counter:
+                y = module(*args)
+    except ShapeError as exc:
+        res.error = str(exc)
+        res.error_port = _port_in(str(exc), ins)
+        return res
+    except Exception as exc:  # torch's own message, cleaned of its call-site noise
+        res.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+        return res
+    ys = y if isinstance(y, tuple) else (y,)
+    if len(ys) != len(outs):
+        res.error = f"internal: {spec.type} gave {len(ys)} outputs for {len(outs)} ports"
+        return res
+    for p, t in zip(outs, ys):
+        res.shapes[p.name] = tuple(t.shape[1:]) if t.dim() else ()
+        res.kinds[p.name] = INDEX if not t.is_floating_point() else "float"
+        res.bytes += _numel(res.shapes[p.name]) * t.element_size()
+    res.params = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    if spec.macs is not None:
+        res.macs = int(spec.macs(params, shapes, [res.shapes[p.name] for p in outs]))
+    else:
+        res.macs = int(counter.get_total_flops()) // 2 // META_BATCH
+    return res
+
+
+def _port_in(message: str, ins) -> str | None:
+    head = message.split(":", 1)[0].strip()
+    if head in ins:
+        return head
+    return next(iter(ins)) if len(ins) == 1 else None
+
+
+def _meta_input(shape, kind) -> torch.Tensor:
+    dtype = torch.long if kind == INDEX else torch.float32
+    return torch.empty((META_BATCH,) + tuple(shape), dtype=dtype, device="meta")
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _receptive(node: Node, info: NodeInfo, ups: list[NodeInfo]) -> None:
+    """Receptive field r and jump j per spatial axis (r' = r + (k - 1) d j, j' = j s)."""
+    spec = node.spec
+    if spec.is_source:
+        if node.type in ("ImageInput", "SequenceInput", "TokenInput"):
+            n = {"ImageInput": 2}.get(node.type, 1)
+            info.receptive_field, info.jump = (1,) * n, (1,) * n
+        return
+    prev = [u for u in ups if u.receptive_field is not None]
+    if not prev:
+        return
+    rf = tuple(max(u.receptive_field[i] for u in prev) for i in range(len(prev[0].receptive_field)))
+    jump = tuple(max(u.jump[i] for u in prev) for i in range(len(prev[0].jump)))
+    geom = spec.receptive(node.params) if spec.receptive else None
+    if geom == "reset":
+        return
+    if geom:
+        n = len(rf)
+        k, s, d = geom["kernel"][-n:], geom["stride"][-n:], geom["dilation"][-n:]
+        if len(k) == n:
+            rf = tuple(r + (ki - 1) * di * j for r, ki, di, j in zip(rf, k, d, jump))
+            jump = tuple(j * si for j, si in zip(jump, s))
+    info.receptive_field, info.jump = rf, jump
+
+
+def describe(info: NodeInfo) -> str:
+    """One line for tooltips: shape, params, MACs, receptive field."""
+    parts = [fmt_shape(info.output_shape or ())]
+    if info.params:
+        parts.append(f"{info.params:,} params")
+    if info.macs:
+        parts.append(f"{info.macs:,} MACs")
+    if info.receptive_field:
+        parts.append("RF " + "x".join(map(str, info.receptive_field)))
+    return " | ".join(parts)

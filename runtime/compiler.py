@@ -1,0 +1,186 @@
+"""Compile a graph document to a ``torch.fx.GraphModule``, built directly (not traced).
+
+Every layer node becomes a submodule named after its node id and one ``call_module``
+line of generated code, so ``module.code`` reads like hand-written PyTorch:
+
+    def forward(self, image, label):
+        c1 = self.c1(image);  image = None
+        ...
+
+Two modes:
+- ``"train"``: inputs and targets in; out comes a dict with ``loss`` (the sum of every
+  loss node), each loss by node id, and every prediction that feeds a loss or an
+  Output node.
+- ``"predict"``: inputs only; returns the predictions (one tensor, or a tuple in
+  output order). Loss nodes, targets and everything that only feeds them are pruned.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+import torch
+from torch import fx, nn
+
+from .analysis import Analysis, analyze
+from .diagnostics import Diagnostic
+from .graph import GraphDocument
+from .validation import validate
+
+
+class CompileError(Exception):
+    """The graph cannot be compiled; ``diagnostics`` say where and why."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = diagnostics
+        errors = [d for d in diagnostics if d.is_error]
+        super().__init__("the graph has errors:\n" + "\n".join(f"  {d}" for d in errors))
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Names of the compiled module's inputs, targets and outputs (node ids)."""
+
+    inputs: tuple[str, ...]
+    targets: tuple[str, ...]
+    outputs: tuple[str, ...]  # prediction outputs
+    losses: tuple[str, ...]
+
+
+def signature(doc: GraphDocument) -> Signature:
+    inputs = tuple(n.id for n in doc if n.spec.source_kind == "input")
+    targets = tuple(n.id for n in doc if n.spec.source_kind == "target")
+    losses = tuple(n.id for n in doc if n.spec.is_loss)
+    outputs: list[str] = [n.id for n in doc if n.spec.is_output]
+    if not outputs:  # the predictions that losses judge
+        for lid in losses:
+            for e in doc.in_edges(lid):
+                port = next(p for p in doc.nodes[lid].input_ports() if p.name == e.target_port)
+                if port.role != "target" and e.source not in outputs:
+                    outputs.append(e.source)
+    return Signature(inputs, targets, tuple(outputs), losses)
+
+
+def build_module(doc: GraphDocument, *, mode: str = "train",
+                 analysis: Analysis | None = None) -> fx.GraphModule:
+    """Compile ``doc``; raises CompileError (with diagnostics) if it has errors."""
+    if mode not in ("train", "predict"):
+        raise ValueError(f"mode must be 'train' or 'predict', not {mode!r}")
+    diags = validate(doc, shapes=False)
+    if any(d.is_error for d in diags):
+        raise CompileError(diags)
+    analysis = analysis or analyze(doc)
+    if any(d.is_error for d in analysis.diagnostics):
+        raise CompileError(analysis.diagnostics)
+    sig = signature(doc)
+    needed = _needed_nodes(doc, sig, mode)
+    incoming = {(e.target, e.target_port): e for e in doc.edges}
+
+    graph = fx.Graph()
+    modules: dict[str, nn.Module] = {}
+    values: dict[tuple[str, str], fx.Node] = {}  # (node id, output port) -> fx value
+    placeholders = sig.inputs + (sig.targets if mode == "train" else ())
+    for nid in placeholders:
+        if nid in needed:
+            ph = graph.placeholder(nid)
+            values[(nid, doc.nodes[nid].output_ports()[0].name)] = ph
+    for nid in analysis.order:
+        node = doc.nodes[nid]
+        spec = node.spec
+        if nid not in needed or spec.is_source or spec.is_output:
+            continue
+        args = []
+        for port in spec.input_ports(node.params):
+            e = incoming.get((nid, port.name))
+            if e is not None:
+                args.append(values[(e.source, e.source_port)])
+        shapes = analysis.input_shapes(doc, nid)
+        modules[nid] = spec.build(node.params, shapes)
+        call = graph.create_node("call_module", nid, tuple(args), {}, name=nid)
+        outs = spec.output_ports(node.params)
+        if len(outs) == 1:
+            values[(nid, outs[0].name)] = call
+        else:
+            for i, p in enumerate(outs):
+                values[(nid, p.name)] = graph.create_node(
+                    "call_function", operator.getitem, (call, i), {}, name=f"{nid}_{p.name}")
+
+    def value_of(out_id: str) -> fx.Node:
+        node = doc.nodes[out_id]
+        if node.spec.is_output:
+            e = incoming[(out_id, node.input_ports()[0].name)]
+            return values[(e.source, e.source_port)]
+        return values[(out_id, node.output_ports()[0].name)]
+
+    if mode == "predict":
+        outs = [value_of(o) for o in sig.outputs]
+        graph.output(outs[0] if len(outs) == 1 else tuple(outs))
+    else:
+        result = {}
+        losses = [values[(lid, "loss")] for lid in sig.losses]
+        if losses:
+            total = losses[0]
+            for other in losses[1:]:
+                total = graph.call_function(operator.add, (total, other))
+            result["loss"] = total
+        for lid, v in zip(sig.losses, losses):
+            result[lid] = v
+        for o in sig.outputs:
+            result.setdefault(o, value_of(o))
+        graph.output(result)
+    graph.lint()
+    gm = fx.GraphModule(_Root(modules), graph, class_name=_class_name(doc))
+    gm.meta["netbuilder"] = {"signature": sig, "mode": mode}
+    return gm
+
+
+class _Root(nn.Module):
+    def __init__(self, modules: dict[str, nn.Module]):
+        super().__init__()
+        for name, m in modules.items():
+            self.add_module(name, m)
+
+
+def _needed_nodes(doc: GraphDocument, sig: Signature, mode: str) -> set[str]:
+    """Ancestors of what the mode returns (losses in train, outputs in predict)."""
+    import networkx as nx
+
+    from .validation import to_networkx
+
+    g = to_networkx(doc)
+    sinks = list(sig.outputs) + (list(sig.losses) if mode == "train" else [])
+    needed = set(sinks)
+    for s in sinks:
+        needed |= nx.ancestors(g, s)
+    return needed
+
+
+def _class_name(doc: GraphDocument) -> str:
+    name = str(doc.metadata.get("name") or "Net")
+    words = "".join(c if c.isalnum() else " " for c in name).split()
+    cls = "".join(w[:1].upper() + w[1:] for w in words) or "Net"
+    return cls if cls[0].isalpha() else "Net" + cls
+
+
+def get_signature(module: fx.GraphModule) -> Signature:
+    return module.meta["netbuilder"]["signature"]
+
+
+def example_inputs(doc: GraphDocument, batch: int = 2, *, mode: str = "predict",
+                   analysis: Analysis | None = None, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random inputs (and targets in train mode) of the right shapes and dtypes."""
+    gen = torch.Generator().manual_seed(seed)
+    sig = signature(doc)
+    names = sig.inputs + (sig.targets if mode == "train" else ())
+    out = []
+    for nid in names:
+        node = doc.nodes[nid]
+        shape = (batch,) + tuple(node.spec.source_shape(node.params))
+        p = node.params
+        if node.type == "TokenInput":
+            out.append(torch.randint(0, p["vocab_size"], shape, generator=gen))
+        elif node.type == "Target" and p["kind"] == "class":
+            out.append(torch.randint(0, p["num_classes"], shape, generator=gen))
+        else:
+            out.append(torch.randn(shape, generator=gen))
+    return tuple(out)

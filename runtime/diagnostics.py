@@ -1,0 +1,44 @@
+"""Diagnostics: what validation and analysis say about a graph, pinned to a node and port."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    node_id: str | None  # None for whole-graph findings
+    severity: str  # "error" or "warning"
+    message: str  # plain words, names the place, says expected vs received
+    port: str | None = None
+    param: str | None = None
+    code: str = ""  # stable machine-readable kind, e.g. "cycle", "shape"
+    nodes: tuple[str, ...] = ()  # every node involved (a cycle names all of them)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def where(self) -> str:
+        if self.node_id is None:
+            return "graph"
+        out = f"node '{self.node_id}'"
+        if self.port:
+            out += f" port '{self.port}'"
+        if self.param:
+            out += f" parameter '{self.param}'"
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.where()}: {self.message}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["nodes"] = list(self.nodes)
+        return d
+
+
+def has_errors(diagnostics) -> bool:
+    return any(d.is_error for d in diagnostics)

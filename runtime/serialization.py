@@ -1,0 +1,231 @@
+"""The versioned JSON file format: load (reporting every problem with its place), save
+(atomically), migrate older versions. See docs/graph-format.md and
+resources/graph.schema.json."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .catalog import CATALOG
+from .graph import Edge, GraphDocument, GraphError
+
+FORMAT = "netbuilder.graph"
+VERSION = 1
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+SCHEMA_PATH = RESOURCES / "graph.schema.json"
+
+# version -> function upgrading a dict of that version to version + 1
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    location: str  # a JSON path ($.nodes[2].type) or "line 3, column 7"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class GraphFileError(Exception):
+    """A graph file that cannot be loaded; ``problems`` lists every problem found."""
+
+    def __init__(self, source: str, problems: list[LoadProblem]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"cannot load {source}: {len(problems)} problem(s)\n{lines}")
+
+
+# ---- dict <-> document ----------------------------------------------------------------
+
+def graph_to_dict(doc: GraphDocument) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "metadata": doc.metadata,
+        "nodes": [
+            {"id": n.id, "type": n.type, "label": n.label, "params": n.params,
+             "position": [round(n.position[0], 2), round(n.position[1], 2)]}
+            for n in doc.nodes.values()
+        ],
+        "edges": [
+            {"source": e.source, "source_port": e.source_port,
+             "target": e.target, "target_port": e.target_port}
+            for e in doc.edges
+        ],
+    }
+    if doc.training:
+        out["training"] = doc.training
+    return json.loads(json.dumps(out))  # a deep, JSON-clean copy
+
+
+def graph_from_dict(data: Any, source: str = "<graph>") -> GraphDocument:
+    """Build a document, or raise GraphFileError listing every problem with its place."""
+    problems = _schema_problems(data)
+    if problems:
+        raise GraphFileError(source, problems)
+    data = migrate(data, source)
+    doc = GraphDocument()
+    doc.metadata = dict(data.get("metadata") or {})
+    doc.metadata.setdefault("name", Path(source).stem if source != "<graph>" else "untitled")
+    doc.training = dict(data.get("training") or {})
+    for i, nd in enumerate(data["nodes"]):
+        where = f"$.nodes[{i}]"
+        if nd["type"] not in CATALOG:
+            import difflib
+
+            close = difflib.get_close_matches(nd["type"], CATALOG, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(LoadProblem(f"{where}.type", f"unknown node type {nd['type']!r}{hint}"))
+            continue
+        spec = CATALOG[nd["type"]]
+        params = nd.get("params") or {}
+        known = {p.name for p in spec.params}
+        for name in params:
+            if name not in known:
+                problems.append(LoadProblem(f"{where}.params.{name}",
+                                            f"{nd['type']} has no parameter {name!r}"))
+        try:
+            doc.add_node(nd["type"], params, node_id=nd["id"], label=nd.get("label", ""),
+                         position=nd.get("position", (0, 0)))
+        except (GraphError, KeyError) as exc:
+            problems.append(LoadProblem(f"{where}.id", _msg(exc)))
+    for i, ed in enumerate(data["edges"]):
+        where = f"$.edges[{i}]"
+        missing = [k for k in ("source", "target") if ed[k] not in doc]
+        if missing:
+            if not any(_failed_node(problems, data, ed[k]) for k in missing):
+                for k in missing:
+                    problems.append(LoadProblem(f"{where}.{k}", f"no node with id {ed[k]!r}"))
+            continue
+        try:
+            doc.add_edge(Edge(ed["source"], ed["source_port"], ed["target"], ed["target_port"]))
+        except GraphError as exc:
+            problems.append(LoadProblem(where, _msg(exc)))
+    if problems:
+        raise GraphFileError(source, problems)
+    doc.revision = 0
+    return doc
+
+
+def _failed_node(problems, data, node_id) -> bool:
+    """Whether a node with this id was already reported (no second report per edge)."""
+    for i, nd in enumerate(data["nodes"]):
+        if nd.get("id") == node_id:
+            return any(p.location.startswith(f"$.nodes[{i}]") for p in problems)
+    return False
+
+
+def _msg(exc: Exception) -> str:
+    return exc.args[0] if exc.args else str(exc)
+
+
+_validator = None
+
+
+def _schema_problems(data: Any) -> list[LoadProblem]:
+    global _validator
+    if _validator is None:
+        import jsonschema
+
+        schema = json.loads(SCHEMA_PATH.read_text())
+        _validator = jsonschema.Draft202012Validator(schema)
+    if not isinstance(data, dict):
+        return [LoadProblem("$", f"expected a JSON object, found {type(data).__name__}")]
+    problems = []
+    if data.get("format") != FORMAT:
+        problems.append(LoadProblem("$.format", f"not a Netbuilder graph (format is "
+                                                f"{data.get('format')!r}, expected {FORMAT!r})"))
+        return problems
+    if isinstance(data.get("version"), int) and data["version"] > VERSION:
+        return [LoadProblem("$.version", f"written by a newer Netbuilder (format version "
+                                         f"{data['version']}; this one reads up to {VERSION})")]
+    for err in sorted(_validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        problems.append(LoadProblem(_json_path(err.absolute_path), err.message))
+    return problems
+
+
+def _json_path(parts) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def migrate(data: dict, source: str = "<graph>") -> dict:
+    """Upgrade a graph dict to the current version, one version at a time."""
+    version = data["version"]
+    while version < VERSION:
+        if version not in MIGRATIONS:
+            raise GraphFileError(source, [LoadProblem("$.version",
+                                                      f"no migration from version {version}")])
+        data = MIGRATIONS[version](data)
+        version = data["version"]
+    return data
+
+
+# ---- files ------------------------------------------------------------------------------
+
+def load_graph(path: str | os.PathLike) -> GraphDocument:
+    """Load a graph file; GraphFileError (never another exception) when it cannot be read."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GraphFileError(str(path), [LoadProblem(str(path), "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GraphFileError(str(path), [LoadProblem(str(path), f"cannot read: {exc}")]) from None
+    return loads(text, str(path))
+
+
+def loads(text: str, source: str = "<graph>") -> GraphDocument:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GraphFileError(source, [LoadProblem(f"line {exc.lineno}, column {exc.colno}",
+                                                  f"malformed JSON: {exc.msg}")]) from None
+    return graph_from_dict(data, source)
+
+
+def dumps(doc: GraphDocument) -> str:
+    return json.dumps(graph_to_dict(doc), indent=2) + "\n"
+
+
+def save_graph(doc: GraphDocument, path: str | os.PathLike) -> None:
+    """Write atomically: a temporary file beside the target, fsync, rename."""
+    atomic_write_text(Path(path), dumps(doc))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass

@@ -1,0 +1,142 @@
+"""Structural validation with networkx: parameters, ports, wiring, cycles, reachability.
+
+``validate(doc)`` returns diagnostics pinned to node ids; with ``shapes=True`` (the
+default) it also runs shape analysis when the structure is sound, so one call answers
+"will this graph compile?".
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import networkx as nx
+
+from .catalog import kinds_compatible
+from .diagnostics import ERROR, WARNING, Diagnostic, has_errors
+from .graph import GraphDocument
+
+
+def to_networkx(doc: GraphDocument) -> nx.MultiDiGraph:
+    g = nx.MultiDiGraph()
+    g.add_nodes_from(doc.nodes)
+    for e in doc.edges:
+        g.add_edge(e.source, e.target, source_port=e.source_port, target_port=e.target_port)
+    return g
+
+
+def is_delay(node) -> bool:
+    return "delay" in node.spec.tags
+
+
+def feedforward_graph(doc: GraphDocument) -> nx.DiGraph:
+    """The graph with every edge leaving a Delay node cut: acyclic when the graph is legal."""
+    g = nx.DiGraph()
+    g.add_nodes_from(doc.nodes)
+    delays = {n.id for n in doc if is_delay(n)}
+    g.add_edges_from((e.source, e.target) for e in doc.edges if e.source not in delays)
+    return g
+
+
+def validate(doc: GraphDocument, *, shapes: bool = True) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    diags += check_params(doc)
+    diags += check_ports(doc)
+    diags += check_cycles(doc)
+    diags += check_reachability(doc)
+    if shapes and not has_errors(diags):
+        from .analysis import analyze
+
+        diags += analyze(doc).diagnostics
+    return diags
+
+
+def check_params(doc: GraphDocument) -> list[Diagnostic]:
+    out = []
+    for node in doc:
+        for name, msg in node.spec.param_problems(node.params):
+            out.append(Diagnostic(node.id, ERROR, f"{name}: {msg}", param=name, code="param",
+                                  nodes=(node.id,)))
+    return out
+
+
+def check_ports(doc: GraphDocument) -> list[Diagnostic]:
+    out = []
+    incoming: dict[tuple[str, str], list] = defaultdict(list)
+    nodes = doc.nodes
+    for e in doc.edges:
+        src, dst = nodes[e.source], nodes[e.target]
+        outs = {p.name: p for p in src.output_ports()}
+        ins = {p.name: p for p in dst.input_ports()}
+        if e.source_port not in outs:
+            out.append(Diagnostic(src.id, ERROR, f"edge {e} leaves output '{e.source_port}', which "
+                                  f"{src.type} no longer has", port=e.source_port, code="port",
+                                  nodes=(src.id, dst.id)))
+            continue
+        if e.target_port not in ins:
+            out.append(Diagnostic(dst.id, ERROR, f"edge {e} enters input '{e.target_port}', which "
+                                  f"{dst.type} no longer has", port=e.target_port, code="port",
+                                  nodes=(src.id, dst.id)))
+            continue
+        incoming[(e.target, e.target_port)].append(e)
+        ok, ik = outs[e.source_port].kind, ins[e.target_port].kind
+        if not kinds_compatible(ok, ik):
+            out.append(Diagnostic(dst.id, ERROR, f"input '{e.target_port}' takes {ik} values but "
+                                  f"{src.display_name}.{e.source_port} gives {ok} values",
+                                  port=e.target_port, code="kind", nodes=(src.id, dst.id)))
+    for (nid, port), edges in incoming.items():
+        if len(edges) > 1:
+            srcs = ", ".join(f"{e.source}.{e.source_port}" for e in edges)
+            out.append(Diagnostic(nid, ERROR, f"input '{port}' has {len(edges)} incoming edges "
+                                  f"({srcs}); an input takes one (use Add or Concatenate to "
+                                  "combine)", port=port, code="fan_in",
+                                  nodes=(nid,) + tuple(e.source for e in edges)))
+    for node in doc:
+        for p in node.input_ports():
+            if not p.optional and (node.id, p.name) not in incoming:
+                out.append(Diagnostic(node.id, ERROR, f"input '{p.name}' is not connected",
+                                      port=p.name, code="unconnected", nodes=(node.id,)))
+    return out
+
+
+def check_cycles(doc: GraphDocument) -> list[Diagnostic]:
+    g = feedforward_graph(doc)
+    out = []
+    for comp in nx.strongly_connected_components(g):
+        if len(comp) == 1:
+            (n,) = comp
+            if not g.has_edge(n, n):
+                continue
+        cycle = [u for u, _ in nx.find_cycle(g.subgraph(comp))]
+        names = " -> ".join(cycle + [cycle[0]])
+        out.append(Diagnostic(cycle[0], ERROR, f"cycle without a Delay node: {names}. A "
+                              "recurrent connection must pass through a Delay node",
+                              code="cycle", nodes=tuple(cycle)))
+    return out
+
+
+def check_reachability(doc: GraphDocument) -> list[Diagnostic]:
+    full = to_networkx(doc)
+    sources = [n.id for n in doc if n.spec.source_kind == "input"]
+    sinks = [n.id for n in doc if n.spec.is_loss or n.spec.is_output]
+    out = []
+    if not sources and len(doc):
+        out.append(Diagnostic(None, WARNING, "the graph has no input node", code="no_input"))
+    if not sinks and len(doc):
+        out.append(Diagnostic(None, WARNING, "the graph has no loss or output node: nothing to "
+                              "train or export", code="no_sink"))
+    reached = set(sources)
+    for s in sources:
+        reached |= nx.descendants(full, s)
+    feeds = set(sinks)
+    for s in sinks:
+        feeds |= nx.ancestors(full, s)
+    for node in doc:
+        if node.spec.source_kind == "target":
+            continue
+        if sources and node.id not in reached:
+            out.append(Diagnostic(node.id, WARNING, f"{node.display_name} is not reached from "
+                                  "any input", code="unreachable", nodes=(node.id,)))
+        if sinks and node.id not in feeds:
+            out.append(Diagnostic(node.id, WARNING, f"{node.display_name} feeds no loss or "
+                                  "output: its result is unused", code="dead_end",
+                                  nodes=(node.id,)))
+    return out
