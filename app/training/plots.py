@@ -1,0 +1,451 @@
+"""Live training plots (pyqtgraph): curves, gradient norms, feature maps, evaluation, text.
+
+Events are *ingested* into preallocated buffers (cheap, any rate); a ~30 Hz timer
+*redraws* only what changed. Plot items are created once; curves get ``setData`` with the
+buffer contents, images get ``setImage`` with fixed levels and a 256-entry lookup table,
+so a redraw never rescales or rebuilds anything. Import this module lazily: it pulls in
+pyqtgraph.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QSplitter,
+                               QTabWidget, QVBoxLayout, QWidget)
+
+from .buffers import MetricStore
+
+VANISH, EXPLODE = 1e-7, 1e3  # gradient-norm warning thresholds
+MAX_TILES = 64  # feature maps / filters shown at most
+LOG_FLOOR = 1e-30  # log plots cannot show 0
+
+
+def _lut() -> np.ndarray:
+    return pg.colormap.get("viridis").getLookupTable(0.0, 1.0, 256)
+
+
+def _normalise(a: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] by the array's own range (a constant array becomes 0.5)."""
+    a = np.nan_to_num(np.asarray(a, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = float(a.min(initial=0.0)), float(a.max(initial=0.0))
+    if hi - lo < 1e-12:
+        return np.full(a.shape, 0.5, np.float32)
+    return (a - lo) / (hi - lo)
+
+
+def mosaic(tiles: np.ndarray, gap: int = 1) -> np.ndarray:
+    """(N, H, W) -> one (rows*(H+gap), cols*(W+gap)) image, each tile scaled to [0, 1]."""
+    tiles = np.asarray(tiles, dtype=np.float32)
+    if tiles.ndim == 1:
+        tiles = tiles[None, None, :]
+    elif tiles.ndim == 2:  # (C, L): channels as one-row tiles would be unreadable: one image
+        tiles = tiles[None]
+    elif tiles.ndim > 3:
+        tiles = tiles.reshape(-1, *tiles.shape[-2:])
+    tiles = tiles[:MAX_TILES]
+    n, h, w = tiles.shape
+    cols = int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    out = np.zeros((rows * (h + gap) - gap, cols * (w + gap) - gap), np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = _normalise(tiles[i])
+    return out
+
+
+def _image_plot(layout: pg.GraphicsLayoutWidget, title: str, row: int, col: int):
+    plot = layout.addPlot(row=row, col=col, title=title)
+    plot.setAspectLocked(True)
+    plot.invertY(True)
+    plot.hideAxis("left")
+    plot.hideAxis("bottom")
+    plot.setMenuEnabled(False)
+    img = pg.ImageItem(axisOrder="row-major")
+    img.setLookupTable(_lut())
+    img.setLevels((0.0, 1.0))
+    plot.addItem(img)
+    return plot, img
+
+
+class TrainingPlotsWidget(QWidget):
+    """All live plots of one run. ``ingest(events)`` then the timer calls ``redraw()``."""
+
+    def __init__(self, parent: QWidget | None = None, capacity: int = 4096, fps: float = 30.0):
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=False)
+        self.store = MetricStore(capacity)
+        self.probe_node: str | None = None
+        self.node_order: list[str] = []
+        self.warned: dict[str, str] = {}
+        self._last_step = 0
+        self._drawn: dict[str, int] = {}
+        self._maps: dict[str, dict] = {}  # latest feature maps / histograms per node
+        self._hists: dict[str, dict] = {}
+        self._filters: dict | None = None
+        self._pending_images = False
+        self._pending_eval: dict | None = None
+        self.samples: Any = None  # optional input array for misclassified thumbnails
+        self._grad_warn_x: list[float] = []
+        self._grad_warn_y: list[float] = []
+        self._bad: dict[str, bool] = {}
+        self.class_names: list[str] | None = None
+
+        self.tabs = QTabWidget(self)
+        self.warning_label = QLabel("", self)
+        self.warning_label.setStyleSheet("color: #c0392b;")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.hide()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.warning_label)
+        lay.addWidget(self.tabs)
+        self._build_curves()
+        self._build_inside()
+        self._build_evaluation()
+        self.text = QPlainTextEdit(self)
+        self.text.setReadOnly(True)
+        self.text.setMaximumBlockCount(2000)
+        self.tabs.addTab(self.text, "Text")
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(max(1, int(1000 / fps)))
+        self.timer.timeout.connect(self.redraw)
+        self.redraw_count = 0
+
+    # ---- construction ----------------------------------------------------------------
+    def _curve_plot(self, layout, title, row, col, ylabel, log=False):
+        plot = layout.addPlot(row=row, col=col, title=title)
+        plot.setLabel("bottom", "step")
+        plot.setLabel("left", ylabel)
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
+        if log:
+            plot.setLogMode(x=False, y=True)
+        plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        return plot
+
+    def _build_curves(self) -> None:
+        self.curves_view = pg.GraphicsLayoutWidget()
+        lw = self.curves_view
+        self.loss_plot = self._curve_plot(lw, "Loss", 0, 0, "loss")
+        self.grad_plot = self._curve_plot(lw, "Gradient norm per layer", 0, 1, "norm", log=True)
+        self.acc_plot = self._curve_plot(lw, "Accuracy", 1, 0, "accuracy")
+        self.lr_plot = self._curve_plot(lw, "Learning rate", 1, 1, "lr")
+        self.acc_plot.setYRange(0.0, 1.0, padding=0.02)
+        self.curves: dict[str, Any] = {}
+        c = self._add_curve
+        c("loss", self.loss_plot, "train (step)", (100, 150, 230), width=1)
+        c("epoch/train_loss", self.loss_plot, "train (epoch)", (30, 90, 200), symbol="o")
+        c("epoch/val_loss", self.loss_plot, "validation", (230, 120, 30), symbol="s")
+        c("epoch/train_accuracy", self.acc_plot, "train", (30, 90, 200), symbol="o")
+        c("epoch/val_accuracy", self.acc_plot, "validation", (230, 120, 30), symbol="s")
+        c("lr", self.lr_plot, "lr", (120, 180, 120))
+        # warning markers on the gradient plot (one bounded series)
+        self.grad_warn_curve = pg.PlotDataItem(pen=None, symbol="t", symbolSize=12,
+                                               symbolBrush=(220, 40, 40), symbolPen=None, name="vanish/explode")
+        self.grad_plot.addItem(self.grad_warn_curve)
+        self.tabs.addTab(lw, "Curves")
+
+    def _add_curve(self, key, plot, name, color, width=1, symbol=None):
+        kw: dict[str, Any] = {"pen": pg.mkPen(color=color, width=width), "name": name,
+                              "skipFiniteCheck": True}
+        if symbol:
+            kw.update(symbol=symbol, symbolSize=6, symbolBrush=color, symbolPen=None)
+        curve = plot.plot([], [], **kw)
+        self.curves[key] = curve
+        return curve
+
+    def _build_inside(self) -> None:
+        self.inside_view = pg.GraphicsLayoutWidget()
+        lw = self.inside_view
+        self.maps_plot, self.maps_img = _image_plot(lw, "Feature maps", 0, 0)
+        self.filters_plot, self.filters_img = _image_plot(lw, "First-layer filters", 0, 1)
+        self.whist_plot = lw.addPlot(row=1, col=0, title="Weights")
+        self.ahist_plot = lw.addPlot(row=1, col=1, title="Activations")
+        self.whist = self.whist_plot.plot([], [], stepMode="center", fillLevel=0,
+                                          brush=(80, 120, 200, 160), pen=(80, 120, 200))
+        self.ahist = self.ahist_plot.plot([], [], stepMode="center", fillLevel=0,
+                                          brush=(220, 140, 60, 160), pen=(220, 140, 60))
+        self.tabs.addTab(lw, "Inside")
+
+    def _build_evaluation(self) -> None:
+        split = QSplitter(Qt.Horizontal, self)
+        self.eval_view = pg.GraphicsLayoutWidget()
+        self.conf_plot, self.conf_img = _image_plot(self.eval_view, "Confusion matrix", 0, 0)
+        self.conf_plot.showAxis("left")
+        self.conf_plot.showAxis("bottom")
+        self.conf_plot.setLabel("left", "true class")
+        self.conf_plot.setLabel("bottom", "predicted class")
+        self._conf_texts: list = []
+        self.misclassified = QListWidget(self)
+        self.misclassified.setViewMode(QListWidget.IconMode)
+        self.misclassified.setIconSize(pg.QtCore.QSize(48, 48))
+        self.misclassified.setResizeMode(QListWidget.Adjust)
+        split.addWidget(self.eval_view)
+        split.addWidget(self.misclassified)
+        self.tabs.addTab(split, "Evaluation")
+
+    def plots(self) -> dict[str, Any]:
+        """Every exportable plot item by a file-name-friendly key."""
+        return {"loss": self.loss_plot, "grad_norms": self.grad_plot, "accuracy": self.acc_plot,
+                "learning_rate": self.lr_plot, "feature_maps": self.maps_plot,
+                "filters": self.filters_plot, "weight_hist": self.whist_plot,
+                "activation_hist": self.ahist_plot, "confusion": self.conf_plot}
+
+    # ---- run life cycle --------------------------------------------------------------
+    def reset(self) -> None:
+        self.store.clear()
+        self._drawn.clear()
+        self.warned.clear()
+        self._maps.clear()
+        self._hists.clear()
+        self._filters = None
+        self._last_step = 0
+        self._grad_warn_x.clear()
+        self._grad_warn_y.clear()
+        self._bad.clear()
+        for key in [k for k in self.curves if k.startswith("grad/")]:
+            self.grad_plot.removeItem(self.curves.pop(key))
+        for curve in self.curves.values():
+            curve.setData([], [])
+        self.grad_warn_curve.setData([], [])
+        self.node_order = []
+        self.warning_label.hide()
+        self.text.clear()
+        self.misclassified.clear()
+
+    def start_live(self) -> None:
+        self.timer.start()
+
+    def stop_live(self) -> None:
+        self.timer.stop()
+        self.redraw()
+
+    # ---- ingest: called with every batch of events; only touches buffers --------------
+    def ingest(self, events: list[dict]) -> None:
+        store = self.store
+        for ev in events:
+            kind = ev.get("event")
+            if kind == "step":
+                step = float(ev.get("step", 0))
+                self._last_step = step
+                loss, lr = ev.get("loss"), ev.get("lr")
+                if loss is not None and math.isfinite(loss):
+                    store.append("loss", step, loss)
+                if lr is not None and math.isfinite(lr):
+                    store.append("lr", step, lr)
+            elif kind == "grad_norms":
+                self._ingest_grads(ev)
+            elif kind == "epoch":
+                self._ingest_epoch(ev)
+            elif kind == "feature_maps":
+                self._maps[ev.get("node")] = ev
+                self._pending_images = True
+            elif kind == "histograms":
+                self._hists[ev.get("node")] = ev
+                self._pending_images = True
+            elif kind == "filters":
+                self._filters = ev
+                self._pending_images = True
+            elif kind == "sample_text":
+                self.text.appendPlainText(f"--- epoch {ev.get('epoch')} ---\n{ev.get('text', '')}")
+            elif kind == "started":
+                self.node_order = list(ev.get("nodes") or [])
+            elif kind == "warning" and ev.get("message"):
+                self._warn(ev.get("node") or "", str(ev["message"]))
+
+    def _ingest_grads(self, ev: dict) -> None:
+        step = float(ev.get("step", self._last_step))
+        for node, norm in (ev.get("norms") or {}).items():
+            norm = float(norm)
+            if not math.isfinite(norm):
+                self._warn(node, f"gradient norm of {node} is not finite at step {int(step)}")
+                continue
+            self.store.append(f"grad/{node}", step, max(norm, LOG_FLOOR))
+            bad = norm < VANISH or norm > EXPLODE
+            was_bad = self._bad.get(node, False)
+            self._bad[node] = bad
+            if bad and not was_bad:  # mark where a layer enters the bad range
+                what = "vanishing" if norm < VANISH else "exploding"
+                if len(self._grad_warn_x) < 500:
+                    self._grad_warn_x.append(step)
+                    self._grad_warn_y.append(max(norm, LOG_FLOOR))
+                    self._drawn["grad_warn"] = -1
+                self._warn(node, f"{node}: {what} gradient (norm {norm:.2g} at step {int(step)})")
+
+    def _ingest_epoch(self, ev: dict) -> None:
+        row = {k: v for k, v in ev.items() if k != "event"}
+        row["step"] = self._last_step
+        self.store.epochs.append(row)
+        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+            v = ev.get(key)
+            if v is not None and math.isfinite(v):
+                self.store.append(f"epoch/{key}", self._last_step, v)
+        if ev.get("confusion") is not None or ev.get("misclassified"):
+            self._pending_eval = ev
+
+    def _warn(self, node: str, message: str) -> None:
+        if self.warned.get(node) == message.split(" (")[0]:
+            return
+        self.warned[node] = message.split(" (")[0]
+        lines = [m for m in self.warned.values()][-4:]
+        self.warning_label.setText("⚠ " + "\n⚠ ".join(lines))
+        self.warning_label.show()
+
+    # ---- probe -----------------------------------------------------------------------
+    def set_probe(self, node_id: str | None) -> None:
+        self.probe_node = node_id
+        self._pending_images = True
+        name = node_id or "first layer"
+        self.maps_plot.setTitle(f"Feature maps: {name}")
+        self.whist_plot.setTitle(f"Weights: {name}")
+        self.ahist_plot.setTitle(f"Activations: {name}")
+
+    # ---- redraw: the timer's job -----------------------------------------------------
+    def redraw(self) -> None:
+        self.redraw_count += 1
+        for name, buf in self.store.series.items():
+            if self._drawn.get(name) == buf.version:
+                continue
+            curve = self.curves.get(name)
+            if curve is None:
+                if not name.startswith("grad/"):
+                    continue
+                curve = self._grad_curve(name)
+            x, y = buf.data()
+            curve.setData(x.copy(), y.copy())
+            self._drawn[name] = buf.version
+        if self._drawn.get("grad_warn") == -1:
+            self.grad_warn_curve.setData(np.array(self._grad_warn_x), np.array(self._grad_warn_y))
+            self._drawn["grad_warn"] = 0
+        if self._pending_images:
+            self._pending_images = False
+            self._draw_images()
+        if self._pending_eval is not None:
+            ev, self._pending_eval = self._pending_eval, None
+            self._draw_evaluation(ev)
+
+    def _grad_curve(self, name: str):
+        node = name[5:]
+        if node not in self.node_order:
+            self.node_order.append(node)
+        n = max(len(self.node_order), 6)
+        color = pg.intColor(self.node_order.index(node), hues=n, values=1, maxValue=230)
+        curve = self.grad_plot.plot([], [], pen=pg.mkPen(color, width=1), name=node,
+                                    skipFiniteCheck=True)
+        self.curves[name] = curve
+        return curve
+
+    def _probe_event(self, table: dict[str, dict]) -> dict | None:
+        if self.probe_node in table:
+            return table[self.probe_node]
+        if self.probe_node is None and table:
+            return next(reversed(table.values()))
+        return None
+
+    def _draw_images(self) -> None:
+        ev = self._probe_event(self._maps)
+        if ev is not None and ev.get("maps") is not None:
+            self.maps_img.setImage(mosaic(ev["maps"]), autoLevels=False, levels=(0.0, 1.0))
+            self.maps_plot.setTitle(f"Feature maps: {ev.get('node')} (step {ev.get('step')})")
+        elif self.probe_node is not None:
+            self.maps_img.clear()
+        if self._filters is not None and self._filters.get("weights") is not None:
+            w = np.asarray(self._filters["weights"])
+            self.filters_img.setImage(mosaic(w if w.ndim != 2 else w[None]), autoLevels=False,
+                                      levels=(0.0, 1.0))
+            self.filters_plot.setTitle(f"First-layer filters: {self._filters.get('node')}")
+        ev = self._probe_event(self._hists)
+        if ev is not None:
+            for key, item in (("weights", self.whist), ("activations", self.ahist)):
+                hist = ev.get(key)
+                if hist is None:
+                    item.setData([], [])
+                    continue
+                counts, edges = (np.asarray(a, dtype=np.float64) for a in hist)
+                if len(edges) == len(counts) + 1:
+                    item.setData(edges, counts, stepMode="center", fillLevel=0)
+        elif self.probe_node is not None:
+            self.whist.setData([], [])
+            self.ahist.setData([], [])
+
+    def _draw_evaluation(self, ev: dict) -> None:
+        conf = ev.get("confusion")
+        for t in self._conf_texts:
+            self.conf_plot.removeItem(t)
+        self._conf_texts = []
+        if conf is not None:
+            m = np.asarray(conf, dtype=np.float64)
+            rows = m.sum(axis=1, keepdims=True)
+            self.conf_img.setImage(m / np.maximum(rows, 1), autoLevels=False, levels=(0.0, 1.0))
+            if m.shape[0] <= 12:
+                for i in range(m.shape[0]):
+                    for j in range(m.shape[1]):
+                        t = pg.TextItem(str(int(m[i, j])), anchor=(0.5, 0.5),
+                                        color=(255, 255, 255))
+                        t.setPos(j + 0.5, i + 0.5)
+                        self.conf_plot.addItem(t)
+                        self._conf_texts.append(t)
+            self.conf_plot.setTitle(f"Confusion matrix (epoch {ev.get('epoch')})")
+        self.misclassified.clear()
+        for rec in (ev.get("misclassified") or [])[:48]:
+            label, pred = rec.get("label"), rec.get("pred")
+            names = self.class_names
+            if names:
+                label = names[label] if isinstance(label, int) and label < len(names) else label
+                pred = names[pred] if isinstance(pred, int) and pred < len(names) else pred
+            item = QListWidgetItem(f"#{rec.get('index')}\n{label} → {pred}")
+            icon = self._thumbnail(rec.get("index"))
+            if icon is not None:
+                item.setIcon(icon)
+            self.misclassified.addItem(item)
+
+    def _thumbnail(self, index: Any):
+        if self.samples is None or not isinstance(index, int):
+            return None
+        images = self.samples
+        if index >= len(images):
+            return None
+        a = np.asarray(images[index], dtype=np.float32)
+        if a.ndim == 3 and a.shape[0] in (1, 3):
+            a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+        if a.ndim not in (2, 3):
+            return None
+        img8 = np.ascontiguousarray((_normalise(a) * 255).astype(np.uint8))
+        h, w = img8.shape[:2]
+        if img8.ndim == 2:
+            q = QImage(img8.data, w, h, w, QImage.Format_Grayscale8).copy()
+        else:
+            q = QImage(img8.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+        from PySide6.QtGui import QIcon
+
+        return QIcon(QPixmap.fromImage(q).scaled(48, 48))
+
+    # ---- export ----------------------------------------------------------------------
+    def export_png(self, folder: str | Path, width: int = 800) -> list[Path]:
+        """Every plot as ``<folder>/<name>.png``; returns the paths written."""
+        from pyqtgraph.exporters import ImageExporter
+
+        self.redraw()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, plot in self.plots().items():
+            exporter = ImageExporter(plot)
+            exporter.parameters()["width"] = width
+            path = folder / f"{name}.png"
+            exporter.export(str(path))
+            paths.append(path)
+        return paths
+
+    def export_csv(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.store.to_csv(), encoding="utf-8")
+        return path

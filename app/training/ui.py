@@ -1,0 +1,201 @@
+"""TrainingUI: wires the panel, the controller and the plots into a MainWindow.
+
+Uses only the window's agreed API: ``add_dock``, ``menu``, ``document``,
+``document_replaced``, ``selection_changed``, ``undo_stack``, ``show_message``.
+The plots (pyqtgraph) are built after the window is shown, on the first event-loop turn.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QVBoxLayout, QWidget
+
+from .controller import FAILED, FINISHED, STOPPED, TrainingController
+from .panel import TrainingPanel
+
+
+def _apply_config_through_undo(window: Any):
+    """A function (doc, cfg) -> None that records the change on the window's undo stack."""
+    try:
+        from graph_editor.commands import SetTraining  # type: ignore[attr-defined]
+    except ImportError:
+        SetTraining = None
+    stack = getattr(window, "undo_stack", None)
+
+    def apply(doc: Any, cfg: dict) -> None:
+        if SetTraining is not None and stack is not None:
+            stack.push(SetTraining(doc, cfg))
+        else:
+            doc.set_training(cfg)
+
+    return apply
+
+
+class TrainingUI(QObject):
+    """Everything the Train menu and the Training / Plots docks do."""
+
+    def __init__(self, window: Any, mode: str = "process"):
+        super().__init__(window)
+        self.window = window
+        self.controller = TrainingController(self, mode=mode)
+        self.panel = TrainingPanel(apply_config=_apply_config_through_undo(window))
+        self.panel.setObjectName("training_panel")
+        self.plots = None  # TrainingPlotsWidget once built
+        self._plots_holder = QWidget()
+        self._plots_holder.setObjectName("training_plots")
+        lay = QVBoxLayout(self._plots_holder)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self._placeholder = QLabel("Live plots appear here when training runs.",
+                                   self._plots_holder)
+        self._placeholder.setAlignment(Qt.AlignCenter)
+        lay.addWidget(self._placeholder)
+
+        self.panel_dock = window.add_dock("Training", self.panel, Qt.RightDockWidgetArea,
+                                          object_name="dock_training")
+        self.plots_dock = window.add_dock("Training plots", self._plots_holder,
+                                          Qt.BottomDockWidgetArea,
+                                          object_name="dock_training_plots")
+        self._plots_holder.setMinimumHeight(300)
+        try:
+            window.resizeDocks([self.plots_dock], [420], Qt.Vertical)
+        except Exception:  # noqa: BLE001 - sizing is cosmetic
+            pass
+        self._build_menu()
+
+        c = self.controller
+        p = self.panel
+        p.start_requested.connect(self.start)
+        p.pause_requested.connect(c.pause)
+        p.resume_requested.connect(c.resume)
+        p.step_requested.connect(c.step)
+        p.stop_requested.connect(c.stop)
+        c.events_received.connect(self._on_events)
+        c.state_changed.connect(self._on_state)
+        c.failed.connect(self._on_failed)
+        window.document_replaced.connect(self._on_document_replaced)
+        window.selection_changed.connect(self._on_selection)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.controller.shutdown)
+        window.destroyed.connect(lambda *_: self.controller.shutdown())
+        self.panel.set_document(window.document)
+        QTimer.singleShot(0, self.ensure_plots)
+
+    # ---- menu ------------------------------------------------------------------------
+    def _build_menu(self) -> None:
+        menu = self.window.menu("&Train")
+        self.actions: dict[str, QAction] = {}
+
+        def add(key, text, slot, shortcut=None):
+            a = QAction(text, self.window)
+            if shortcut:
+                a.setShortcut(QKeySequence(shortcut))
+            a.triggered.connect(slot)
+            menu.addAction(a)
+            self.actions[key] = a
+            return a
+
+        add("start", "&Start training", self.start, "F5")
+        add("pause", "&Pause", self.controller.pause)
+        add("resume", "&Resume", self.controller.resume)
+        add("step", "S&tep (while paused)", self.controller.step, "F10")
+        add("stop", "St&op", self.controller.stop, "Shift+F5")
+        menu.addSeparator()
+        add("export_png", "Export plots as &PNG…", self.export_png_dialog)
+        add("export_csv", "Export metrics as &CSV…", self.export_csv_dialog)
+        menu.addSeparator()
+        menu.addAction(self.panel_dock.toggleViewAction())
+        menu.addAction(self.plots_dock.toggleViewAction())
+        self._on_state("idle")
+
+    # ---- plots -----------------------------------------------------------------------
+    def ensure_plots(self):
+        if self.plots is None:
+            from .plots import TrainingPlotsWidget
+
+            self.plots = TrainingPlotsWidget(self._plots_holder)
+            self._placeholder.hide()
+            self._plots_holder.layout().addWidget(self.plots)
+        return self.plots
+
+    # ---- commands --------------------------------------------------------------------
+    def start(self) -> None:
+        if self.controller.active:
+            return
+        doc = self.window.document
+        cfg = dict(doc.training or {})
+        try:
+            from runtime.training import TrainConfig
+
+            TrainConfig.from_dict(cfg)
+        except ValueError as exc:  # ConfigError: names the setting
+            self._on_failed(str(exc))
+            return
+        plots = self.ensure_plots()
+        plots.reset()
+        preview = self.panel.preview.dataset
+        if preview is not None and preview.inputs:
+            plots.samples = preview.inputs[0]
+            plots.class_names = preview.class_names
+        plots.set_probe(cfg.get("probe_node"))
+        plots.start_live()
+        self.controller.start(doc, cfg)
+
+    def _on_events(self, events: list) -> None:
+        if self.plots is not None:
+            self.plots.ingest(events)
+        self.panel.on_events(events)
+        for ev in events:
+            if ev.get("event") == "warning" and ev.get("message"):
+                self.window.show_message(f"Training: {ev['message']}", 8000)
+
+    def _on_state(self, state: str) -> None:
+        self.panel.set_state(state)
+        active = self.controller.active
+        a = self.actions
+        a["start"].setEnabled(not active)
+        a["pause"].setEnabled(state in ("starting", "running"))
+        a["resume"].setEnabled(state == "paused")
+        a["step"].setEnabled(state == "paused")
+        a["stop"].setEnabled(active)
+        if state in (FINISHED, STOPPED, FAILED) and self.plots is not None:
+            self.plots.stop_live()
+        if state == FINISHED:
+            self.window.show_message("Training finished", 5000)
+        elif state == STOPPED:
+            self.panel.show_status("stopped")
+            self.window.show_message("Training stopped", 5000)
+
+    def _on_failed(self, message: str) -> None:
+        self.panel.show_status(f"Training failed: {message}", error=True)
+        self.window.show_message(f"Training failed: {message}", 15000)
+
+    def _on_document_replaced(self, doc: Any) -> None:
+        if self.controller.active:
+            self.controller.stop()
+        self.panel.set_document(doc)
+
+    def _on_selection(self, node_ids: list) -> None:
+        if len(node_ids) != 1:
+            return
+        node = node_ids[0]
+        self.controller.set_probe(node)
+        if self.plots is not None:
+            self.plots.set_probe(node)
+
+    # ---- export ----------------------------------------------------------------------
+    def export_png_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Export plots into folder")
+        if folder:
+            paths = self.ensure_plots().export_png(folder)
+            self.window.show_message(f"Exported {len(paths)} plots to {folder}")
+
+    def export_csv_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export metrics", "metrics.csv",
+                                              "CSV (*.csv)")
+        if path:
+            self.ensure_plots().export_csv(Path(path))
+            self.window.show_message(f"Exported metrics to {path}")
