@@ -72,25 +72,37 @@ def layout(doc: GraphDocument) -> None:
     """Left-to-right layered layout from networkx topological generations.
 
     A Target node sits one column left of the loss it feeds, below the other nodes of
-    that column. Inside a column a node wants the mean height of its inputs; overlaps
-    are pushed apart to Y_STEP and the column is re-centred on the wanted heights.
+    that column. An edge that spans several columns gets a placeholder in each column it
+    crosses (as in Sugiyama layouts), so skip connections run beside the nodes they skip
+    instead of through them. Inside a column a node wants the mean height of its inputs;
+    overlaps are pushed apart to Y_STEP and the column is re-centred on the wanted heights.
     """
     g = feedforward_graph(doc)
     gen: dict[str, int] = {}
     for i, nodes in enumerate(nx.topological_generations(g)):
         for n in nodes:
             gen[n] = i
-    targets = [n.id for n in doc if n.spec.source_kind == "target"]
+    targets = {n.id for n in doc if n.spec.source_kind == "target"}
     for t in targets:
         succ = list(g.successors(t))
         if succ:
             gen[t] = max(0, min(gen[s] for s in succ) - 1)
-    order = {nid: i for i, nid in enumerate(doc.nodes)}  # insertion order breaks ties
+    order: dict[str, float] = {nid: i for i, nid in enumerate(doc.nodes)}  # breaks ties
+    h = nx.DiGraph()  # g with every long edge cut into one-column pieces
+    h.add_nodes_from(g)
+    for u, v in g.edges:
+        prev = u
+        for col in range(gen[u] + 1, gen[v]):
+            dummy = f"{u}->{v}@{col}"
+            gen[dummy], order[dummy] = col, order[u] + 0.5
+            h.add_edge(prev, dummy)
+            prev = dummy
+        h.add_edge(prev, v)
     y: dict[str, float] = {}
     for col in range(max(gen.values(), default=-1) + 1):
         members = sorted((n for n in gen if gen[n] == col), key=order.__getitem__)
         main = [n for n in members if n not in targets]
-        want = {n: _mean([y[p] for p in g.predecessors(n) if p in y], 0.0) for n in main}
+        want = {n: _mean([y[p] for p in h.predecessors(n) if p in y], 0.0) for n in main}
         main.sort(key=lambda n: (want[n], order[n]))
         ys: list[float] = []
         for n in main:
@@ -106,7 +118,7 @@ def layout(doc: GraphDocument) -> None:
                 bottom += Y_STEP
                 y[n] = bottom
     for nid in doc.nodes:
-        doc.move_node(nid, (X_STEP * gen[nid], round(y[nid], 1)))
+        doc.move_node(nid, (X_STEP * gen[nid], round(y[nid], 1) + 0.0))
 
 
 def _mean(values: list[float], default: float) -> float:
