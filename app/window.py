@@ -1,0 +1,533 @@
+"""The main window: canvas, palette, inspector and diagnostics docks, menus, files.
+
+The window composes graph_editor's pieces around one GraphDocument and owns the file
+side: open, save (atomic), recent files, autosave and recovery. Other parts of the app
+(training, export) plug in through ``add_dock`` and ``menu`` from their ``install``.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, QMenu,
+                               QStackedWidget, QWidget)
+
+from graph_editor.diagnostics_panel import DiagnosticsPanel
+from graph_editor.editor import GraphEditor
+from graph_editor.inspector import InspectorWidget
+from graph_editor.items import EdgeItem, NodeItem, PortItem
+from graph_editor.palette import PaletteWidget, QuickAddPopup
+from graph_editor.scene import GRID
+from graph_editor.view import GraphView
+from runtime.graph import GraphDocument
+from runtime.serialization import GraphFileError, atomic_write_text, dumps, load_graph, save_graph
+
+from . import recovery
+from .prompts import Prompts
+from .start_page import StartPage, example_files, example_title
+from .theme import apply_theme
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "examples"
+AUTOSAVE_MS = 30_000
+MAX_RECENT = 10
+PLUGINS = ("app.training", "app.export_ui")
+
+
+class MainWindow(QMainWindow):
+    document_replaced = Signal(object)  # the new GraphDocument (New / Open / Recover)
+    selection_changed = Signal(list)  # selected node ids
+
+    def __init__(self, document: GraphDocument | None = None, *, show_start: bool = False,
+                 settings: QSettings | None = None, recovery_dir: Path | None = None,
+                 prompts: Prompts | None = None, plugins: bool = True):
+        super().__init__()
+        self.setObjectName("MainWindow")
+        self.settings = settings or QSettings("Netbuilder", "Netbuilder")
+        self.recovery_dir = Path(recovery_dir) if recovery_dir else recovery.default_recovery_dir()
+        self.prompts = prompts or Prompts(self)
+        self.session = recovery.new_session_id()
+        self.file_path: Path | None = None
+        self._document: GraphDocument | None = None
+        self._forced_modified = False  # recovered work counts as unsaved
+        self._autosaved_revision = -1
+        self.undo_stack = QUndoStack(self)
+        self.view = GraphView()
+        self.editor = GraphEditor(self.view, self.undo_stack, parent=self)
+        self.start_page = StartPage(EXAMPLES_DIR)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.start_page)
+        self.stack.addWidget(self.view)
+        self.setCentralWidget(self.stack)
+        self.palette = PaletteWidget()
+        self.inspector = InspectorWidget()
+        self.diagnostics = DiagnosticsPanel()
+        self.quick_add = QuickAddPopup(self)
+        self.palette_dock = self.add_dock("Layers", self.palette, Qt.LeftDockWidgetArea,
+                                          "PaletteDock")
+        self.inspector_dock = self.add_dock("Inspector", self.inspector, Qt.RightDockWidgetArea,
+                                            "InspectorDock")
+        self.diagnostics_dock = self.add_dock("Diagnostics", self.diagnostics,
+                                              Qt.RightDockWidgetArea, "DiagnosticsDock")
+        self.totals_label = QLabel()
+        self.file_label = QLabel()
+        self.statusBar().addPermanentWidget(self.totals_label)
+        self.statusBar().addPermanentWidget(self.file_label)
+        self._wire()
+        self._build_menus()
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setInterval(AUTOSAVE_MS)
+        self._autosave_timer.timeout.connect(self.autosave_now)
+        self._autosave_timer.start()
+        self.resize(1500, 920)
+        self.set_document(document or GraphDocument("untitled"), None)
+        self.stack.setCurrentWidget(self.start_page if show_start else self.view)
+        self._refresh_recent()
+        self.set_theme(str(self.settings.value("theme", "system")))
+        if plugins:
+            self._install_plugins()
+
+    # ---- agreed interface -------------------------------------------------------------
+    @property
+    def document(self) -> GraphDocument:
+        return self._document
+
+    def add_dock(self, title: str, widget: QWidget, area=Qt.RightDockWidgetArea,
+                 object_name: str | None = None) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(object_name or f"{title.replace(' ', '')}Dock")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        if hasattr(self, "_view_menu_docks"):
+            self._view_menu_docks.addAction(dock.toggleViewAction())
+        return dock
+
+    def menu(self, title: str) -> QMenu:
+        bare = title.replace("&", "")
+        for action in self.menuBar().actions():
+            m = action.menu()
+            if m is not None and m.title().replace("&", "") == bare:
+                return m
+        return self.menuBar().addMenu(title)
+
+    def show_message(self, text: str, timeout_ms: int = 5000) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def select_node(self, node_id: str) -> None:
+        item = self.editor.scene.node_items.get(node_id) if self.editor.scene else None
+        if item is None:
+            return
+        self.show_canvas()
+        self.editor.scene.select_nodes([node_id])
+        self.view.centerOn(item)
+
+    # ---- wiring of the parts -----------------------------------------------------------
+    def _wire(self) -> None:
+        ed = self.editor
+        self.palette.add_requested.connect(self._add_from_palette)
+        self.view.quick_add_requested.connect(self._quick_add_at)
+        self.view.context_requested.connect(self._context_menu)
+        self.quick_add.chosen.connect(lambda t: self._add_from_palette(t, self._quick_pos))
+        self._quick_pos = None
+        self.inspector.param_edit_requested.connect(ed.set_param)
+        self.inspector.label_edit_requested.connect(ed.set_label)
+        self.diagnostics.node_activated.connect(self.select_node)
+        ed.selection_changed.connect(self._on_selection)
+        ed.analysis_updated.connect(self._on_analysis)
+        ed.message.connect(self.show_message)
+        self.undo_stack.cleanChanged.connect(lambda _: self._update_title())
+        self.undo_stack.indexChanged.connect(lambda _: self._update_title())
+        self.start_page.new_requested.connect(self.new_document)
+        self.start_page.open_requested.connect(self.open_dialog)
+        self.start_page.example_requested.connect(self.open_example)
+        self.start_page.recent_requested.connect(self.open_path)
+
+    def _add_from_palette(self, type_id: str, pos=None) -> None:
+        self.show_canvas()
+        self.editor.add_node(type_id, pos)
+        self.view.setFocus()
+
+    def _quick_add_at(self, scene_pos) -> None:
+        self._quick_pos = scene_pos
+        self.quick_add.popup_at(self.view.mapToGlobal(self.view.mapFromScene(scene_pos)))
+
+    def _on_selection(self, ids: list) -> None:
+        self.inspector.set_node(ids[0] if len(ids) == 1 else None)
+        self._show_inspector_analysis()
+        self.selection_changed.emit(list(ids))
+
+    def _show_inspector_analysis(self) -> None:
+        nid = self.inspector.node_id
+        if nid is None:
+            return
+        a = self.editor.analysis
+        info = a.nodes.get(nid) if a is not None else None
+        msgs = [d.message for d in self.editor.diagnostics if d.node_id == nid]
+        self.inspector.set_analysis(info, msgs)
+
+    def _on_analysis(self, analysis, diagnostics) -> None:
+        self.diagnostics.set_diagnostics(diagnostics)
+        errors = sum(1 for d in diagnostics if d.is_error)
+        warnings = len(diagnostics) - errors
+        if analysis is not None:
+            text = (f"{len(self.document)} nodes · {analysis.total_params:,} parameters · "
+                    f"{analysis.total_macs:,} MACs")
+        else:
+            text = f"{len(self.document)} nodes"
+        if errors or warnings:
+            text += f" · {errors} error{'s' if errors != 1 else ''}, {warnings} warning" \
+                    f"{'s' if warnings != 1 else ''}"
+        self.totals_label.setText(text)
+        self._show_inspector_analysis()
+
+    # ---- document and title -----------------------------------------------------------
+    def set_document(self, doc: GraphDocument, path: Path | None, *, modified: bool = False) -> None:
+        old_recovery = self.recovery_path() if self._document is not None else None
+        self._document = doc
+        self.file_path = Path(path) if path else None
+        if old_recovery is not None and old_recovery != self.recovery_path():
+            recovery.remove(old_recovery)
+        self._forced_modified = modified
+        self._autosaved_revision = -1
+        self.inspector.set_document(doc)
+        self.editor.set_document(doc)
+        self.show_canvas() if self.stack.currentWidget() is self.view else None
+        QTimer.singleShot(0, self.view.fit)
+        self._update_title()
+        self.document_replaced.emit(doc)
+
+    def show_canvas(self) -> None:
+        self.stack.setCurrentWidget(self.view)
+
+    def is_modified(self) -> bool:
+        return self._forced_modified or not self.undo_stack.isClean()
+
+    def display_name(self) -> str:
+        if self.file_path is not None:
+            return self.file_path.name
+        return str(self.document.metadata.get("name") or "untitled")
+
+    def _update_title(self) -> None:
+        modified = self.is_modified()
+        self.setWindowTitle(f"{self.display_name()}[*] — Netbuilder")
+        self.setWindowModified(modified)
+        if self.file_path is None:
+            state = "Untitled, not saved" if len(self.document) or modified else "Untitled"
+        else:
+            state = "Modified" if modified else "Saved"
+        self.file_label.setText(state)
+
+    # ---- files ----------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """True when the current document may be replaced (saved, discarded or clean)."""
+        if not self.is_modified():
+            return True
+        answer = self.prompts.unsaved(self.display_name())
+        if answer == "save":
+            return self.save()
+        if answer == "discard":
+            recovery.remove(self.recovery_path())
+            return True
+        return False
+
+    def new_document(self) -> None:
+        if self.maybe_save():
+            self.set_document(GraphDocument("untitled"), None)
+            self.show_canvas()
+
+    def open_dialog(self) -> None:
+        start = str(self.file_path.parent) if self.file_path else ""
+        path = self.prompts.open_path(start)
+        if path is not None:
+            self.open_path(path)
+
+    def open_path(self, path, *, ask_save: bool = True) -> bool:
+        """Open a graph file; on failure report what and where, keep the current document."""
+        path = Path(path)
+        try:
+            doc = load_graph(path)
+        except GraphFileError as exc:
+            details = "\n".join(f"• {p.location}: {p.message}" for p in exc.problems[:20])
+            more = len(exc.problems) - 20
+            if more > 0:
+                details += f"\n… and {more} more"
+            self.prompts.error("Cannot open graph",
+                               f"{path.name} cannot be opened: {len(exc.problems)} problem(s).",
+                               details)
+            self.show_message(f"Could not open {path.name}")
+            return False
+        if ask_save and not self.maybe_save():
+            return False
+        modified = False
+        rec = recovery.pending_recovery(path)
+        if rec is not None:
+            if self.prompts.recover(path.name, recovery.describe_time(rec)):
+                try:
+                    doc = load_graph(rec)
+                    modified = True
+                except GraphFileError as exc:
+                    self.prompts.error("Cannot recover", f"The recovery file is damaged: {exc}")
+            recovery.remove(rec) if not modified else None
+        self.set_document(doc, path.resolve(), modified=modified)
+        self.show_canvas()
+        self._add_recent(path.resolve())
+        self.show_message(f"Opened {path.name}" + (" (recovered unsaved changes)" if modified else ""))
+        return True
+
+    def open_example(self, path: Path) -> bool:
+        """Open an example as a new untitled document (the gallery file stays pristine)."""
+        try:
+            doc = load_graph(path)
+        except GraphFileError as exc:
+            self.prompts.error("Cannot open example", str(exc))
+            return False
+        if not self.maybe_save():
+            return False
+        self.set_document(doc, None)
+        self.show_canvas()
+        self.show_message(f"Example {example_title(path)} opened; Save As to keep a copy")
+        return True
+
+    def save(self) -> bool:
+        if self.file_path is None:
+            return self.save_as()
+        return self.save_to(self.file_path)
+
+    def save_as(self) -> bool:
+        suggestion = str(self.file_path or Path.home() / f"{self.display_name()}.json")
+        path = self.prompts.save_path(suggestion)
+        return self.save_to(path) if path is not None else False
+
+    def save_to(self, path) -> bool:
+        path = Path(path)
+        old_recovery = self.recovery_path()
+        try:
+            save_graph(self.document, path)
+        except OSError as exc:
+            self.prompts.error("Cannot save", f"{path} could not be written: {exc.strerror or exc}")
+            return False
+        recovery.remove(old_recovery)
+        self.file_path = path.resolve()
+        recovery.remove(self.recovery_path())
+        self._forced_modified = False
+        self.undo_stack.setClean()
+        self._update_title()
+        self._add_recent(self.file_path)
+        self.show_message(f"Saved {path.name}")
+        return True
+
+    # ---- autosave and recovery --------------------------------------------------------
+    def recovery_path(self) -> Path:
+        if self.file_path is not None:
+            return recovery.recovery_path_for(self.file_path)
+        return recovery.untitled_recovery_path(self.recovery_dir, self.session)
+
+    def autosave_now(self) -> Path | None:
+        """Write the recovery file when there are unsaved changes since the last autosave."""
+        if not self.is_modified() or self.document.revision == self._autosaved_revision:
+            return None
+        path = self.recovery_path()
+        try:
+            atomic_write_text(path, dumps(self.document))
+        except OSError as exc:
+            self.show_message(f"Autosave failed: {exc}")
+            return None
+        self._autosaved_revision = self.document.revision
+        return path
+
+    def offer_untitled_recovery(self) -> bool:
+        """At start: offer the newest recovery file of an untitled document."""
+        files = recovery.untitled_recoveries(self.recovery_dir)
+        if not files:
+            return False
+        newest = files[0]
+        recovered = False
+        if self.prompts.recover("an untitled graph", recovery.describe_time(newest)):
+            try:
+                doc = load_graph(newest)
+            except GraphFileError as exc:
+                self.prompts.error("Cannot recover", f"The recovery file is damaged: {exc}")
+            else:
+                self.set_document(doc, None, modified=True)
+                self.show_canvas()
+                recovered = True
+        recovery.remove(newest)
+        return recovered
+
+    def closeEvent(self, event) -> None:
+        if self.maybe_save():
+            recovery.remove(self.recovery_path())
+            self._autosave_timer.stop()
+            event.accept()
+        else:
+            event.ignore()
+
+    # ---- recent files ---------------------------------------------------------------
+    def recent_files(self) -> list[Path]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [Path(p) for p in (value or []) if p]
+
+    def _add_recent(self, path: Path) -> None:
+        paths = [p for p in self.recent_files() if p != path]
+        paths.insert(0, path)
+        self.settings.setValue("recent", [str(p) for p in paths[:MAX_RECENT]])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        paths = [p for p in self.recent_files() if p.exists()]
+        self.start_page.set_recent(paths)
+        if hasattr(self, "recent_menu"):
+            self.recent_menu.clear()
+            for p in paths:
+                self.recent_menu.addAction(p.name, lambda p=p: self.open_path(p)).setToolTip(str(p))
+            self.recent_menu.setEnabled(bool(paths))
+
+    # ---- menus ----------------------------------------------------------------------
+    def _action(self, menu: QMenu, text: str, slot, shortcut=None, canvas_only=False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            keys = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(k) for k in keys])
+        action.triggered.connect(lambda checked=False: slot())
+        if canvas_only:  # Ctrl+C in a text field copies text, on the canvas it copies nodes
+            action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
+            self.view.addAction(action)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        ed = self.editor
+        f = self.menu("&File")
+        self._action(f, "&New", self.new_document, QKeySequence.New)
+        self._action(f, "&Open…", self.open_dialog, QKeySequence.Open)
+        examples = f.addMenu("Open &Example")
+        for p in example_files(EXAMPLES_DIR):
+            examples.addAction(example_title(p), lambda p=p: self.open_example(p))
+        self.recent_menu = f.addMenu("Open &Recent")
+        f.addSeparator()
+        self._action(f, "&Save", self.save, QKeySequence.Save)
+        self._action(f, "Save &As…", self.save_as, QKeySequence.SaveAs)
+        f.addSeparator()
+        self._action(f, "&Quit", self.close, QKeySequence.Quit)
+        e = self.menu("&Edit")
+        undo = self.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.Undo)
+        redo = self.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Shift+Z")])
+        e.addAction(undo)
+        e.addAction(redo)
+        e.addSeparator()
+        self._action(e, "Cu&t", ed.cut, QKeySequence.Cut, canvas_only=True)
+        self._action(e, "&Copy", ed.copy, QKeySequence.Copy, canvas_only=True)
+        self._action(e, "&Paste", ed.paste, QKeySequence.Paste, canvas_only=True)
+        self._action(e, "&Duplicate", ed.duplicate, "Ctrl+D", canvas_only=True)
+        self._action(e, "De&lete", ed.delete_selection, [QKeySequence.Delete, "Backspace"],
+                     canvas_only=True)
+        self._action(e, "Select &All", ed.select_all, QKeySequence.SelectAll, canvas_only=True)
+        e.addSeparator()
+        self._action(e, "Auto-&layout", lambda: ed.auto_layout(False), "Ctrl+L")
+        self._action(e, "Auto-layout &Selection", lambda: ed.auto_layout(True), "Ctrl+Shift+L")
+        e.addSeparator()
+        self._action(e, "&Add Layer…", lambda: self._quick_add_at(
+            self.view.mapToScene(self.view.viewport().rect().center())), "Ctrl+K")
+        v = self.menu("&View")
+        self._action(v, "&Fit to View", self.view.fit, "F")
+        self._action(v, "Zoom &In", lambda: self.view.zoom_by(1.25), QKeySequence.ZoomIn)
+        self._action(v, "Zoom &Out", lambda: self.view.zoom_by(0.8), QKeySequence.ZoomOut)
+        self.snap_action = QAction("&Snap to Grid", self, checkable=True)
+        self.snap_action.toggled.connect(self.set_grid_snap)
+        v.addAction(self.snap_action)
+        theme_menu = v.addMenu("&Theme")
+        self._theme_actions = QActionGroup(self)
+        for key, label in (("system", "&System"), ("light", "&Light"), ("dark", "&Dark")):
+            a = QAction(label, self, checkable=True)
+            a.setData(key)
+            a.triggered.connect(lambda checked=False, k=key: self.set_theme(k))
+            self._theme_actions.addAction(a)
+            theme_menu.addAction(a)
+        v.addSeparator()
+        self._view_menu_docks = v.addMenu("&Panels")
+        for dock in (self.palette_dock, self.inspector_dock, self.diagnostics_dock):
+            self._view_menu_docks.addAction(dock.toggleViewAction())
+        self.snap_action.setChecked(str(self.settings.value("snap", "false")) == "true")
+
+    def set_grid_snap(self, on: bool) -> None:
+        if self.editor.scene is not None:
+            self.editor.scene.snap_grid = GRID if on else 0.0
+        self.settings.setValue("snap", "true" if on else "false")
+
+    def set_theme(self, key: str) -> None:
+        theme = apply_theme(key)
+        self.editor.set_theme(theme)
+        self.settings.setValue("theme", key)
+        for a in self._theme_actions.actions():
+            a.setChecked(a.data() == key)
+
+    def _context_menu(self, item, global_pos) -> None:
+        while item is not None and not isinstance(item, (NodeItem, EdgeItem)):
+            item = item.parentItem()
+        m = QMenu(self)
+        ed = self.editor
+        if isinstance(item, NodeItem):
+            if not item.isSelected():
+                ed.scene.select_nodes([item.node.id])
+            m.addAction("Duplicate", ed.duplicate)
+            m.addAction("Copy", ed.copy)
+            m.addAction("Cut", ed.cut)
+            m.addAction("Delete", ed.delete_selection)
+            m.addSeparator()
+            m.addAction("Auto-layout selection", lambda: ed.auto_layout(True))
+        elif isinstance(item, EdgeItem):
+            m.addAction("Disconnect", lambda e=item.edge: ed.reconnect(e, None))
+        else:
+            pos = self.view.mapToScene(self.view.mapFromGlobal(global_pos.toPoint()))
+            m.addAction("Add layer…", lambda: self._quick_add_at(pos))
+            m.addAction("Paste", ed.paste)
+            m.addAction("Select all", ed.select_all)
+            m.addSeparator()
+            m.addAction("Auto-layout", lambda: ed.auto_layout(False))
+            m.addAction("Fit to view", self.view.fit)
+        m.popup(global_pos.toPoint())
+
+    # ---- plugins --------------------------------------------------------------------
+    def _install_plugins(self) -> None:
+        for name in PLUGINS:
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name == name:
+                    continue
+                self._plugin_failed(name)
+                continue
+            except Exception:
+                self._plugin_failed(name)
+                continue
+            try:
+                module.install(self)
+            except Exception:
+                self._plugin_failed(name)
+
+    def _plugin_failed(self, name: str) -> None:
+        traceback.print_exc(file=sys.stderr)
+        self.show_message(f"{name} could not be loaded; the editor works without it", 10000)
+
+
+def run(argv: list[str]) -> int:
+    """Entry point: ``netbuilder`` (start page) or ``netbuilder FILE``."""
+    app = QApplication.instance() or QApplication(["netbuilder"])
+    app.setApplicationName("Netbuilder")
+    app.setOrganizationName("Netbuilder")
+    files = [a for a in argv if not a.startswith("-")]
+    window = MainWindow(show_start=not files)
+    window.show()
+    if files:
+        if not window.open_path(files[0], ask_save=False):
+            window.stack.setCurrentWidget(window.start_page)
+    else:
+        QTimer.singleShot(0, window.offer_untitled_recovery)
+    return app.exec()

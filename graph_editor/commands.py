@@ -1,0 +1,211 @@
+"""Undo commands: one QUndoCommand per edit, each calling only GraphDocument methods.
+
+Commands capture what they need to undo in ``__init__`` or on their first ``redo`` and
+never touch graphics items: the scene follows the document's events (ryvencore /
+NodeGraphQt style). Compound edits (reconnect, cut) are macros on the stack.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any, Iterable
+
+from PySide6.QtGui import QUndoCommand
+
+from runtime.graph import Edge, GraphDocument, Node, type_prefix
+
+_MOVE_ID = 4001
+_PARAM_ID = 4002
+_drag_counter = itertools.count(1)
+
+
+def new_drag_id() -> int:
+    """A fresh id for one drag gesture: MoveNodes with the same drag id merge."""
+    return next(_drag_counter)
+
+
+class AddNode(QUndoCommand):
+    def __init__(self, doc: GraphDocument, type_id: str, position=(0.0, 0.0),
+                 params: dict[str, Any] | None = None, label: str = "",
+                 node_id: str | None = None):
+        super().__init__(f"Add {type_id}")
+        self.doc, self.type_id, self.position = doc, type_id, tuple(position)
+        self.params, self.label = copy.deepcopy(params or {}), label
+        self.node_id = node_id or doc.new_id(type_id)
+
+    def redo(self) -> None:
+        self.doc.add_node(self.type_id, self.params, node_id=self.node_id, label=self.label,
+                          position=self.position)
+
+    def undo(self) -> None:
+        self.doc.remove_node(self.node_id)
+
+
+class RemoveNodes(QUndoCommand):
+    """Delete nodes with all their edges; undo puts nodes and edges back."""
+
+    def __init__(self, doc: GraphDocument, node_ids: Iterable[str]):
+        ids = [n for n in node_ids if n in doc]
+        super().__init__(f"Delete {len(ids)} node{'s' if len(ids) != 1 else ''}")
+        self.doc, self.node_ids = doc, ids
+        self._removed: list[tuple[Node, list[Edge]]] = []
+
+    def redo(self) -> None:
+        self._removed = [self.doc.remove_node(n) for n in self.node_ids]
+
+    def undo(self) -> None:
+        # Reverse order: an edge between two removed nodes went out with the first one,
+        # so it comes back with it, once the second is in place again.
+        for node, edges in reversed(self._removed):
+            self.doc.insert_node(copy.deepcopy(node), edges)
+        self._removed = []
+
+
+class Connect(QUndoCommand):
+    def __init__(self, doc: GraphDocument, edge: Edge):
+        super().__init__(f"Connect {edge.source} to {edge.target}")
+        self.doc, self.edge = doc, edge
+
+    def redo(self) -> None:
+        self.doc.add_edge(self.edge)
+
+    def undo(self) -> None:
+        self.doc.remove_edge(self.edge)
+
+
+class Disconnect(QUndoCommand):
+    def __init__(self, doc: GraphDocument, edges: Iterable[Edge]):
+        self.edges = [e for e in edges if e in doc.edges]
+        super().__init__(f"Disconnect {len(self.edges)} edge{'s' if len(self.edges) != 1 else ''}")
+        self.doc = doc
+
+    def redo(self) -> None:
+        for e in self.edges:
+            self.doc.remove_edge(e)
+
+    def undo(self) -> None:
+        for e in reversed(self.edges):
+            self.doc.add_edge(e)
+
+
+class SetParam(QUndoCommand):
+    """Change one parameter. Consecutive edits of the same parameter merge (spin boxes)."""
+
+    def __init__(self, doc: GraphDocument, node_id: str, name: str, value: Any):
+        super().__init__(f"Set {node_id}.{name}")
+        self.doc, self.node_id, self.name = doc, node_id, name
+        self.old = copy.deepcopy(doc.node(node_id).params.get(name))
+        self.new = copy.deepcopy(value)
+
+    def id(self) -> int:
+        return _PARAM_ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, SetParam) or (other.node_id, other.name) != (self.node_id, self.name):
+            return False
+        self.new = other.new
+        return True
+
+    def redo(self) -> None:
+        self.doc.set_param(self.node_id, self.name, copy.deepcopy(self.new))
+
+    def undo(self) -> None:
+        self.doc.set_param(self.node_id, self.name, copy.deepcopy(self.old))
+
+
+class SetLabel(QUndoCommand):
+    def __init__(self, doc: GraphDocument, node_id: str, label: str):
+        super().__init__(f"Rename {node_id}")
+        self.doc, self.node_id, self.label = doc, node_id, label
+        self.old = doc.node(node_id).label
+
+    def redo(self) -> None:
+        self.doc.set_label(self.node_id, self.label)
+
+    def undo(self) -> None:
+        self.doc.set_label(self.node_id, self.old)
+
+
+class MoveNodes(QUndoCommand):
+    """Move nodes: ``moves`` maps node id -> (old position, new position).
+
+    One command per drag: commands carrying the same ``drag_id`` merge into one step.
+    """
+
+    def __init__(self, doc: GraphDocument, moves: dict[str, tuple], drag_id: int | None = None,
+                 text: str | None = None):
+        super().__init__(text or f"Move {len(moves)} node{'s' if len(moves) != 1 else ''}")
+        self.doc = doc
+        self.moves = {k: (tuple(a), tuple(b)) for k, (a, b) in moves.items()}
+        self.drag_id = drag_id if drag_id is not None else new_drag_id()
+
+    def id(self) -> int:
+        return _MOVE_ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, MoveNodes) or other.drag_id != self.drag_id:
+            return False
+        for k, (old, new) in other.moves.items():
+            self.moves[k] = (self.moves[k][0] if k in self.moves else old, new)
+        return True
+
+    def redo(self) -> None:
+        for k, (_, new) in self.moves.items():
+            self.doc.move_node(k, new)
+
+    def undo(self) -> None:
+        for k, (old, _) in self.moves.items():
+            self.doc.move_node(k, old)
+
+
+class Layout(MoveNodes):
+    def __init__(self, doc: GraphDocument, positions: dict[str, tuple[float, float]]):
+        moves = {k: (doc.node(k).position, tuple(p)) for k, p in positions.items()}
+        super().__init__(doc, moves, text="Auto-layout")
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        return False
+
+
+class Paste(QUndoCommand):
+    """Insert nodes and edges from clipboard data; ids are kept when free, else renamed."""
+
+    def __init__(self, doc: GraphDocument, data: dict, offset=(0.0, 0.0), text: str = "Paste"):
+        super().__init__(text)
+        self.doc = doc
+        taken = set(doc.nodes)
+        self.id_map: dict[str, str] = {}
+        for n in data.get("nodes", []):
+            nid = n["id"]
+            if nid in taken:
+                stem, i = type_prefix(n["type"]), 1
+                while f"{stem}{i}" in taken:
+                    i += 1
+                nid = f"{stem}{i}"
+            taken.add(nid)
+            self.id_map[n["id"]] = nid
+        dx, dy = offset
+        self.nodes = [dict(type=n["type"], params=copy.deepcopy(n.get("params", {})),
+                           label=n.get("label", ""), node_id=self.id_map[n["id"]],
+                           position=(n.get("position", (0, 0))[0] + dx,
+                                     n.get("position", (0, 0))[1] + dy))
+                      for n in data.get("nodes", [])]
+        self.edges = [Edge(self.id_map[e["source"]], e["source_port"],
+                           self.id_map[e["target"]], e["target_port"])
+                      for e in data.get("edges", [])
+                      if e["source"] in self.id_map and e["target"] in self.id_map]
+
+    @property
+    def new_ids(self) -> list[str]:
+        return list(self.id_map.values())
+
+    def redo(self) -> None:
+        for n in self.nodes:
+            self.doc.add_node(n["type"], n["params"], node_id=n["node_id"], label=n["label"],
+                              position=n["position"])
+        for e in self.edges:
+            self.doc.add_edge(e)
+
+    def undo(self) -> None:
+        for n in reversed(self.nodes):
+            self.doc.remove_node(n["node_id"])

@@ -1,0 +1,215 @@
+"""The editor controller: turns intents from the canvas, palette and inspector into undo
+commands, and keeps the live analysis (validation + shapes) up to date.
+
+It owns no widgets besides the scene it builds for each document; the main window
+composes it with the view, the palette, the inspector and the diagnostics list.
+"""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QObject, QPointF, QTimer, Signal
+from PySide6.QtGui import QUndoStack
+
+from runtime.graph import Edge, GraphDocument, GraphError
+
+from . import commands as C
+from .clipboard import clipboard_data, copy_to_clipboard, selection_to_dict
+from .layout import layered_positions
+from .scene import GraphScene
+from .theme import LIGHT, Theme
+from .view import GraphView
+
+PASTE_OFFSET = 40.0
+
+
+class GraphEditor(QObject):
+    analysis_updated = Signal(object, list)  # Analysis (or None), diagnostics
+    selection_changed = Signal(list)  # node ids
+    message = Signal(str)  # something to tell the user (status bar)
+
+    def __init__(self, view: GraphView, undo_stack: QUndoStack, theme: Theme = LIGHT,
+                 parent=None):
+        super().__init__(parent)
+        self.view, self.undo_stack, self.theme = view, undo_stack, theme
+        self.doc: GraphDocument | None = None
+        self.scene: GraphScene | None = None
+        self.analysis = None
+        self.diagnostics: list = []
+        self.last_analysis_s = 0.0
+        self.analysis_enabled = True
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(15)  # several edits (a macro, fast typing) coalesce
+        self._timer.timeout.connect(self.run_analysis)
+        self._paste_count = 0
+        view.add_requested.connect(lambda t, pos: self.add_node(t, pos))
+
+    # ---- document -----------------------------------------------------------------
+    def set_document(self, doc: GraphDocument) -> None:
+        if self.scene is not None:
+            self.scene.detach()
+            self.doc.changed.disconnect(self.schedule_analysis)
+        self.undo_stack.clear()
+        self.doc = doc
+        self.scene = GraphScene(doc, self.theme, parent=self)
+        self.scene.connect_requested.connect(self.connect_edge)
+        self.scene.reconnect_requested.connect(self.reconnect)
+        self.scene.move_requested.connect(self.move)
+        self.scene.refused.connect(lambda msg: self.message.emit("Cannot connect: " + msg))
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.view.setScene(self.scene)
+        doc.changed.connect(self.schedule_analysis)
+        self.undo_stack.setClean()
+        self.analysis, self.diagnostics = None, []
+        self.schedule_analysis()
+
+    def set_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        if self.scene is not None:
+            self.scene.set_theme(theme)
+
+    def _selection_changed(self) -> None:
+        self.selection_changed.emit(self.selected_ids())
+
+    def selected_ids(self) -> list[str]:
+        return self.scene.selected_node_ids() if self.scene is not None else []
+
+    # ---- live analysis -------------------------------------------------------------
+    def schedule_analysis(self) -> None:
+        if self.analysis_enabled:
+            self._timer.start()
+
+    def run_analysis(self) -> None:
+        """Validate and analyse now (memoised per node: only changed nodes recompute)."""
+        self._timer.stop()
+        if self.doc is None:
+            return
+        from runtime.analysis import analyze  # lazy: imports torch
+        from runtime.validation import validate
+
+        t0 = time.perf_counter()
+        diags = validate(self.doc, shapes=False)
+        try:
+            analysis = analyze(self.doc)
+        except Exception as exc:  # never a traceback dialog: report it as a diagnostic
+            from runtime.diagnostics import ERROR, Diagnostic
+
+            analysis = None
+            diags.append(Diagnostic(None, ERROR, f"analysis failed: {exc}", code="internal"))
+        else:
+            diags += analysis.diagnostics
+        self.analysis, self.diagnostics = analysis, diags
+        if self.scene is not None:
+            self.scene.apply_analysis(analysis, diags)
+        self.last_analysis_s = time.perf_counter() - t0
+        self.analysis_updated.emit(analysis, diags)
+
+    # ---- edits (each one undo command) ------------------------------------------------
+    def _push(self, cmd) -> bool:
+        try:
+            cmd.redo()  # run once here so a refused edit raises before reaching the stack
+        except (GraphError, KeyError, ValueError) as exc:
+            self.message.emit(f"{cmd.text()}: {exc}")
+            return False
+        cmd.undo()
+        self.undo_stack.push(cmd)
+        return True
+
+    def add_node(self, type_id: str, pos: QPointF | tuple | None = None,
+                 params: dict | None = None) -> str | None:
+        if pos is None:
+            pos = self.view.mapToScene(self.view.viewport().rect().center())
+        if isinstance(pos, QPointF):
+            pos = (pos.x(), pos.y())
+        grid = self.scene.snap_grid if self.scene else 0
+        if grid:
+            pos = (round(pos[0] / grid) * grid, round(pos[1] / grid) * grid)
+        cmd = C.AddNode(self.doc, type_id, pos, params)
+        if not self._push(cmd):
+            return None
+        self.scene.select_nodes([cmd.node_id])
+        return cmd.node_id
+
+    def connect_edge(self, edge: Edge) -> None:
+        self._push(C.Connect(self.doc, edge))
+
+    def reconnect(self, old: Edge, new: Edge | None) -> None:
+        if new is None:
+            self._push(C.Disconnect(self.doc, [old]))
+            return
+        self.undo_stack.beginMacro(f"Reconnect {new.target}.{new.target_port}")
+        self._push(C.Disconnect(self.doc, [old]))
+        self._push(C.Connect(self.doc, new))
+        self.undo_stack.endMacro()
+
+    def move(self, moves: dict) -> None:
+        self.undo_stack.push(C.MoveNodes(self.doc, moves))
+
+    def set_param(self, node_id: str, name: str, value) -> None:
+        self._push(C.SetParam(self.doc, node_id, name, value))
+
+    def set_label(self, node_id: str, label: str) -> None:
+        self._push(C.SetLabel(self.doc, node_id, label))
+
+    def delete_selection(self) -> None:
+        ids = self.selected_ids()
+        edges = [e for e in self.scene.selected_edges()
+                 if e.source not in ids and e.target not in ids]
+        if not ids and not edges:
+            return
+        self.undo_stack.beginMacro("Delete")
+        if edges:
+            self._push(C.Disconnect(self.doc, edges))
+        if ids:
+            self._push(C.RemoveNodes(self.doc, ids))
+        self.undo_stack.endMacro()
+
+    def select_all(self) -> None:
+        self.scene.select_nodes(list(self.doc.nodes))
+
+    def copy(self) -> bool:
+        ids = self.selected_ids()
+        if not ids:
+            self.message.emit("Nothing selected to copy")
+            return False
+        copy_to_clipboard(selection_to_dict(self.doc, ids))
+        self._paste_count = 0
+        self.message.emit(f"Copied {len(ids)} node{'s' if len(ids) != 1 else ''}")
+        return True
+
+    def cut(self) -> None:
+        if self.copy():
+            ids = self.selected_ids()
+            self.undo_stack.beginMacro("Cut")
+            self._push(C.RemoveNodes(self.doc, ids))
+            self.undo_stack.endMacro()
+
+    def paste(self, data: dict | None = None, text: str = "Paste") -> list[str]:
+        data = data if data is not None else clipboard_data()
+        if not data or not data.get("nodes"):
+            self.message.emit("The clipboard holds no Netbuilder layers")
+            return []
+        self._paste_count += 1
+        offset = PASTE_OFFSET * self._paste_count
+        cmd = C.Paste(self.doc, data, (offset, offset), text)
+        if not self._push(cmd):
+            return []
+        self.scene.select_nodes(cmd.new_ids)
+        return cmd.new_ids
+
+    def duplicate(self) -> list[str]:
+        ids = self.selected_ids()
+        if not ids:
+            return []
+        self._paste_count = 0
+        return self.paste(selection_to_dict(self.doc, ids), "Duplicate")
+
+    def auto_layout(self, selection_only: bool = False) -> None:
+        ids = self.selected_ids() if selection_only else None
+        if selection_only and len(ids) < 2:
+            ids = None
+        positions = layered_positions(self.doc, ids)
+        moved = {k: v for k, v in positions.items() if tuple(self.doc.node(k).position) != v}
+        if moved:
+            self.undo_stack.push(C.Layout(self.doc, moved))

@@ -1,0 +1,332 @@
+"""The canvas scene: mirrors a GraphDocument with items and turns gestures into intents.
+
+The scene subscribes to the document's events (node_added, edge_removed, ...) and keeps
+one item per node and edge. Gestures become ``*_requested`` signals that the editor turns
+into undo commands; the scene itself never mutates the document.
+"""
+from __future__ import annotations
+
+import networkx as nx
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QPainter, QPen
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QToolTip
+
+from runtime.catalog import kinds_compatible
+from runtime.graph import Edge, GraphDocument
+from runtime.validation import feedforward_graph, is_delay
+
+from .items import EdgeItem, NodeItem, PortItem, wire_path
+from .theme import LIGHT, Theme
+
+GRID = 20.0
+
+
+def connection_problem(doc: GraphDocument, src: str, src_port: str, dst: str, dst_port: str,
+                       ancestors: set[str] | None = None) -> str | None:
+    """Why an edge src.src_port -> dst.dst_port is refused, or None when it is fine."""
+    s, d = doc.node(src), doc.node(dst)
+    if src == dst and not is_delay(s):
+        return f"{s.display_name} cannot feed itself (a loop needs a Delay node)"
+    out = {p.name: p for p in s.output_ports()}.get(src_port)
+    inp = {p.name: p for p in d.input_ports()}.get(dst_port)
+    if out is None or inp is None:
+        return "no such port"
+    if not kinds_compatible(out.kind, inp.kind):
+        return (f"input '{dst_port}' of {d.display_name} takes {inp.kind} values but "
+                f"{s.display_name}.{src_port} gives {out.kind} values")
+    if not is_delay(s):
+        if ancestors is None:
+            g = feedforward_graph(doc)
+            ancestors = nx.ancestors(g, src) | {src}
+        if dst in ancestors:
+            return (f"connecting {s.display_name} to {d.display_name} would make a cycle; "
+                    "a recurrent connection must pass through a Delay node")
+    return None
+
+
+class GraphScene(QGraphicsScene):
+    connect_requested = Signal(object)  # Edge
+    reconnect_requested = Signal(object, object)  # old Edge, new Edge (or None: drop)
+    move_requested = Signal(dict)  # node id -> (old pos, new pos)
+    refused = Signal(str)  # a gesture the scene refused, with the reason
+
+    def __init__(self, doc: GraphDocument, theme: Theme = LIGHT, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.theme = theme
+        self.snap_grid = 0.0
+        self.dragging = False
+        self.setItemIndexMethod(QGraphicsScene.NoIndex)  # many moving edges: no BSP thrash
+        self.node_items: dict[str, NodeItem] = {}
+        self.edge_items: dict[Edge, EdgeItem] = {}
+        self._wire: QGraphicsPathItem | None = None
+        self._wire_from: PortItem | None = None
+        self._wire_edge: Edge | None = None  # edge being re-plugged
+        self._press_positions: dict[str, QPointF] = {}
+        self._subscriptions = [
+            (doc.node_added, self._on_node_added), (doc.node_removed, self._on_node_removed),
+            (doc.edge_added, self._on_edge_added), (doc.edge_removed, self._on_edge_removed),
+            (doc.param_changed, self._on_param_changed),
+            (doc.label_changed, self._on_label_changed), (doc.node_moved, self._on_node_moved),
+        ]
+        for event, cb in self._subscriptions:
+            event.connect(cb)
+        for node in doc:
+            self._on_node_added(node)
+        for e in doc.edges:
+            self._on_edge_added(e)
+        self.update_scene_rect()
+
+    def detach(self) -> None:
+        """Stop following the document (before the scene is dropped)."""
+        for event, cb in self._subscriptions:
+            event.disconnect(cb)
+
+    # ---- document events -> items -----------------------------------------------------
+    def _on_node_added(self, node) -> None:
+        item = NodeItem(node)
+        self.node_items[node.id] = item
+        self.addItem(item)
+
+    def _on_node_removed(self, node) -> None:
+        item = self.node_items.pop(node.id, None)
+        if item is not None:
+            self.removeItem(item)
+
+    def _on_edge_added(self, edge: Edge) -> None:
+        src, dst = self.node_items.get(edge.source), self.node_items.get(edge.target)
+        if src is None or dst is None:
+            return
+        item = EdgeItem(edge, src, dst, delay=is_delay(src.node))
+        self.edge_items[edge] = item
+        self.addItem(item)
+
+    def _on_edge_removed(self, edge: Edge) -> None:
+        item = self.edge_items.pop(edge, None)
+        if item is not None:
+            item.detach()
+            self.removeItem(item)
+
+    def _on_param_changed(self, node_id, name, old, new) -> None:
+        item = self.node_items.get(node_id)
+        if item is None:
+            return
+        item.rebuild_ports()
+        for e in item.edges:
+            e.update_path()
+
+    def _on_label_changed(self, node_id, old, new) -> None:
+        item = self.node_items.get(node_id)
+        if item is not None:
+            item.refresh()
+
+    def _on_node_moved(self, node_id, old, new) -> None:
+        item = self.node_items.get(node_id)
+        if item is not None and (item.pos().x(), item.pos().y()) != tuple(new):
+            item.setPos(*new)
+
+    # ---- analysis -> items -------------------------------------------------------------
+    def apply_analysis(self, analysis, diagnostics) -> None:
+        errors: dict[str, str] = {}
+        warnings: dict[str, str] = {}
+        for d in diagnostics:
+            if d.node_id is None:
+                continue
+            target = errors if d.is_error else warnings
+            target.setdefault(d.node_id, d.message)
+        infos = analysis.nodes if analysis is not None else {}
+        for nid, item in self.node_items.items():
+            item.set_analysis(infos.get(nid), errors.get(nid), warnings.get(nid))
+        for edge, item in self.edge_items.items():
+            shape = analysis.edge_shape(edge) if analysis is not None else None
+            item.set_label(_fmt(shape))
+            port = item.dst.port(edge.target_port, False)
+            if port is not None:
+                port.update_tooltip(shape)
+
+    # ---- geometry helpers ------------------------------------------------------------
+    def update_scene_rect(self) -> None:
+        rect = self.itemsBoundingRect().adjusted(-2000, -2000, 2000, 2000)
+        self.setSceneRect(rect.united(QRectF(-2000, -1500, 4000, 3000)))
+
+    def selected_node_ids(self) -> list[str]:
+        return [i.node.id for i in self.selectedItems() if isinstance(i, NodeItem)]
+
+    def selected_edges(self) -> list[Edge]:
+        return [i.edge for i in self.selectedItems() if isinstance(i, EdgeItem)]
+
+    def select_nodes(self, ids) -> None:
+        ids = set(ids)
+        self.blockSignals(True)
+        self.clearSelection()
+        for nid in ids:
+            item = self.node_items.get(nid)
+            if item is not None:
+                item.setSelected(True)
+        self.blockSignals(False)
+        self.selectionChanged.emit()
+
+    def set_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        for item in self.node_items.values():
+            item.update()
+        self.update()
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        painter.fillRect(rect, self.theme.c("background"))
+        scale = painter.worldTransform().m11()
+        step = GRID if scale > 0.6 else GRID * 5
+        if scale < 0.15:
+            return
+        painter.setPen(QPen(self.theme.c("grid"), 0))
+        left = int(rect.left() // step) * step
+        top = int(rect.top() // step) * step
+        lines = []
+        from PySide6.QtCore import QLineF
+        x = left
+        while x < rect.right():
+            lines.append(QLineF(x, rect.top(), x, rect.bottom()))
+            x += step
+        y = top
+        while y < rect.bottom():
+            lines.append(QLineF(rect.left(), y, rect.right(), y))
+            y += step
+        painter.drawLines(lines)
+
+    # ---- wiring gesture ----------------------------------------------------------------
+    def _port_at(self, pos: QPointF) -> PortItem | None:
+        for item in self.items(pos):
+            if isinstance(item, PortItem):
+                return item
+        return None
+
+    def begin_wire(self, port: PortItem) -> None:
+        """Start dragging a wire from ``port`` (an input with an edge re-plugs that edge)."""
+        self._wire_edge = None
+        if not port.is_output:
+            existing = [e for e in self.doc.in_edges(port.node_id) if e.target_port == port.name]
+            if existing:
+                self._wire_edge = existing[0]
+                port = self.node_items[self._wire_edge.source].port(
+                    self._wire_edge.source_port, True) or port
+                self.edge_items[self._wire_edge].setVisible(False)
+        self._wire_from = port
+        self._wire = QGraphicsPathItem()
+        pen = QPen(self.theme.c("selection"), 2, Qt.DashLine)
+        self._wire.setPen(pen)
+        self._wire.setZValue(5)
+        self.addItem(self._wire)
+        self._highlight_compatible(port)
+
+    def _highlight_compatible(self, start: PortItem) -> None:
+        g = feedforward_graph(self.doc)
+        if start.is_output:
+            banned = nx.ancestors(g, start.node_id) | {start.node_id}
+        else:
+            banned = nx.descendants(g, start.node_id) | {start.node_id}
+        for item in self.node_items.values():
+            for p in list(item.in_ports.values()) + list(item.out_ports.values()):
+                if p.is_output == start.is_output:
+                    p.set_state(PortItem.INCOMPATIBLE if p is not start else PortItem.NORMAL)
+                    continue
+                ok = self._problem(start, p, banned) is None
+                p.set_state(PortItem.COMPATIBLE if ok else PortItem.INCOMPATIBLE)
+
+    def _problem(self, start: PortItem, other: PortItem, banned=None) -> str | None:
+        """Why start -> other is refused (``banned``: the cycle set computed at drag start)."""
+        if start.is_output == other.is_output:
+            side = "output" if start.is_output else "input"
+            return f"both ends are {side}s: connect an output (right) to an input (left)"
+        src, dst = (start, other) if start.is_output else (other, start)
+        ancestors = None
+        if banned is not None:
+            if start.is_output:
+                ancestors = banned
+            else:
+                if src.node_id in banned and not is_delay(src.node_item.node):
+                    return (f"connecting {src.node_item.node.display_name} to "
+                            f"{dst.node_item.node.display_name} would make a cycle; a "
+                            "recurrent connection must pass through a Delay node")
+                ancestors = set()
+        return connection_problem(self.doc, src.node_id, src.name, dst.node_id, dst.name,
+                                  ancestors=ancestors)
+
+    def _end_wire(self, pos: QPointF, screen_pos) -> None:
+        start, old = self._wire_from, self._wire_edge
+        self.removeItem(self._wire)
+        self._wire, self._wire_from, self._wire_edge = None, None, None
+        for item in self.node_items.values():
+            for p in list(item.in_ports.values()) + list(item.out_ports.values()):
+                p.set_state(PortItem.NORMAL)
+        if old is not None and old in self.edge_items:
+            self.edge_items[old].setVisible(True)
+        target = self._port_at(pos)
+        if target is None or target is start:
+            if old is not None:
+                self.reconnect_requested.emit(old, None)  # dropped on empty canvas: remove
+            return
+        if old is not None and target.is_output == start.is_output:
+            return
+        problem = self._problem(start, target)
+        if problem:
+            self.refused.emit(problem)
+            if screen_pos is not None:
+                QToolTip.showText(screen_pos, "Cannot connect: " + problem)
+            return
+        src, dst = (start, target) if start.is_output else (target, start)
+        edge = Edge(src.node_id, src.name, dst.node_id, dst.name)
+        if edge == old or edge in self.edge_items:
+            return
+        occupied = [e for e in self.doc.in_edges(dst.node_id) if e.target_port == dst.name]
+        if old is not None:
+            self.reconnect_requested.emit(old, edge)
+        elif occupied:
+            self.reconnect_requested.emit(occupied[0], edge)  # replace the input's wire
+        else:
+            self.connect_requested.emit(edge)
+
+    # ---- mouse ----------------------------------------------------------------------
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.LeftButton:
+            port = self._port_at(event.scenePos())
+            if port is not None:
+                self.begin_wire(port)
+                event.accept()
+                return
+        super().mousePressEvent(event)
+        if event.button() == Qt.LeftButton:
+            self.dragging = True
+            self._press_positions = {i.node.id: i.pos() for i in self.selectedItems()
+                                     if isinstance(i, NodeItem)}
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._wire is not None:
+            a = self._wire_from.scenePos()
+            b = event.scenePos()
+            self._wire.setPath(wire_path(a, b) if self._wire_from.is_output else wire_path(b, a))
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._wire is not None and event.button() == Qt.LeftButton:
+            self._end_wire(event.scenePos(), event.screenPos())
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.LeftButton and self.dragging:
+            self.dragging = False
+            moves = {}
+            for nid, old in self._press_positions.items():
+                item = self.node_items.get(nid)
+                if item is not None and item.pos() != old:
+                    moves[nid] = ((old.x(), old.y()), (item.pos().x(), item.pos().y()))
+            self._press_positions = {}
+            if moves:
+                self.move_requested.emit(moves)
+
+
+def _fmt(shape) -> str:
+    if shape is None:
+        return ""
+    return "×".join(map(str, shape)) if shape else "scalar"
