@@ -405,6 +405,8 @@ def test_example_loads_and_validates_cleanly(stem):
     assert doc.training == {}  # the training configuration is added separately
     positions = [n.position for n in doc]
     assert len(set(positions)) == len(positions), "two nodes share a position"
+    for e in doc.edges:  # laid out left to right
+        assert doc.nodes[e.source].position[0] < doc.nodes[e.target].position[0], str(e)
 
 
 @pytest.mark.parametrize("stem", sorted(CASES))
