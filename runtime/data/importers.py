@@ -1,0 +1,279 @@
+"""Readers for data files: CSV, NumPy, image folders, MNIST IDX, CIFAR-10 binary, text;
+and the bundled sets (scikit-learn's 8x8 digits, the project's small text corpus).
+
+Every reader raises :class:`DataError` naming the file and, where it applies, the record
+(0-based sample index; CSV messages also give the line number).
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import DataError, Dataset
+from .images import IMAGE_SUFFIXES, read_image
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "data"
+CORPUS = RESOURCES / "corpus.txt"
+
+
+def _open(path: Path):
+    if not path.exists():
+        raise DataError("file not found", str(path))
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+# ---- bundled ------------------------------------------------------------------------
+def digits() -> Dataset:
+    """scikit-learn's 1,797 handwritten digits, 8x8 grey, values 0..16 -> [0, 1]. (1, 8, 8)."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError("the digits set needs scikit-learn (pip install scikit-learn)") from None
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8)
+    return Dataset("digits", [x], [d.target.astype(np.int64)], "classification", 10,
+                   [str(i) for i in range(10)])
+
+
+# ---- CSV ----------------------------------------------------------------------------
+def read_csv(path: Path, label: str | None = None, features: list[str] | None = None,
+             task: str | None = None) -> Dataset:
+    """Header row required. ``label``: the label column (default: the last); ``features``:
+    feature columns (default: all others). Labels that are all integers or are strings are
+    classes; others (or task=regression) are real targets."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise DataError("empty CSV file", str(path))
+    header = [h.strip() for h in rows[0]]
+    label = label or header[-1]
+    if label not in header:
+        raise DataError(f"no label column {label!r}; columns are {', '.join(header)}", str(path))
+    features = features or [h for h in header if h != label]
+    missing = [c for c in features if c not in header]
+    if missing:
+        raise DataError(f"no feature column(s) {', '.join(missing)}; columns are "
+                        f"{', '.join(header)}", str(path))
+    fi = [header.index(c) for c in features]
+    li = header.index(label)
+    x = np.zeros((len(rows) - 1, len(fi)), np.float32)
+    labels = []
+    for r, row in enumerate(rows[1:]):
+        if len(row) != len(header):
+            raise DataError(f"(line {r + 2}) has {len(row)} fields, the header has "
+                            f"{len(header)}", str(path), r)
+        for j, c in enumerate(fi):
+            try:
+                x[r, j] = float(row[c])
+            except ValueError:
+                raise DataError(f"(line {r + 2}) column {header[c]!r}: cannot read "
+                                f"{row[c]!r} as a number", str(path), r) from None
+        labels.append(row[li].strip())
+    return _labelled(path.stem, x, labels, task, str(path))
+
+
+def _labelled(name, x, labels, task, file) -> Dataset:
+    def num(s):
+        try:
+            return float(s)
+        except ValueError:
+            return None
+
+    values = [num(s) for s in labels]
+    if task == "regression" or (task is None and all(v is not None for v in values)
+                                and not all(v == int(v) for v in values)):
+        bad = next((i for i, v in enumerate(values) if v is None), None)
+        if bad is not None:
+            raise DataError(f"label {labels[bad]!r} is not a number", file, bad)
+        y = np.array(values, np.float32)[:, None]
+        return Dataset(name, [x], [y], "regression", meta={"file": file})
+    if all(v is not None for v in values):
+        y = np.array(values, np.int64)
+        if y.min() < 0:
+            raise DataError(f"class label {y.min()} is negative", file, int(np.argmin(y)))
+        return Dataset(name, [x], [y], "classification", int(y.max()) + 1, meta={"file": file})
+    names = sorted(set(labels))
+    y = np.array([names.index(s) for s in labels], np.int64)
+    return Dataset(name, [x], [y], "classification", len(names), names, meta={"file": file})
+
+
+# ---- NumPy ---------------------------------------------------------------------------
+def read_numpy(paths: list[Path], x_key: str | None = None, y_key: str | None = None) -> Dataset:
+    """``a.npz`` with arrays x and y (or the keys given), or ``x.npy,y.npy``. Never unpickles."""
+    try:
+        if len(paths) == 1 and paths[0].suffix == ".npz":
+            with np.load(paths[0], allow_pickle=False) as z:
+                keys = list(z.keys())
+                xk = x_key or next((k for k in ("x", "X", "inputs", "data") if k in keys), None)
+                yk = y_key or next((k for k in ("y", "Y", "labels", "targets") if k in keys), None)
+                if xk not in keys or yk not in keys:
+                    raise DataError(f"needs input and label arrays (x=..&y=..); it has "
+                                    f"{', '.join(keys)}", str(paths[0]))
+                x, y = z[xk], z[yk]
+        elif len(paths) == 2:
+            x, y = (np.load(p, allow_pickle=False) for p in paths)
+        else:
+            raise DataError("give one .npz file or two .npy files (inputs,labels)")
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"cannot read NumPy data: {exc}", ",".join(map(str, paths))) from None
+    if len(x) != len(y):
+        raise DataError(f"{len(x)} inputs but {len(y)} labels", ",".join(map(str, paths)))
+    name = paths[0].stem
+    if np.issubdtype(y.dtype, np.integer):
+        return Dataset(name, [x.astype(np.float32)], [y.astype(np.int64)], "classification",
+                       int(y.max()) + 1)
+    return Dataset(name, [x.astype(np.float32)], [y.astype(np.float32)], "regression")
+
+
+# ---- image folders -------------------------------------------------------------------
+def read_image_folder(root: Path, size: tuple[int, int] | None = None,
+                      channels: int | None = None) -> Dataset:
+    """``root/<class>/*.png|pgm|ppm``: one subfolder per class (sorted names -> ids). Images
+    are resized to ``size`` (H, W) and converted to ``channels`` (1 or 3) when given."""
+    import torch
+    import torch.nn.functional as F
+
+    if not root.is_dir():
+        raise DataError("not a folder (expected one subfolder per class)", str(root))
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise DataError("has no class subfolders", str(root))
+    xs, ys, files = [], [], []
+    for ci, c in enumerate(classes):
+        for f in sorted((root / c).iterdir()):
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            img = read_image(f)  # DataError names the file
+            if img.shape[2] == 4:
+                img = img[..., :3]
+            t = torch.from_numpy(img.astype(np.float32) / 255.0).permute(2, 0, 1)
+            want_c = channels or t.shape[0]
+            if t.shape[0] == 1 and want_c == 3:
+                t = t.expand(3, -1, -1)
+            elif t.shape[0] == 3 and want_c == 1:
+                t = (t * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(0, keepdim=True)
+            if size and tuple(t.shape[1:]) != tuple(size):
+                t = F.interpolate(t[None], size=size, mode="bilinear", antialias=True,
+                                  align_corners=False)[0]
+            xs.append(t.numpy())
+            ys.append(ci)
+            files.append(str(f))
+    if not xs:
+        raise DataError("contains no PNG/PGM/PPM images", str(root))
+    shapes = {x.shape for x in xs}
+    if len(shapes) > 1:
+        first = xs[0].shape
+        bad = next(i for i, x in enumerate(xs) if x.shape != first)
+        raise DataError(f"image size {xs[bad].shape} differs from {first}; give size=HxW to "
+                        "resize", files[bad])
+    return Dataset(root.name, [np.stack(xs)], [np.array(ys, np.int64)], "classification",
+                   len(classes), classes, meta={"files": files})
+
+
+# ---- MNIST IDX ----------------------------------------------------------------------
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    with _open(path) as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
+        raise DataError("not an IDX file (bad magic number)", str(path))
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    dtype = np.dtype(_IDX_TYPES[data[2]])
+    rec = int(np.prod(dims[1:], dtype=np.int64)) * dtype.itemsize
+    body = data[4 + 4 * ndim:]
+    if len(body) < dims[0] * rec:
+        raise DataError(f"truncated: header says {dims[0]} records, data ends inside this one",
+                        str(path), len(body) // max(rec, 1))
+    return np.frombuffer(body, dtype, count=int(np.prod(dims))).reshape(dims)
+
+
+def read_mnist(images: Path, labels: Path) -> Dataset:
+    x, y = read_idx(images), read_idx(labels)
+    if len(x) != len(y):
+        raise DataError(f"{len(x)} images but {len(y)} labels in {labels}", str(images))
+    if y.ndim != 1:
+        raise DataError(f"labels must be one number per record, got shape {y.shape}", str(labels))
+    x = x.astype(np.float32) / 255.0
+    if x.ndim == 3:
+        x = x[:, None]
+    return Dataset(images.stem.split(".")[0], [x], [y.astype(np.int64)], "classification",
+                   max(int(y.max()) + 1, 10))
+
+
+# ---- CIFAR-10 binary -----------------------------------------------------------------
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                 "ship", "truck"]
+
+
+def read_cifar(paths: list[Path]) -> Dataset:
+    """CIFAR-10 binary batches: records of 1 label byte + 3072 pixel bytes (3x32x32)."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(p.glob("data_batch_*.bin")) + sorted(p.glob("test_batch.bin"))
+        else:
+            files.append(p)
+    if not files:
+        raise DataError("no CIFAR-10 batch files (data_batch_*.bin)", ",".join(map(str, paths)))
+    xs, ys = [], []
+    for f in files:
+        with _open(f) as fh:
+            data = np.frombuffer(fh.read(), np.uint8)
+        n, rest = divmod(data.size, 3073)
+        if rest:
+            raise DataError(f"size {data.size} bytes is not a whole number of 3073-byte "
+                            "records; the last record is truncated", str(f), n)
+        recs = data.reshape(n, 3073)
+        bad = np.flatnonzero(recs[:, 0] > 9)
+        if len(bad):
+            raise DataError(f"label {recs[bad[0], 0]} is not a CIFAR-10 class (0-9)", str(f),
+                            int(bad[0]))
+        ys.append(recs[:, 0].astype(np.int64))
+        xs.append(recs[:, 1:].reshape(n, 3, 32, 32).astype(np.float32) / 255.0)
+    return Dataset("cifar10", [np.concatenate(xs)], [np.concatenate(ys)], "classification", 10,
+                   CIFAR_CLASSES)
+
+
+# ---- text ----------------------------------------------------------------------------
+def read_text(path: Path, steps: int = 64, stride: int | None = None,
+              vocab_size: int | None = None) -> Dataset:
+    """Character-level next-token data: windows of ``steps`` characters; the target is the
+    window shifted by one. The vocabulary is every character of the text, sorted."""
+    raw = _open(path).read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n")
+        raise DataError(f"(line {line + 1}, byte {exc.start}) is not UTF-8 text", str(path),
+                        line) from None
+    return text_dataset(text, path.stem, steps, stride, str(path), vocab_size)
+
+
+def text_dataset(text: str, name: str, steps: int, stride: int | None, file: str,
+                 vocab_size: int | None = None) -> Dataset:
+    vocab = sorted(set(text))
+    if vocab_size is not None and len(vocab) > vocab_size:
+        raise DataError(f"the text has {len(vocab)} distinct characters but the token input "
+                        f"allows {vocab_size} (vocab_size)", file)
+    if len(text) < steps + 2:
+        raise DataError(f"text of {len(text)} characters is shorter than one window of "
+                        f"{steps} steps", file)
+    lookup = {c: i for i, c in enumerate(vocab)}
+    ids = np.array([lookup[c] for c in text], np.int64)
+    stride = stride or max(1, steps // 4)
+    starts = np.arange(0, len(ids) - steps - 1, stride)
+    idx = starts[:, None] + np.arange(steps)[None, :]
+    ds = Dataset(name, [ids[idx]], [ids[idx + 1]], "sequence", len(vocab), vocab=vocab,
+                 ordered=True, meta={"file": file, "text": text})
+    return ds

@@ -1,0 +1,127 @@
+"""Dataset spec strings: one line that names a dataset and its options.
+
+    spirals                      built-in set (options: spirals?n=2000&noise=0.1)
+    digits                       scikit-learn's bundled 8x8 digits
+    text | corpus                the bundled public-domain text (text?steps=64)
+    csv:path.csv?label=y&features=a,b&task=regression
+    npz:data.npz?x=images&y=labels      npy:x.npy,y.npy
+    images:folder?size=28x28&channels=1 one subfolder per class
+    idx:train-images.gz,train-labels.gz MNIST IDX files (gzipped or not)
+    cifar:folder_or_batch.bin[,...]     CIFAR-10 binary batches
+    text:path.txt?steps=64&stride=16    character-level text
+
+Relative paths resolve against ``base_dir`` (the graph file's folder) when given.
+Sequence lengths, image sizes and vocabulary limits default to the graph's input nodes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from . import importers as I
+from .dataset import DataError, Dataset, check_finite
+from .synthetic import BUILTIN, SEQUENCE_SETS
+
+KINDS = ("csv", "npz", "npy", "images", "idx", "cifar", "text")
+NAMES = tuple(BUILTIN) + ("digits", "text", "corpus")
+
+
+def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
+    """'csv:a.csv?label=y' -> ('csv', 'a.csv', {'label': 'y'})."""
+    spec = spec.strip()
+    if not spec:
+        raise DataError("empty dataset spec; choose one of " + ", ".join(NAMES) +
+                        " or a file (csv:, npz:, npy:, images:, idx:, cifar:, text:)")
+    body, _, query = spec.partition("?")
+    kind, sep, path = body.partition(":")
+    if not sep:
+        kind, path = body, ""
+    try:
+        opts = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError:
+        raise DataError(f"dataset spec {spec!r}: options must look like ?name=value&name=value") from None
+    return kind.strip().lower(), path.strip(), opts
+
+
+def graph_hints(doc) -> dict[str, Any]:
+    """Defaults a dataset takes from the graph: sequence length, vocabulary, image size."""
+    hints: dict[str, Any] = {}
+    if doc is None:
+        return hints
+    for n in doc:
+        if n.type in ("SequenceInput", "TokenInput") and "steps" not in hints:
+            hints["steps"] = n.params["steps"]
+            if n.type == "TokenInput":
+                hints["vocab_size"] = n.params["vocab_size"]
+        if n.type == "ImageInput" and "image" not in hints:
+            hints["image"] = (n.params["channels"], n.params["height"], n.params["width"])
+    return hints
+
+
+def _num(v: str, key: str, spec: str):
+    try:
+        f = float(v)
+    except ValueError:
+        raise DataError(f"dataset spec {spec!r}: option {key}={v!r} must be a number") from None
+    return int(f) if f == int(f) and "." not in v else f
+
+
+def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: int = 0) -> Dataset:
+    """Load the dataset that ``spec`` names; DataError with a plain message otherwise."""
+    kind, path, opts = parse_spec(spec)
+    hints = graph_hints(doc)
+
+    def p(s: str) -> Path:
+        q = Path(s).expanduser()
+        return q if q.is_absolute() or base_dir is None else Path(base_dir) / q
+
+    paths = [p(s) for s in path.split(",") if s.strip()] if path else []
+    if kind in BUILTIN:
+        kw = {k: _num(v, k, spec) for k, v in opts.items()}
+        if kind in SEQUENCE_SETS and "steps" not in kw and "steps" in hints:
+            kw["steps"] = hints["steps"]
+        try:
+            ds = BUILTIN[kind](seed=kw.pop("seed", seed), **kw)
+        except TypeError as exc:
+            raise DataError(f"dataset spec {spec!r}: {exc}") from None
+    elif kind == "digits":
+        ds = I.digits()
+    elif kind in ("text", "corpus"):
+        steps = int(_num(opts.get("steps", str(hints.get("steps", 64))), "steps", spec))
+        stride = int(_num(opts["stride"], "stride", spec)) if "stride" in opts else None
+        src = paths[0] if paths else I.CORPUS
+        ds = I.read_text(src, steps, stride, hints.get("vocab_size"))
+        if not paths:
+            ds.name = "text"
+    elif kind == "csv":
+        _need(paths, 1, spec)
+        feats = [c.strip() for c in opts["features"].split(",")] if opts.get("features") else None
+        ds = I.read_csv(paths[0], opts.get("label"), feats, opts.get("task"))
+    elif kind in ("npz", "npy"):
+        ds = I.read_numpy(paths, opts.get("x"), opts.get("y"))
+    elif kind == "images":
+        _need(paths, 1, spec)
+        size = opts.get("size")
+        img = hints.get("image")
+        hw = tuple(int(v) for v in size.lower().split("x")) if size else (img[1:] if img else None)
+        ch = int(opts["channels"]) if "channels" in opts else (img[0] if img else None)
+        ds = I.read_image_folder(paths[0], hw, ch)
+    elif kind == "idx":
+        _need(paths, 2, spec)
+        ds = I.read_mnist(paths[0], paths[1])
+    elif kind == "cifar":
+        _need(paths, None, spec)
+        ds = I.read_cifar(paths)
+    else:
+        raise DataError(f"unknown dataset {kind!r}; choose one of {', '.join(NAMES)} or a "
+                        "file (csv:, npz:, npy:, images:, idx:, cifar:, text:)")
+    check_finite(ds, ds.meta.get("file"))
+    ds.meta["spec"] = spec
+    return ds
+
+
+def _need(paths, n, spec):
+    if (n is None and not paths) or (n is not None and len(paths) != n):
+        want = "a path" if n in (1, None) else f"{n} comma-separated paths"
+        raise DataError(f"dataset spec {spec!r} needs {want} after the colon")

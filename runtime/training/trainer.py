@@ -1,0 +1,506 @@
+"""The Trainer: compiles the graph, loads the data, runs a flat training loop and emits
+metrics as small picklable event dicts (protocol in docs/HELPERS.md).
+
+    trainer = Trainer(doc, TrainConfig.from_dict(doc.training), on_event=print)
+    final = trainer.fit()    # {"train_loss", "val_loss", "val_accuracy", "status", ...}
+
+Step losses and gradient norms stay on the device and are read back once every
+``log_every`` steps; per-node gradient norms and probes only at their sampled steps.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..compiler import CompileError, build_module, signature
+from ..data import DataError, Dataset, bind, load_dataset, normalisation, split
+from ..data.augment import augment
+from . import checkpoint as ckpt
+from . import instrument as ins
+from .config import ConfigError, TrainConfig
+from .control import Control
+
+CLASSIFICATION_LOSSES = ("CrossEntropy", "MulticlassHinge", "BinaryCrossEntropy")
+
+
+class TrainingError(Exception):
+    """A run cannot start or continue; the message says why in plain words."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", "CUDA was requested but no CUDA GPU is available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("device", "MPS was requested but is not available")
+    return torch.device(name)
+
+
+def make_optimizer(cfg: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:
+    o, lr = cfg.optimizer, cfg.lr
+    if o in ("sgd", "momentum", "nesterov"):
+        m = 0.0 if o == "sgd" else cfg.momentum
+        return torch.optim.SGD(groups, lr=lr, momentum=m, nesterov=(o == "nesterov" and m > 0))
+    return {"adagrad": lambda: torch.optim.Adagrad(groups, lr=lr),
+            "adadelta": lambda: torch.optim.Adadelta(groups, lr=lr),
+            "rmsprop": lambda: torch.optim.RMSprop(groups, lr=lr),
+            "adam": lambda: torch.optim.Adam(groups, lr=lr),
+            "adamw": lambda: torch.optim.AdamW(groups, lr=lr)}[o]()
+
+
+def get_lr(cfg: TrainConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:
+    """The scheduled learning rate at ``step`` (plateau decay is applied on top)."""
+    lr0 = cfg.lr
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return lr0 * (step + 1) / cfg.warmup_steps
+    s = cfg.schedule
+    if s == "step":
+        return lr0 * cfg.gamma ** ((step // steps_per_epoch) // cfg.step_size)
+    if s == "linear":  # eps_k = (1 - a) eps_0 + a eps_tau, a = k / tau, constant after tau
+        a = min(1.0, step / (cfg.decay_steps or total_steps))
+        return (1 - a) * lr0 + a * cfg.final_lr
+    if s in ("cosine", "warmup"):
+        length = (cfg.decay_steps or total_steps) - cfg.warmup_steps
+        a = min(1.0, (step - cfg.warmup_steps) / max(1, length))
+        return cfg.final_lr + 0.5 * (lr0 - cfg.final_lr) * (1 + math.cos(math.pi * a))
+    return lr0  # constant, plateau
+
+
+class Trainer:
+    def __init__(self, doc, config: TrainConfig | None = None, data: Dataset | str | None = None,
+                 device: str | None = None, out_dir: str | Path | None = None,
+                 on_event: Callable[[dict], Any] | None = None, control: Control | None = None,
+                 resume: str | Path | None = None, base_dir: str | Path | None = None):
+        self.doc = doc
+        self.cfg = config if config is not None else TrainConfig.from_dict(doc.training)
+        self.data = data
+        self.device_name = device or self.cfg.device
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.on_event = on_event or (lambda event: None)
+        self.control = control or Control()
+        self.resume = resume
+        self.base_dir = base_dir
+        self.module: torch.nn.Module | None = None
+        self.history: list[dict] = []  # epoch events (without arrays)
+        self.step_losses: list[float] = []
+        self.last_checkpoint: str | None = None
+
+    # ------------------------------------------------------------------ events
+    def emit(self, event: str, **fields) -> None:
+        self.on_event({"event": event, **fields})
+
+    def _fail(self, message: str, step: int | None) -> dict:
+        self.emit("error", message=message, step=step, checkpoint=self.last_checkpoint)
+        final = {**self._final(), "status": "error", "error": message}
+        self.emit("finished", metrics=final)
+        return final
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self) -> None:
+        """Compile, load and split the data, build the optimizer; raises plain errors."""
+        cfg = self.cfg
+        cfg.validate()
+        self.device = resolve_device(self.device_name)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        from ..analysis import analyze
+
+        analysis = analyze(self.doc)  # before seeding: analysis may build layers once
+        torch.manual_seed(cfg.seed)
+        self.module = build_module(self.doc, mode="train", analysis=analysis).to(self.device)
+        self.sig = signature(self.doc)
+        if not self.sig.losses:
+            raise TrainingError("the graph has no loss node: connect a loss (e.g. CrossEntropy) "
+                                "to a prediction and a Target")
+        self._load_data()
+        self._freeze_and_init()
+        named = [(n, p) for n, p in self.module.named_parameters() if p.requires_grad]
+        if not named:
+            raise TrainingError("nothing to train: the graph has no trainable parameters "
+                                "(or all are frozen)")
+        decay = [p for n, p in named if p.dim() >= 2]
+        no_decay = [p for n, p in named if p.dim() < 2]
+        self.l1_params = decay
+        self.optimizer = make_optimizer(cfg, [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}])
+        self.params = [p for _, p in named]
+        self.norms = ins.GradNorms(named, self.device)
+        self.amp_dtype = None
+        if cfg.amp and self.device.type == "cuda":
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self._find_accuracy()
+        self.probe_node = cfg.probe_node or ins.default_probe(self.doc, self.module)
+        if cfg.probe_node and cfg.probe_node not in dict(self.module.named_children()):
+            raise ConfigError("probe_node", f"no layer node {cfg.probe_node!r} in the graph")
+        self.filter_node = ins.first_conv(self.doc, self.module)
+        self._probe_version = self.control.probe()[0]
+        src_x, src_y = (self.val_x, self.val_y) if self.n_val else (self.train_x, self.train_y)
+        self.probe_args = tuple(t[:64] for t in src_x + src_y)
+        self.n_batches = max(1, self.n_train // cfg.batch_size + (self.n_train % cfg.batch_size > 1))
+        self.total_steps = self.n_batches * cfg.epochs
+        self.state = {"epoch": 0, "step": 0, "plateau_scale": 1.0, "plateau_best": math.inf,
+                      "plateau_bad": 0, "best": math.inf, "bad_epochs": 0}
+        if self.resume:
+            self._restore(self.resume)
+
+    def _load_data(self) -> None:
+        cfg = self.cfg
+        ds = self.data if isinstance(self.data, Dataset) else load_dataset(
+            self.data or cfg.dataset, self.doc, self.base_dir, cfg.seed)
+        self.dataset = ds
+        train, val, test = split(ds, cfg.val_split, cfg.test_split, cfg.seed)
+        tx, ty = bind(train, self.doc)
+        stats = normalisation(tx) if cfg.normalize else [None] * len(tx)
+
+        def tensors(part):
+            if part is None:
+                return [], []
+            xs, ys = bind(part, self.doc)
+            xs = [(x - s[0]) / s[1] if s is not None else x for x, s in zip(xs, stats)]
+            to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
+            return [to(x) for x in xs], [to(y) for y in ys]
+
+        self.train_x, self.train_y = tensors(train)
+        self.val_x, self.val_y = tensors(val)
+        self.test_x, self.test_y = tensors(test)
+        self.n_train, self.n_val = len(train), (len(val) if val is not None else 0)
+        self.stats = stats
+
+    def _freeze_and_init(self) -> None:
+        cfg = self.cfg
+        children = dict(self.module.named_children())
+        for nid in cfg.frozen:
+            if nid not in children:
+                raise ConfigError("frozen", f"no layer node {nid!r} in the graph")
+            for p in children[nid].parameters():
+                p.requires_grad_(False)
+        if cfg.init_weights:
+            path = Path(cfg.init_weights)
+            if not path.is_absolute() and self.base_dir:
+                path = Path(self.base_dir) / path
+            try:
+                tensors = ckpt.load_weights(path)
+            except (OSError, Exception) as exc:  # safetensors raises its own error types
+                raise ConfigError("init_weights", f"cannot read {path}: {exc}") from None
+            own = self.module.state_dict()
+            loaded, skipped = set(), set()
+            with torch.no_grad():
+                for k, v in tensors.items():
+                    if k in own and own[k].shape == v.shape:
+                        own[k].copy_(v)
+                        loaded.add(k.split(".")[0])
+                    elif k.split(".")[0] in children:
+                        skipped.add(k.split(".")[0])
+            for nid in sorted(skipped - loaded):
+                self.emit("warning", message=f"{path.name}: weights for {nid} have other shapes; "
+                          "kept its fresh initialisation", node=nid)
+            if not loaded:
+                self.emit("warning", message=f"{path.name}: no tensor matches a node of this "
+                          "graph; nothing loaded", node=None)
+            self.loaded_nodes = sorted(loaded)
+
+    def _find_accuracy(self) -> None:
+        """Which output and target give accuracy: the first classification loss."""
+        self.acc = None
+        for lid in self.sig.losses:
+            node = self.doc.nodes[lid]
+            if node.type not in CLASSIFICATION_LOSSES:
+                continue
+            ins_ = {e.target_port: e.source for e in self.doc.in_edges(lid)}
+            pred, target = ins_.get("pred"), ins_.get("target")
+            if target not in self.sig.targets:
+                continue
+            key = pred if pred in self.sig.outputs else next(
+                (o for o in self.sig.outputs if self.doc.in_edges(o)
+                 and self.doc.in_edges(o)[0].source == pred), None)
+            if key is None:
+                continue
+            binary = node.type == "BinaryCrossEntropy"
+            self.acc = {"key": key, "target": self.sig.targets.index(target), "binary": binary,
+                        "logits": node.params.get("from_logits", True),
+                        "scalar": len(self.doc.nodes[target].params.get("shape", [])) == 0,
+                        "classes": self.doc.nodes[target].params.get("num_classes", 2)}
+            return
+
+    def _correct(self, out: dict, ys: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(number correct, predictions, count), on the device."""
+        a = self.acc
+        pred, y = out[a["key"]], ys[a["target"]]
+        if a["binary"]:
+            p = (pred > (0.0 if a["logits"] else 0.5)).long()
+            y = (y > 0.5).long()
+        else:
+            p = pred.argmax(-1)
+        return (p == y).sum(), p, y.numel()
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> dict:
+        try:
+            self.setup()
+        except (DataError, ConfigError, CompileError, TrainingError, FileNotFoundError,
+                ValueError) as exc:
+            return self._fail(str(exc), None)
+        try:
+            return self._loop()
+        except torch.OutOfMemoryError:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            return self._fail(
+                f"out of GPU memory at step {self.state['step']} (batch size "
+                f"{self.cfg.batch_size}): use a smaller batch size, turn on mixed precision "
+                "(amp), or make the model smaller", self.state["step"])
+        except DataError as exc:
+            return self._fail(str(exc), self.state["step"])
+
+    def _loop(self) -> dict:
+        cfg, st, model, dev = self.cfg, self.state, self.module, self.device
+        n, bs = self.n_train, cfg.batch_size
+        self.emit("started", total_steps=self.total_steps, steps_per_epoch=self.n_batches,
+                  epochs=cfg.epochs, device=str(dev),
+                  params=sum(p.numel() for p in model.parameters()),
+                  nodes=list(dict.fromkeys(k.split(".")[0] for k, _ in model.named_parameters())))
+        if st["step"] == 0:
+            self._visualize(0)
+        buf_loss = torch.zeros(cfg.log_every, device=dev)
+        buf_norm = torch.zeros(cfg.log_every, device=dev)
+        buf_meta: list[tuple[int, int, int, float]] = []  # (step, epoch, batch, lr)
+        status = "completed"
+        t_flush = time.perf_counter()
+        model.train()
+        for epoch in range(st["epoch"], cfg.epochs):
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+            perm = torch.randperm(n, generator=gen).to(dev)
+            loss_sum = torch.zeros((), device=dev)
+            correct = torch.zeros((), device=dev, dtype=torch.long)
+            seen = count = 0
+            for b in range(self.n_batches):
+                if not self.control.wait():
+                    status = "stopped"
+                    break
+                idx = perm[b * bs:(b + 1) * bs]
+                xs = [t[idx] for t in self.train_x]
+                ys = [t[idx] for t in self.train_y]
+                if cfg.augment:
+                    xs = [augment(x, cfg.augment) for x in xs]
+                lr = get_lr(cfg, st["step"], self.n_batches, self.total_steps) * st["plateau_scale"]
+                for g in self.optimizer.param_groups:
+                    g["lr"] = lr
+                with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                    out = model(*xs, *ys)
+                loss = out["loss"].float()
+                objective = loss
+                if cfg.l1:
+                    objective = loss + cfg.l1 * sum(p.abs().sum() for p in self.l1_params)
+                self.optimizer.zero_grad(set_to_none=True)
+                (self.scaler.scale(objective) if self.scaler else objective).backward()
+                if self.scaler:
+                    self.scaler.unscale_(self.optimizer)
+                total, norms = self.norms.total()  # before clipping
+                if st["step"] % cfg.instrument_every == 0:
+                    self.emit("grad_norms", step=st["step"], norms=self.norms.per_node(norms))
+                if cfg.clip_norm:
+                    ins.clip_by_norm_(self.params, total, cfg.clip_norm)
+                if cfg.clip_value:
+                    torch.nn.utils.clip_grad_value_(self.params, cfg.clip_value)
+                if self.scaler:
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                else:
+                    self.optimizer.step()
+                k = len(buf_meta)
+                buf_loss[k] = loss.detach()
+                buf_norm[k] = total.detach()
+                buf_meta.append((st["step"], epoch + 1, b + 1, lr))
+                loss_sum += loss.detach() * len(idx)
+                seen += len(idx)
+                if self.acc:
+                    c, _, m = self._correct(out, ys)
+                    correct += c
+                    count += m
+                st["step"] += 1
+                if len(buf_meta) == cfg.log_every or b == self.n_batches - 1:
+                    bad = self._flush(buf_loss, buf_norm, buf_meta, t_flush, bs)
+                    buf_meta, t_flush = [], time.perf_counter()
+                    if bad is not None:
+                        s, e, bb, value = bad
+                        return self._fail(
+                            f"loss became {value} at step {s} (epoch {e}, batch {bb}): training "
+                            f"stopped. Last good checkpoint: {self.last_checkpoint or 'none'}. "
+                            f"Lower the learning rate (now {cfg.lr:g}) or set gradient clipping "
+                            "(clip_norm).", s)
+                if st["step"] % cfg.visualize_every == 0:
+                    self._visualize(st["step"])
+            if buf_meta:
+                self._flush(buf_loss, buf_norm, buf_meta, t_flush, bs)
+                buf_meta = []
+            if status == "stopped" or seen == 0:
+                break
+            status = self._end_epoch(epoch + 1, (loss_sum / seen).item(),
+                                     correct.item() / count if self.acc and count else None)
+            if status != "completed":
+                break
+        final = {**self._final(), "status": status}
+        self.emit("finished", metrics=final)
+        return final
+
+    def _flush(self, buf_loss, buf_norm, meta, t0, bs):
+        """Read the buffered step metrics back (one sync) and emit step events; returns the
+        first non-finite step, if any."""
+        losses = buf_loss[:len(meta)].tolist()
+        norms = buf_norm[:len(meta)].tolist()
+        rate = bs * len(meta) / max(time.perf_counter() - t0, 1e-9)
+        for (s, e, b, lr), loss, g in zip(meta, losses, norms):
+            if not math.isfinite(loss):
+                return s, e, b, loss
+            self.step_losses.append(loss)
+            self.emit("step", step=s, epoch=e, batch=b, loss=loss, lr=lr, grad_norm=g,
+                      samples_per_s=rate)
+        return None
+
+    def _end_epoch(self, epoch: int, train_loss: float, train_acc: float | None) -> str:
+        cfg, st = self.cfg, self.state
+        val = self.evaluate("val") if self.n_val else {}
+        event = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
+                 "val_loss": val.get("loss"), "val_accuracy": val.get("accuracy"),
+                 "confusion": val.get("confusion"), "misclassified": val.get("misclassified")}
+        watch = val["loss"] if val else train_loss
+        st["epoch"] = epoch
+        if cfg.schedule == "plateau":  # divide the rate when the loss stops improving
+            if watch < st["plateau_best"] - 1e-12:
+                st["plateau_best"], st["plateau_bad"] = watch, 0
+            else:
+                st["plateau_bad"] += 1
+                if st["plateau_bad"] > cfg.plateau_patience:
+                    st["plateau_scale"] *= cfg.gamma
+                    st["plateau_bad"] = 0
+        status = "completed"
+        if watch < st["best"]:
+            st["best"], st["bad_epochs"], st["best_epoch"] = watch, 0, epoch
+        else:
+            st["bad_epochs"] += 1
+            if cfg.early_stopping and st["bad_epochs"] >= cfg.early_stopping:
+                status = "early_stopped"
+        self.history.append({k: v for k, v in event.items() if k not in ("confusion", "misclassified")})
+        self.emit("epoch", **event)
+        self._sample_text(epoch)
+        if self.out_dir is not None:
+            path = ckpt.save_checkpoint(
+                self.out_dir / "checkpoints", epoch, self.module, self.optimizer,
+                {**st, "history": self.history, "step_losses": self.step_losses},
+                self.cfg.to_dict(), cfg.keep_checkpoints)
+            self.last_checkpoint = str(path)
+            self.emit("checkpoint", epoch=epoch, path=str(path))
+        return status
+
+    @torch.no_grad()
+    def evaluate(self, part: str = "val") -> dict:
+        """Loss, accuracy, confusion matrix and misclassified samples of a split."""
+        xs, ys = {"train": (self.train_x, self.train_y), "val": (self.val_x, self.val_y),
+                  "test": (self.test_x, self.test_y)}[part]
+        if not xs:
+            return {}
+        model, bs = self.module, self.cfg.batch_size * 4
+        model.eval()
+        total, correct, count, preds, labels = 0.0, 0, 0, [], []
+        n = len(xs[0])
+        try:
+            for i in range(0, n, bs):
+                bx, by = [t[i:i + bs] for t in xs], [t[i:i + bs] for t in ys]
+                with torch.autocast(self.device.type, dtype=self.amp_dtype,
+                                    enabled=self.amp_dtype is not None):
+                    out = model(*bx, *by)
+                total += out["loss"].float().item() * len(bx[0])
+                if self.acc:
+                    c, p, m = self._correct(out, by)
+                    correct, count = correct + int(c), count + m
+                    if self.acc["scalar"]:
+                        preds.append(p.cpu())
+                        labels.append(by[self.acc["target"]].cpu().long())
+        finally:
+            model.train()
+        result: dict[str, Any] = {"loss": total / n, "accuracy": correct / count if count else None}
+        if preds:
+            p, y = torch.cat(preds), torch.cat(labels)
+            k = max(self.acc["classes"], 2)
+            if k <= 100:
+                conf = torch.zeros(k * k, dtype=torch.long).index_add_(
+                    0, y * k + p, torch.ones_like(y)).view(k, k)
+                result["confusion"] = conf.tolist()
+            wrong = torch.nonzero(p != y).flatten()[:25].tolist()
+            result["misclassified"] = [{"index": i, "label": int(y[i]), "pred": int(p[i])}
+                                       for i in wrong]
+        return result
+
+    # ------------------------------------------------------------------ instrumentation
+    def _visualize(self, step: int) -> None:
+        version, node = self.control.probe()
+        if version != self._probe_version:
+            self._probe_version, self.probe_node = version, node or self.probe_node
+        if self.probe_node:
+            got = ins.probe(self.module, self.probe_node, self.probe_args)
+            if got is not None:
+                self.emit("feature_maps", step=step, node=self.probe_node, maps=got["maps"])
+                self.emit("histograms", step=step, node=self.probe_node, weights=got["weights"],
+                          activations=got["activations"])
+        if self.filter_node:
+            self.emit("filters", step=step, node=self.filter_node,
+                      weights=ins.filters(self.module, self.filter_node))
+
+    def _sample_text(self, epoch: int) -> None:
+        ds = self.dataset
+        if not (ds.vocab and self.cfg.sample_length and self.acc and not self.acc["binary"]
+                and len(self.sig.inputs) == 1
+                and self.doc.nodes[self.sig.inputs[0]].type == "TokenInput"):
+            return
+        context = self.train_x[0][0]
+        targets = tuple(t[:1] for t in self.train_y)
+        text = ins.sample_text(self.module, self.acc["key"], context, targets, ds.vocab,
+                               self.cfg.sample_length, self.cfg.temperature,
+                               self.cfg.seed * 7919 + epoch)
+        self.emit("sample_text", epoch=epoch, text=text)
+
+    # ------------------------------------------------------------------ state
+    def _final(self) -> dict:
+        last = self.history[-1] if self.history else {}
+        out = {"train_loss": last.get("train_loss"), "train_accuracy": last.get("train_accuracy"),
+               "val_loss": last.get("val_loss"), "val_accuracy": last.get("val_accuracy"),
+               "epochs": self.state["epoch"] if hasattr(self, "state") else 0,
+               "steps": self.state["step"] if hasattr(self, "state") else 0,
+               "checkpoint": self.last_checkpoint}
+        if getattr(self, "test_x", None) and self.module is not None:
+            test = self.evaluate("test")
+            out["test_loss"], out["test_accuracy"] = test["loss"], test["accuracy"]
+        return out
+
+    def _restore(self, path) -> None:
+        try:
+            weights, state = ckpt.load_checkpoint(path)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise TrainingError(f"cannot resume from {path}: {exc}") from None
+        missing = set(self.module.state_dict()) - set(weights)
+        if missing:
+            raise TrainingError(f"cannot resume from {path}: it has no weights for "
+                                f"{', '.join(sorted({m.split('.')[0] for m in missing}))}")
+        self.module.load_state_dict(weights)
+        self.optimizer.load_state_dict(state["optimizer"])
+        ckpt.set_rng_state(state["rng"])
+        tr = dict(state["trainer"])
+        self.history = list(tr.pop("history", []))
+        self.step_losses = list(tr.pop("step_losses", []))
+        self.state.update(tr)
+        self.last_checkpoint = str(path)
+
+    def save_weights(self, path: str | Path) -> Path:
+        return ckpt.save_weights(self.module, path)
