@@ -350,6 +350,8 @@ class TrainingPanel(QWidget):
                 last_step = ev
             elif kind == "finished":
                 metrics = ev.get("metrics") or {}
+                if metrics.get("status") == "error":
+                    continue  # the error event says it better
                 parts = [f"{k} {v:.4g}" for k, v in metrics.items()
                          if isinstance(v, (int, float)) and v is not None]
                 self.show_status("finished: " + ", ".join(parts))
@@ -369,8 +371,8 @@ class TrainingPanel(QWidget):
                 rate = (step - s0) / (now - t0)
                 self._steps_per_s = rate if self._steps_per_s == 0 else 0.7 * self._steps_per_s + 0.3 * rate
                 self._rate_t0 = (now, step)
-        if self.total_steps:
-            self.progress.setValue(min(step, self.total_steps))
+        if self.total_steps:  # steps are numbered from 0: step s means s + 1 done
+            self.progress.setValue(min(step + 1, self.total_steps))
         sps = ev.get("samples_per_s")
         parts = [f"epoch {int(ev.get('epoch', 0)) + 0}/{self.epochs}" if self.epochs else
                  f"epoch {ev.get('epoch')}",
@@ -380,7 +382,7 @@ class TrainingPanel(QWidget):
         if sps:
             parts.append(f"{sps:,.0f} samples/s")
         if self._steps_per_s > 0 and self.total_steps:
-            eta = max(0.0, (self.total_steps - step) / self._steps_per_s)
+            eta = max(0.0, (self.total_steps - step - 1) / self._steps_per_s)
             parts.append("ETA " + _duration(eta))
         loss = ev.get("loss")
         if loss is not None and math.isfinite(loss):

@@ -1,0 +1,262 @@
+"""GUI tests of the training panel: real training (spawned process) seen through the plots.
+
+Uses the real MainWindow when app.window is importable, otherwise a minimal stand-in that
+implements the agreed window API (docs/HELPERS.md). Everything trains for real on CPU.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pyqtgraph")
+
+from PySide6.QtCore import Qt, Signal  # noqa: E402
+from PySide6.QtGui import QUndoStack  # noqa: E402
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow  # noqa: E402
+
+from app.training.buffers import MetricStore, SeriesBuffer  # noqa: E402
+from runtime import load_graph  # noqa: E402
+from runtime.serialization import dumps  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SPIRALS = ROOT / "resources" / "examples" / "mlp_spirals.json"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class StandInWindow(QMainWindow):
+    """The agreed MainWindow API, nothing more (used only while app.window is missing)."""
+
+    document_replaced = Signal(object)
+    selection_changed = Signal(list)
+
+    def __init__(self, doc):
+        super().__init__()
+        self._doc = doc
+        self.undo_stack = QUndoStack(self)
+        self.file_path = None
+        self.messages: list[str] = []
+        self._menus: dict = {}
+        self.setCentralWidget(QLabel("canvas"))
+        from app.training import install
+
+        install(self)
+
+    @property
+    def document(self):
+        return self._doc
+
+    def add_dock(self, title, widget, area=Qt.RightDockWidgetArea, object_name=None):
+        dock = QDockWidget(title, self)
+        dock.setObjectName(object_name or title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def menu(self, title):
+        if title not in self._menus:
+            self._menus[title] = self.menuBar().addMenu(title)
+        return self._menus[title]
+
+    def show_message(self, text, timeout_ms=5000):
+        self.messages.append(text)
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def select_node(self, node_id):
+        self.selection_changed.emit([node_id])
+
+
+def _real_window(doc, tmp_path):
+    try:
+        from app.window import MainWindow
+        from app.prompts import Prompts
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("app."):
+            return None
+        raise
+    from PySide6.QtCore import QSettings
+
+    class ScriptedPrompts(Prompts):  # no modal dialogs in tests
+        def __init__(self):
+            super().__init__(None)
+            self.errors: list[str] = []
+
+        def error(self, title, text, details=""):
+            self.errors.append(f"{title}: {text}")
+
+        def unsaved(self, name):
+            return "discard"
+
+        def recover(self, name, when):
+            return False
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    return MainWindow(doc, settings=settings, recovery_dir=tmp_path / "recovery",
+                      prompts=ScriptedPrompts())
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    doc = load_graph(SPIRALS)
+    win = _real_window(doc, tmp_path) or StandInWindow(doc)
+    assert win.document is doc and hasattr(win, "training_ui")
+    qtbot.addWidget(win)
+    messages = getattr(win, "messages", None)
+    if messages is None:  # real window: record status-bar messages too
+        win.messages = messages = []
+        win.statusBar().messageChanged.connect(lambda t: t and messages.append(t))
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.training_ui.controller.shutdown()
+
+
+def _configure(win, **cfg):
+    base = {"dataset": "spirals", "optimizer": "adam", "lr": 0.01, "batch_size": 32,
+            "seed": 0, "log_every": 1, "instrument_every": 5, "visualize_every": 20}
+    base.update(cfg)
+    win.document.set_training(base)
+
+
+def _start(qtbot, win):
+    ui = win.training_ui
+    qtbot.mouseClick(ui.panel.buttons["start"], Qt.LeftButton)
+    qtbot.waitUntil(lambda: ui.controller.state != "idle", timeout=5000)
+    return ui
+
+
+def test_short_run_fills_the_plots(qtbot, window):
+    _configure(window, epochs=12)  # 800 training samples / 32 = 25 steps x 12 = 300 steps
+    ui = _start(qtbot, window)
+    ctrl, plots = ui.controller, ui.plots
+    qtbot.waitUntil(lambda: ctrl.state in ("finished", "failed"), timeout=60000)
+    assert ctrl.state == "finished", ctrl.error
+    store = plots.store
+    loss = store.series["loss"]
+    assert loss.n >= 250  # every step arrived (log_every=1)
+    x, y = plots.curves["loss"].getData()
+    assert x is not None and len(x) == loss.n  # the curve shows the buffer
+    assert np.all(np.isfinite(y))
+    assert y[-20:].mean() < y[:20].mean()  # it learned
+    grads = [k for k in store.series if k.startswith("grad/")]
+    assert {"grad/hidden1", "grad/hidden2", "grad/logits"} <= set(grads)
+    gx, _ = plots.curves["grad/hidden1"].getData()  # (y is log10 on this log-scale plot)
+    assert len(gx) > 10 and np.all(store.series["grad/hidden1"].data()[1] > 0)
+    assert len(store.epochs) == 12
+    vx, vy = plots.curves["epoch/val_accuracy"].getData()
+    assert len(vx) == 12 and 0.0 <= vy.min() and vy.max() <= 1.0
+    # progress shows the end, and the redraw timer ran
+    assert ui.panel.progress.value() == ui.panel.progress.maximum() > 0
+    assert plots.redraw_count > 0
+    assert not plots.timer.isActive()  # redraws stop with the run
+
+
+def test_pause_step_resume_stop_and_probe(qtbot, window):
+    _configure(window, epochs=400)  # 10,000 steps: far longer than the test
+    ui = _start(qtbot, window)
+    ctrl, store = ui.controller, ui.plots.store
+    qtbot.waitUntil(lambda: "loss" in store.series and store.series["loss"].n > 20, timeout=60000)
+
+    qtbot.mouseClick(ui.panel.buttons["pause"], Qt.LeftButton)
+    assert ctrl.state == "paused"
+    assert ui.panel.buttons["resume"].isEnabled() and ui.panel.buttons["step"].isEnabled()
+    qtbot.wait(600)  # in-flight events arrive
+    n0 = store.series["loss"].n
+    last0 = store.series["loss"].x[n0 - 1]
+    qtbot.wait(600)
+    assert store.series["loss"].n == n0  # paused: no steps
+
+    qtbot.mouseClick(ui.panel.buttons["step"], Qt.LeftButton)
+    qtbot.waitUntil(lambda: store.series["loss"].n == n0 + 1, timeout=10000)
+    assert store.series["loss"].x[n0] == last0 + 1  # exactly one step
+
+    # selecting a node on the canvas makes it the probe node
+    window.selection_changed.emit(["hidden2"])
+    assert ctrl._control.probe()[1] == "hidden2"
+    assert ui.plots.probe_node == "hidden2"
+
+    qtbot.mouseClick(ui.panel.buttons["resume"], Qt.LeftButton)
+    assert ctrl.state == "running"
+    qtbot.waitUntil(lambda: store.series["loss"].n > n0 + 30, timeout=20000)
+    qtbot.waitUntil(lambda: "hidden2" in ui.plots._hists, timeout=20000)
+
+    qtbot.mouseClick(ui.panel.buttons["stop"], Qt.LeftButton)
+    qtbot.waitUntil(lambda: ctrl.state == "stopped", timeout=15000)
+    assert ui.panel.buttons["start"].isEnabled()
+    assert window.isVisible()
+
+
+def test_nan_loss_reports_an_error_and_the_window_survives(qtbot, window):
+    _configure(window, epochs=5, lr=1e30, optimizer="sgd")
+    before = dumps(window.document)
+    ui = _start(qtbot, window)
+    qtbot.waitUntil(lambda: ui.controller.state in ("failed", "finished"), timeout=60000)
+    assert ui.controller.state == "failed"
+    text = ui.panel.status_label.text()
+    assert "Training failed" in text and ("nan" in text.lower() or "finite" in text.lower())
+    assert any("Training failed" in m for m in window.messages)
+    assert window.isVisible() and dumps(window.document) == before
+    # the editor can start again after a failure
+    assert ui.panel.buttons["start"].isEnabled()
+
+
+def test_a_killed_training_process_is_reported(qtbot, window):
+    _configure(window, epochs=400)
+    ui = _start(qtbot, window)
+    ctrl = ui.controller
+    qtbot.waitUntil(lambda: ctrl.state == "running", timeout=60000)
+    ctrl._process.kill()  # what the out-of-memory killer does
+    qtbot.waitUntil(lambda: ctrl.state == "failed", timeout=10000)
+    assert "killed by signal 9" in ui.panel.status_label.text()
+    assert window.isVisible()
+
+
+def test_bad_setting_is_a_message_not_a_traceback(qtbot, window):
+    _configure(window, batch_size=0)
+    ui = _start(qtbot, window) if False else window.training_ui
+    qtbot.mouseClick(ui.panel.buttons["start"], Qt.LeftButton)
+    assert ui.controller.state == "idle"
+    assert "batch_size" in ui.panel.status_label.text()
+
+
+def test_form_edits_the_document_and_follows_undo(qtbot, window):
+    panel = window.training_ui.panel
+    lr = panel._editors["lr"]
+    lr.setText("0.05")
+    lr.editingFinished.emit()
+    assert window.document.training["lr"] == 0.05
+    window.document.set_training({"lr": 0.2})
+    assert lr.text() == "0.2"
+    if window.undo_stack.count():  # a SetTraining command exists: undo restores
+        window.undo_stack.undo()
+        assert window.document.training.get("lr") != 0.2 or window.undo_stack.count() > 1
+
+
+def test_buffers_stay_bounded_and_export(tmp_path, qtbot, window):
+    buf = SeriesBuffer(256)
+    for i in range(100_000):
+        buf.append(i, math.sin(i / 1000))
+    assert len(buf) <= 256 and buf.nbytes == 2 * 256 * 8
+    x, _ = buf.data()
+    assert x[0] < 300 and x[-1] > 99_000  # still spans the whole run
+    store = MetricStore(128)
+    plots = window.training_ui.ensure_plots()
+    plots.reset()
+    events = [{"event": "step", "step": s, "epoch": 0, "batch": s, "loss": 1 / (s + 1),
+               "lr": 0.1, "grad_norm": 1.0, "samples_per_s": 1.0} for s in range(50_000)]
+    events += [{"event": "grad_norms", "step": 10, "norms": {"hidden1": 1e-9, "logits": 2e3}}]
+    plots.ingest(events)
+    plots.redraw()
+    assert plots.store.nbytes <= 6 * 2 * 4096 * 8
+    assert "vanishing" in plots.warning_label.text() and "exploding" in plots.warning_label.text()
+    paths = plots.export_png(tmp_path / "png")
+    assert all(p.stat().st_size > 1000 for p in paths) and len(paths) >= 8
+    csv = plots.export_csv(tmp_path / "m.csv").read_text()
+    assert csv.startswith("series,step,value") and "\nloss," in csv
+    assert store.nbytes == 0
