@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
         self.file_path: Path | None = None
         self._document: GraphDocument | None = None
         self._forced_modified = False  # recovered work counts as unsaved
+        self._closing = False
         self._autosaved_revision = -1
         self.undo_stack = QUndoStack(self)
         self.view = GraphView()
@@ -138,8 +139,8 @@ class MainWindow(QMainWindow):
         ed.selection_changed.connect(self._on_selection)
         ed.analysis_updated.connect(self._on_analysis)
         ed.message.connect(self.show_message)
-        self.undo_stack.cleanChanged.connect(lambda _: self._update_title())
-        self.undo_stack.indexChanged.connect(lambda _: self._update_title())
+        self.undo_stack.cleanChanged.connect(self._update_title)
+        self.undo_stack.indexChanged.connect(self._update_title)
         self.start_page.new_requested.connect(self.new_document)
         self.start_page.open_requested.connect(self.open_dialog)
         self.start_page.example_requested.connect(self.open_example)
@@ -210,7 +211,9 @@ class MainWindow(QMainWindow):
             return self.file_path.name
         return str(self.document.metadata.get("name") or "untitled")
 
-    def _update_title(self) -> None:
+    def _update_title(self, *_) -> None:
+        if self._closing:
+            return
         modified = self.is_modified()
         self.setWindowTitle(f"{self.display_name()}[*] — Netbuilder")
         self.setWindowModified(modified)
@@ -361,6 +364,7 @@ class MainWindow(QMainWindow):
         if self.maybe_save():
             recovery.remove(self.recovery_path())
             self._autosave_timer.stop()
+            self._closing = True
             event.accept()
         else:
             event.ignore()

@@ -1,0 +1,292 @@
+"""Drive the real main window: palette, wiring, inspector, undo, clipboard, files."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QSpinBox
+
+from app.window import MainWindow
+from graph_editor.items import EdgeItem, NodeItem
+from runtime.graph import GraphDocument
+from runtime.serialization import load_graph, save_graph
+from tests.graph_editor.helpers import canonical
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
+
+
+class ScriptedPrompts:
+    """Answers the window's questions without modal dialogs, and records them."""
+
+    def __init__(self):
+        self.errors: list[tuple[str, str, str]] = []
+        self.unsaved_answer = "discard"
+        self.recover_answer = True
+        self.asked: list[str] = []
+        self.save_as: Path | None = None
+
+    def error(self, title, text, details=""):
+        self.errors.append((title, text, details))
+
+    def unsaved(self, name):
+        self.asked.append("unsaved")
+        return self.unsaved_answer
+
+    def recover(self, name, when):
+        self.asked.append("recover")
+        return self.recover_answer
+
+    def open_path(self, directory=""):
+        return None
+
+    def save_path(self, suggestion=""):
+        return self.save_as
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    made = []
+
+    def make(**kw):
+        prompts = kw.pop("prompts", None) or ScriptedPrompts()
+        w = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat),
+                       recovery_dir=tmp_path / "recovery", prompts=prompts, plugins=False, **kw)
+        qtbot.addWidget(w)
+        w.show()
+        qtbot.waitExposed(w)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w._forced_modified = False
+        w.undo_stack.setClean()
+        w.close()
+
+
+def palette_drop(window, type_id: str, view_pos=QPoint(200, 200)) -> str:
+    """Drag a layer from the palette onto the canvas: the real mime data and drop."""
+    tree = window.palette.tree
+    item = next(c for c, s in window.palette._items if s.type == type_id)
+    mime = tree.mimeData([item])
+    before = set(window.document.nodes)
+    event = QDropEvent(QPointF(view_pos), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    window.view.dropEvent(event)
+    (new,) = set(window.document.nodes) - before
+    return new
+
+
+def port_view_pos(window, node_id, port, output):
+    item = window.editor.scene.node_items[node_id].port(port, output)
+    return window.view.mapFromScene(item.scenePos())
+
+
+def drag_wire(qtbot, window, src, sport, dst, dport):
+    vp = window.view.viewport()
+    a = port_view_pos(window, src, sport, True)
+    b = port_view_pos(window, dst, dport, False)
+    qtbot.mousePress(vp, Qt.LeftButton, Qt.NoModifier, a)
+    qtbot.mouseMove(vp, b)
+    qtbot.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, b)
+
+
+def test_draw_a_small_network_with_palette_wires_and_inspector(make_window, qtbot):
+    w = make_window()
+    inp = palette_drop(w, "ImageInput", QPoint(100, 200))
+    conv = palette_drop(w, "Conv2d", QPoint(400, 200))
+    assert w.document.node(conv).type == "Conv2d"
+    w.view.fit()
+    qtbot.wait(10)
+    drag_wire(qtbot, w, inp, "out", conv, "x")
+    assert [(e.source, e.target) for e in w.document.edges] == [(inp, conv)]
+    # live analysis puts the tensor shape on the edge
+    w.editor.run_analysis()
+    (edge_item,) = w.editor.scene.edge_items.values()
+    assert edge_item.label == "1×28×28"
+    assert edge_item.zValue() < w.editor.scene.node_items[conv].zValue()
+    # edit a parameter in the inspector
+    w.select_node(conv)
+    spin = w.inspector.editors["filters"]
+    assert isinstance(spin, QSpinBox)
+    spin.setValue(6)
+    assert w.document.node(conv).params["filters"] == 6
+    w.editor.run_analysis()
+    assert w.editor.analysis.nodes[conv].output_shapes["out"] == (6, 26, 26)
+    assert "parameters" in w.totals_label.text()
+    assert w.isWindowModified()
+    # undo the parameter, the wire, then redo everything
+    after = canonical(w.document)
+    w.undo_stack.undo()
+    assert w.document.node(conv).params["filters"] == 8
+    assert spin.value() == 8
+    w.undo_stack.undo()
+    assert not w.document.edges
+    w.undo_stack.redo()
+    w.undo_stack.redo()
+    assert canonical(w.document) == after
+
+
+def test_incompatible_drop_is_refused_with_the_reason(make_window, qtbot):
+    w = make_window()
+    tgt = palette_drop(w, "Target", QPoint(100, 200))
+    conv = palette_drop(w, "Conv2d", QPoint(400, 200))
+    w.view.fit()
+    qtbot.wait(10)
+    drag_wire(qtbot, w, tgt, "out", conv, "x")
+    assert not w.document.edges
+    assert "index" in w.statusBar().currentMessage()
+
+
+def test_quick_add_popup_adds_at_the_cursor(make_window, qtbot):
+    w = make_window()
+    w._quick_add_at(QPointF(50, 60))
+    w.quick_add.edit.setText("relu")
+    qtbot.keyClick(w.quick_add.edit, Qt.Key_Return)
+    (node,) = w.document
+    assert node.type == "ReLU" and node.position == (50.0, 60.0)
+
+
+def test_copy_paste_duplicate_delete_and_select_all(make_window, qtbot):
+    w = make_window()
+    assert w.open_example(EXAMPLES / "mlp_spirals.json")
+    n = len(w.document)
+    w.editor.select_all()
+    w.editor.copy()
+    new = w.editor.paste()
+    assert len(new) == n and len(w.document) == 2 * n
+    assert len(w.document.edges) == 2 * len(load_graph(EXAMPLES / "mlp_spirals.json").edges)
+    assert sorted(w.editor.selected_ids()) == sorted(new)
+    w.editor.delete_selection()
+    assert len(w.document) == n
+    w.undo_stack.undo()
+    assert len(w.document) == 2 * n
+    w.undo_stack.undo()  # the paste
+    w.editor.scene.select_nodes([next(iter(w.document.nodes))])
+    w.editor.duplicate()
+    assert len(w.document) == n + 1
+
+
+def test_clipboard_is_plain_json_another_window_can_paste(make_window):
+    a, b = make_window(), make_window()
+    a.open_example(EXAMPLES / "lenet5.json")
+    a.editor.scene.select_nodes(["C1", "tanh_C1"])
+    a.editor.copy()
+    ids = b.editor.paste()
+    assert sorted(b.document.node(i).type for i in ids) == ["Conv2d", "Tanh"]
+    assert len(b.document.edges) == 1
+
+
+def test_save_and_reopen_gives_an_equal_document(make_window, tmp_path):
+    w = make_window()
+    w.open_example(EXAMPLES / "lenet5.json")
+    w.editor.add_node("ReLU", (10, 10))
+    w.prompts.save_as = tmp_path / "net.json"
+    assert w.save()
+    assert not w.isWindowModified() and w.windowTitle().startswith("net.json")
+    assert load_graph(tmp_path / "net.json") == w.document
+    w2 = make_window()
+    assert w2.open_path(tmp_path / "net.json")
+    assert w2.document == w.document
+    assert w2.recent_files()[0] == (tmp_path / "net.json").resolve()
+
+
+def test_open_broken_file_reports_and_keeps_the_document(make_window, tmp_path):
+    w = make_window()
+    w.open_example(EXAMPLES / "lenet5.json")
+    before = w.document
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "netbuilder.graph", "version": 1, "nodes": [{"id": "a", '
+                   '"type": "NoSuchLayer"}], "edges": []}')
+    assert not w.open_path(bad)
+    assert w.document is before
+    (title, text, details), = w.prompts.errors
+    assert "bad.json" in text and "NoSuchLayer" in details
+    w.prompts.errors.clear()
+    (tmp_path / "junk.json").write_text("{ not json")
+    assert not w.open_path(tmp_path / "junk.json")
+    assert "line 1" in w.prompts.errors[0][2]
+
+
+def test_autosave_writes_beside_the_document_and_is_offered_back(make_window, tmp_path):
+    path = tmp_path / "net.json"
+    save_graph(load_graph(EXAMPLES / "mlp_spirals.json"), path)
+    w = make_window()
+    w.open_path(path)
+    assert w.autosave_now() is None  # nothing unsaved
+    w.editor.add_node("ReLU", (0, 300))
+    rec = w.autosave_now()
+    assert rec == tmp_path / ".net.json.autosave" and rec.exists()
+    assert load_graph(path) != w.document  # the document itself is untouched
+    edited = canonical(w.document)
+    os.utime(rec, (time.time() + 5, time.time() + 5))
+    w2 = make_window()
+    assert w2.open_path(path)
+    assert w2.prompts.asked == ["recover"]
+    assert canonical(w2.document) == edited and w2.isWindowModified()
+    assert w2.save()
+    assert not rec.exists()
+
+
+def test_untitled_recovery_at_start(make_window, tmp_path):
+    w = make_window()
+    w.editor.add_node("Dense", (0, 0))
+    rec = w.autosave_now()
+    assert rec is not None and rec.parent == tmp_path / "recovery"
+    saved = canonical(w.document)
+    w2 = make_window()
+    assert w2.offer_untitled_recovery()
+    assert canonical(w2.document) == saved
+    assert not rec.exists()
+
+
+def test_closing_with_unsaved_changes_asks(make_window):
+    w = make_window()
+    w.editor.add_node("Dense", (0, 0))
+    w.prompts.unsaved_answer = "cancel"
+    assert not w.close()
+    assert w.prompts.asked == ["unsaved"]
+    w.prompts.unsaved_answer = "discard"
+    assert w.close()
+
+
+def test_diagnostic_click_selects_the_node(make_window, qtbot):
+    w = make_window()
+    d = w.editor.add_node("Dense", (0, 0))
+    w.editor.scene.clearSelection()
+    w.editor.run_analysis()
+    items = [w.diagnostics.item(i) for i in range(w.diagnostics.count())]
+    item = next(i for i in items if i.text().startswith(d))
+    w.diagnostics.itemClicked.emit(item)
+    assert w.editor.selected_ids() == [d]
+    assert w.editor.scene.node_items[d].error  # the unconnected input is pinned to it
+
+
+def test_agreed_interface(make_window, qtbot):
+    from PySide6.QtWidgets import QLabel
+
+    w = make_window()
+    seen = []
+    w.document_replaced.connect(seen.append)
+    w.new_document()
+    assert seen == [w.document]
+    dock = w.add_dock("Extra", QLabel("x"), object_name="ExtraDock")
+    assert dock.objectName() == "ExtraDock"
+    assert w.menu("&Train") is w.menu("Train")
+    assert w.menu("&Edit").title() == "&Edit"
+    w.show_message("hello")
+    assert w.statusBar().currentMessage() == "hello"
+
+
+def test_auto_layout_is_one_undo_step(make_window):
+    w = make_window()
+    w.open_example(EXAMPLES / "mlp_spirals.json")
+    before = canonical(w.document)
+    w.editor.auto_layout()
+    assert w.undo_stack.count() == 1 and canonical(w.document) != before
+    w.undo_stack.undo()
+    assert canonical(w.document) == before
