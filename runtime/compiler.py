@@ -84,7 +84,13 @@ def build_module(doc: GraphDocument, *, mode: str = "train",
         if nid in needed:
             ph = graph.placeholder(nid)
             values[(nid, doc.nodes[nid].output_ports()[0].name)] = ph
-    for nid in analysis.order:
+    from .recurrent import compile_plan
+
+    order, regions = compile_plan(doc, analysis)  # a recurrent region: one looping submodule
+    for nid in order:
+        if nid in regions:
+            regions[nid].emit(graph, modules, values, needed)
+            continue
         node = doc.nodes[nid]
         spec = node.spec
         if nid not in needed or spec.is_source or spec.is_output:

@@ -39,7 +39,7 @@ def categories() -> dict[str, list[LayerSpec]]:
 
 
 # Registration (order = palette order).
-from . import inputs, affine, convolution, pooling, activations, normalization, wiring, losses  # noqa: E402,F401
+from . import inputs, affine, convolution, pooling, activations, normalization, wiring, losses, recurrent  # noqa: E402,F401
 
 __all__ = ["CATALOG", "register", "get_spec", "categories", "LayerSpec", "Param", "Port",
            "ShapeError", "FLOAT", "INDEX", "ANY", "kinds_compatible", "pair"]
