@@ -162,7 +162,7 @@ def main(argv=None):
             count += 1
             step += 1
             if rank == 0 and step % 10 == 1:
-                print(f"epoch {{epoch + 1}} step {{step}} loss {{float(loss):.6f}}", flush=True)
+                print(f"epoch {{epoch + 1}} step {{step}} loss {{float(loss.detach()):.6f}}", flush=True)
             if args.max_steps and step >= args.max_steps:
                 break
         if rank == 0:
