@@ -75,6 +75,7 @@ class GraphDocument:
         self._edges: list[Edge] = []
         self.training: dict[str, Any] = {}
         self.metadata: dict[str, Any] = {"name": name}
+        self._removed_at: dict[str, int] = {}  # node id -> its index when removed (for undo)
         self.revision = 0  # bumped by every mutation
         self.node_added = Event("node_added")  # (node)
         self.node_removed = Event("node_removed")  # (node)
@@ -145,6 +146,10 @@ class GraphDocument:
         if node.id in self._nodes:
             raise GraphError(f"a node with id {node.id!r} exists already")
         self._nodes[node.id] = node
+        at = self._removed_at.pop(node.id, None)
+        if at is not None:  # back in its old place: node order fixes the input order
+            for later in list(self._nodes)[at:-1]:
+                self._nodes[later] = self._nodes.pop(later)
         self._mutated(self.node_added, node)
         for e in edges:
             self.add_edge(e)
@@ -155,6 +160,7 @@ class GraphDocument:
         removed = [e for e in self._edges if node_id in (e.source, e.target)]
         for e in removed:
             self.remove_edge(e)
+        self._removed_at[node_id] = list(self._nodes).index(node_id)
         del self._nodes[node_id]
         self._mutated(self.node_removed, node)
         return node, removed
