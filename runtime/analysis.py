@@ -25,7 +25,7 @@ from .catalog import INDEX, ShapeError
 from .catalog._util import fmt_shape
 from .diagnostics import ERROR, Diagnostic
 from .graph import GraphDocument, Node
-from .validation import feedforward_graph
+from .validation import feedforward_graph, is_delay
 
 META_BATCH = 2  # batch norm needs more than one sample per channel in training mode
 
@@ -100,52 +100,152 @@ _CACHE: OrderedDict[Any, _Result] = OrderedDict()
 _CACHE_SIZE = 20_000
 
 
+_EPOCH = 0  # bumped by clear_cache(): every Analyzer then starts afresh
+
+
 def clear_cache() -> None:
+    global _EPOCH
     _CACHE.clear()
+    _EPOCH += 1
 
 
 def analyze(doc: GraphDocument) -> Analysis:
-    """Analyse every node in topological order; errors become diagnostics, never raise."""
+    """Analyse every node in topological order; errors become diagnostics, never raise.
+
+    Incremental: the document keeps an :class:`Analyzer` (in ``doc.derived``) that re-uses
+    the previous results of nodes whose parameters, inputs and upstream results did not
+    change, so the answer always equals :func:`analyze_full`. Unchanged nodes' NodeInfo
+    objects are shared between successive results: treat them as read-only.
+    """
+    derived = getattr(doc, "derived", None)
+    if derived is None:
+        return analyze_full(doc)
+    analyzer = derived.get("analyzer")
+    if analyzer is None:
+        analyzer = derived["analyzer"] = Analyzer(doc)
+    return analyzer.analyze()
+
+
+def _cycle_analysis() -> Analysis:
+    return Analysis({}, [], [Diagnostic(None, ERROR, "the graph has a cycle without a "
+                                        "Delay node; run validate for details", code="cycle")])
+
+
+def _incoming(doc: GraphDocument) -> dict[str, dict[str, tuple[str, str]]]:
+    incoming: dict[str, dict[str, tuple[str, str]]] = {n: {} for n in doc.nodes}
+    for e in doc.edges:
+        incoming[e.target][e.target_port] = (e.source, e.source_port)
+    return incoming
+
+
+def analyze_full(doc: GraphDocument) -> Analysis:
+    """Analyse every node from scratch (only the per-node memo is shared)."""
     g = feedforward_graph(doc)
     try:
         order = list(nx.topological_sort(g))
     except nx.NetworkXUnfeasible:
-        return Analysis({}, [], [Diagnostic(None, ERROR, "the graph has a cycle without a "
-                                            "Delay node; run validate for details",
-                                            code="cycle")])
-    incoming: dict[str, dict[str, tuple[str, str]]] = {n: {} for n in doc.nodes}
-    for e in doc.edges:
-        incoming[e.target][e.target_port] = (e.source, e.source_port)
+        return _cycle_analysis()
+    incoming = _incoming(doc)
     infos: dict[str, NodeInfo] = {}
     diags: list[Diagnostic] = []
     for nid in order:
-        node = doc.nodes[nid]
-        info = NodeInfo()
-        infos[nid] = info
-        ins, ready = {}, True
-        for port in node.input_ports():
-            src = incoming[nid].get(port.name)
-            if src is None:
-                if not port.optional:
-                    ready = False
-                continue
-            up = infos.get(src[0])
-            if up is None or src[1] not in up.output_shapes:
-                ready = False  # upstream failed or not yet known: no second report
-                continue
-            ins[port.name] = (up.output_shapes[src[1]], up.output_kinds[src[1]])
-        if not ready:
-            info.error = "inputs unknown"
-            continue
-        res = _analyse_node(node, ins)
-        info.output_shapes, info.output_kinds = dict(res.shapes), dict(res.kinds)
-        info.params, info.macs, info.activation_bytes = res.params, res.macs, res.bytes
-        if res.error:
-            info.error = res.error
-            diags.append(_shape_diag(doc, node, res, incoming[nid]))
-            continue
-        _receptive(node, info, [infos[incoming[nid][p][0]] for p in ins if p in incoming[nid]])
+        diag = _analyse_one(doc, doc.nodes[nid], incoming[nid], infos)
+        if diag is not None:
+            diags.append(diag)
     return Analysis(infos, order, diags)
+
+
+def _analyse_one(doc: GraphDocument, node: Node, incoming: dict[str, tuple[str, str]],
+                 infos: dict[str, NodeInfo]) -> Diagnostic | None:
+    """Analyse one node from its upstream results in ``infos``; adds its NodeInfo there."""
+    nid = node.id
+    info = NodeInfo()
+    infos[nid] = info
+    ins, ready = {}, True
+    for port in node.input_ports():
+        src = incoming.get(port.name)
+        if src is None:
+            if not port.optional:
+                ready = False
+            continue
+        up = infos.get(src[0])
+        if up is None or src[1] not in up.output_shapes:
+            ready = False  # upstream failed or not yet known: no second report
+            continue
+        ins[port.name] = (up.output_shapes[src[1]], up.output_kinds[src[1]])
+    if not ready:
+        info.error = "inputs unknown"
+        return None
+    res = _analyse_node(node, ins)
+    info.output_shapes, info.output_kinds = dict(res.shapes), dict(res.kinds)
+    info.params, info.macs, info.activation_bytes = res.params, res.macs, res.bytes
+    if res.error:
+        info.error = res.error
+        return _shape_diag(doc, node, res, incoming)
+    _receptive(node, info, [infos[incoming[p][0]] for p in ins if p in incoming])
+    return None
+
+
+class Analyzer:
+    """Incremental analysis of one document (``analyze(doc)`` keeps one per document).
+
+    After an edit it re-analyses only the nodes whose parameters or incoming edges
+    changed, and downstream nodes whose upstream results changed; everything else keeps
+    its previous NodeInfo. Changes are learnt from the document's events (see
+    runtime/tracking.py), so the result is always that of :func:`analyze_full`.
+    """
+
+    def __init__(self, doc: GraphDocument):
+        from .tracking import ChangeTracker
+
+        self.doc = doc
+        self._tracker = ChangeTracker(doc)
+        self._epoch = -1
+        self._order: list[str] | None = None
+        self._incoming: dict[str, dict[str, tuple[str, str]]] = {}
+        self._after_delay: set[str] = set()
+        self._infos: dict[str, NodeInfo] = {}
+        self._diags: dict[str, Diagnostic] = {}
+
+    def analyze(self) -> Analysis:
+        doc = self.doc
+        changes = self._tracker.take()
+        full = self._epoch != _EPOCH or self._order is None
+        if full or changes.structure:
+            try:
+                self._order = list(nx.topological_sort(feedforward_graph(doc)))
+            except nx.NetworkXUnfeasible:
+                self._order = None
+                return _cycle_analysis()
+            self._incoming = _incoming(doc)
+            nodes = doc.nodes
+            # A node fed by a Delay may come before it in the order (it then reads the
+            # Delay's seed from its parameters): always re-analyse such nodes (memo hits).
+            self._after_delay = {e.target for e in doc.edges if is_delay(nodes[e.source])}
+        if full:
+            self._infos, self._diags, self._epoch = {}, {}, _EPOCH
+        dirty = changes.params | changes.inputs | self._after_delay
+        order, incoming, nodes = self._order, self._incoming, doc.nodes
+        old_infos, old_diags = self._infos, self._diags
+        infos: dict[str, NodeInfo] = {}
+        diags: dict[str, Diagnostic] = {}
+        changed: set[str] = set()  # nodes whose NodeInfo differs from the previous one
+        for nid in order:
+            old = old_infos.get(nid)
+            if old is not None and nid not in dirty and (
+                    not changed or not any(src in changed for src, _ in incoming[nid].values())):
+                infos[nid] = old
+                diag = old_diags.get(nid)
+            else:
+                diag = _analyse_one(doc, nodes[nid], incoming[nid], infos)
+                if old is not None and infos[nid] == old:
+                    infos[nid] = old  # same result: downstream nodes need no second look
+                else:
+                    changed.add(nid)
+            if diag is not None:
+                diags[nid] = diag
+        self._infos, self._diags = infos, diags
+        return Analysis(dict(infos), list(order), list(diags.values()))
 
 
 def _shape_diag(doc, node: Node, res: _Result, incoming) -> Diagnostic:
@@ -205,8 +305,12 @@ def _compute(node: Node, ins) -> _Result:
                 module = spec.build(params, shapes)
             args = [_meta_input(*ins[p.name]) for p in spec.input_ports(params) if p.name in ins]
             module.train()
-            with FlopCounterMode(display=False) as counter:
+            if spec.macs is not None:  # the override gives the MACs: no need to count
+                counter = None
                 y = module(*args)
+            else:
+                with FlopCounterMode(display=False) as counter:
+                    y = module(*args)
     except ShapeError as exc:
         res.error = str(exc)
         res.error_port = _port_in(str(exc), ins)

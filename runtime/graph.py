@@ -72,7 +72,16 @@ class GraphDocument:
 
     def __init__(self, name: str = "untitled"):
         self._nodes: dict[str, Node] = {}
-        self._edges: list[Edge] = []
+        # Edges in insertion order (value: a sequence number), with per-node indexes so
+        # edge lookups cost O(degree), not O(edges). Maintained by the mutation methods.
+        self._edges: dict[Edge, int] = {}
+        self._edge_seq = 0
+        self._in: dict[str, list[Edge]] = {}
+        self._out: dict[str, list[Edge]] = {}
+        self._edges_tuple: tuple[Edge, ...] | None = None
+        self.structure_revision = 0  # bumped when nodes or edges are added or removed
+        # Derived data (validation and analysis state), owned by those modules.
+        self.derived: dict[str, Any] = {}
         self.training: dict[str, Any] = {}
         self.metadata: dict[str, Any] = {"name": name}
         self._removed_at: dict[str, int] = {}  # node id -> its index when removed (for undo)
@@ -96,7 +105,9 @@ class GraphDocument:
 
     @property
     def edges(self) -> tuple[Edge, ...]:
-        return tuple(self._edges)
+        if self._edges_tuple is None:
+            self._edges_tuple = tuple(self._edges)
+        return self._edges_tuple
 
     def node(self, node_id: str) -> Node:
         try:
@@ -114,10 +125,10 @@ class GraphDocument:
         return iter(self._nodes.values())
 
     def in_edges(self, node_id: str) -> list[Edge]:
-        return [e for e in self._edges if e.target == node_id]
+        return list(self._in.get(node_id, ()))
 
     def out_edges(self, node_id: str) -> list[Edge]:
-        return [e for e in self._edges if e.source == node_id]
+        return list(self._out.get(node_id, ()))
 
     def new_id(self, type_id: str) -> str:
         stem = type_prefix(type_id)
@@ -157,11 +168,14 @@ class GraphDocument:
     def remove_node(self, node_id: str) -> tuple[Node, list[Edge]]:
         """Remove a node and its edges; returns both so the removal can be undone."""
         node = self.node(node_id)
-        removed = [e for e in self._edges if node_id in (e.source, e.target)]
+        removed = sorted(set(self._in.get(node_id, ())) | set(self._out.get(node_id, ())),
+                         key=self._edges.__getitem__)  # in document order
         for e in removed:
             self.remove_edge(e)
         self._removed_at[node_id] = list(self._nodes).index(node_id)
         del self._nodes[node_id]
+        self._in.pop(node_id, None)
+        self._out.pop(node_id, None)
         self._mutated(self.node_removed, node)
         return node, removed
 
@@ -175,7 +189,11 @@ class GraphDocument:
                 raise GraphError(f"node {end!r} ({node.type}) has no {side} port {port!r}")
         if edge in self._edges:
             raise GraphError(f"edge {edge} exists already")
-        self._edges.append(edge)
+        self._edges[edge] = self._edge_seq
+        self._edge_seq += 1
+        self._in.setdefault(edge.target, []).append(edge)
+        self._out.setdefault(edge.source, []).append(edge)
+        self._edges_tuple = None
         self._mutated(self.edge_added, edge)
         return edge
 
@@ -183,10 +201,12 @@ class GraphDocument:
         return self.add_edge(Edge(source, source_port, target, target_port))
 
     def remove_edge(self, edge: Edge) -> None:
-        try:
-            self._edges.remove(edge)
-        except ValueError:
-            raise GraphError(f"no edge {edge}") from None
+        if edge not in self._edges:
+            raise GraphError(f"no edge {edge}")
+        del self._edges[edge]
+        self._in[edge.target].remove(edge)
+        self._out[edge.source].remove(edge)
+        self._edges_tuple = None
         self._mutated(self.edge_removed, edge)
 
     def set_param(self, node_id: str, name: str, value: Any) -> Any:
@@ -222,6 +242,9 @@ class GraphDocument:
 
     def _mutated(self, event: Event, *args: Any) -> None:
         self.revision += 1
+        if (event is self.node_added or event is self.node_removed or event is self.edge_added
+                or event is self.edge_removed):
+            self.structure_revision += 1
         event.emit(*args)
         self.changed.emit()
 

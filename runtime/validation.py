@@ -37,11 +37,14 @@ def feedforward_graph(doc: GraphDocument) -> nx.DiGraph:
 
 
 def validate(doc: GraphDocument, *, shapes: bool = True) -> list[Diagnostic]:
-    diags: list[Diagnostic] = []
-    diags += check_params(doc)
-    diags += check_ports(doc)
-    diags += check_cycles(doc)
-    diags += check_reachability(doc)
+    derived = getattr(doc, "derived", None)
+    if derived is None:
+        diags = validate_structure(doc)
+    else:
+        validator = derived.get("validator")
+        if validator is None:
+            validator = derived["validator"] = _Validator(doc)
+        diags = validator.run()
     if shapes and not has_errors(diags):
         from .analysis import analyze
 
@@ -49,12 +52,71 @@ def validate(doc: GraphDocument, *, shapes: bool = True) -> list[Diagnostic]:
     return diags
 
 
+def validate_structure(doc: GraphDocument) -> list[Diagnostic]:
+    """Every check but shapes, from scratch."""
+    return check_params(doc) + check_ports(doc) + check_cycles(doc) + check_reachability(doc)
+
+
+class _Validator:
+    """Incremental ``validate_structure`` for one document (kept in ``doc.derived``).
+
+    Re-checks the parameters of edited nodes only; the port check when edges, labels or
+    the parameters of a node with parameter-dependent ports changed; cycles and
+    reachability when edges (or, for the messages, labels) changed. Same result as
+    ``validate_structure``.
+    """
+
+    def __init__(self, doc: GraphDocument):
+        from .tracking import ChangeTracker
+
+        self.doc = doc
+        self._tracker = ChangeTracker(doc)
+        self._params: dict[str, list[Diagnostic]] = {}
+        self._ports: list[Diagnostic] = []
+        self._cycles: list[Diagnostic] = []
+        self._reach: list[Diagnostic] = []
+        self._tagged = False  # the document has recurrent (tagged) nodes
+
+    def run(self) -> list[Diagnostic]:
+        doc = self.doc
+        ch = self._tracker.take()
+        nodes = doc.nodes
+        cache = self._params
+        ports_dirty = ch.structure or ch.labels
+        for nid in ch.params:
+            node = nodes.get(nid)
+            if node is None:
+                cache.pop(nid, None)
+                continue
+            cache[nid] = _param_diags(node)
+            spec = node.spec
+            if callable(spec.inputs) or callable(spec.outputs):
+                ports_dirty = True
+        if ch.structure and len(cache) > len(nodes):
+            for nid in [n for n in cache if n not in nodes]:
+                del cache[nid]
+        if ports_dirty:
+            self._ports = check_ports(doc)
+        if ch.structure:
+            self._tagged = any(n.spec.tags for n in nodes.values())
+        # Recurrent checks (part of check_cycles) also read parameters and labels.
+        if ch.structure or (self._tagged and (ch.params or ch.labels)):
+            self._cycles = check_cycles(doc)
+        if ch.structure or ch.labels:
+            self._reach = check_reachability(doc)
+        out = [d for nid in nodes for d in cache[nid]]
+        return out + self._ports + self._cycles + self._reach
+
+
+def _param_diags(node) -> list[Diagnostic]:
+    return [Diagnostic(node.id, ERROR, f"{name}: {msg}", param=name, code="param",
+                       nodes=(node.id,)) for name, msg in node.spec.param_problems(node.params)]
+
+
 def check_params(doc: GraphDocument) -> list[Diagnostic]:
     out = []
     for node in doc:
-        for name, msg in node.spec.param_problems(node.params):
-            out.append(Diagnostic(node.id, ERROR, f"{name}: {msg}", param=name, code="param",
-                                  nodes=(node.id,)))
+        out += _param_diags(node)
     return out
 
 

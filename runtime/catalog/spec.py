@@ -163,12 +163,14 @@ class LayerSpec:
 
     # ---- ports -----------------------------------------------------------------
     def input_ports(self, params: Mapping[str, Any] | None = None) -> tuple[Port, ...]:
-        p = self.full_params(params)
-        return self.inputs(p) if callable(self.inputs) else self.inputs
+        if not callable(self.inputs):
+            return self.inputs
+        return self.inputs(self.full_params(params))
 
     def output_ports(self, params: Mapping[str, Any] | None = None) -> tuple[Port, ...]:
-        p = self.full_params(params)
-        return self.outputs(p) if callable(self.outputs) else self.outputs
+        if not callable(self.outputs):
+            return self.outputs
+        return self.outputs(self.full_params(params))
 
     # ---- parameters --------------------------------------------------------------
     def defaults(self) -> dict[str, Any]:
