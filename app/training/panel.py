@@ -464,6 +464,8 @@ class DataPreview(QWidget):
         if x.ndim == 2 and x.shape[1] >= 2 and np.issubdtype(x.dtype, np.floating):
             item.setAspectLocked(False)
             item.invertY(False)
+            item.showAxis("left")
+            item.showAxis("bottom")
             n = min(len(x), 2000)
             if y is not None and y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
                 k = int(y.max()) + 1
@@ -482,6 +484,8 @@ class DataPreview(QWidget):
             img.setLevels((0.0, 1.0))
             item.setAspectLocked(True)
             item.invertY(True)
+            item.hideAxis("left")
+            item.hideAxis("bottom")
             view.addItem(img)
             item.autoRange()
             if y is not None and y.ndim == 1:
@@ -495,6 +499,8 @@ class DataPreview(QWidget):
         elif x.ndim == 2 or x.ndim == 3:
             item.setAspectLocked(False)
             item.invertY(False)
+            item.showAxis("left")
+            item.showAxis("bottom")
             seq = x[:3].reshape(min(3, len(x)), x.shape[1], -1)
             for i, s in enumerate(seq):
                 view.plot(np.arange(s.shape[0]), s[:, 0].astype(float), pen=pg.intColor(i, 3))

@@ -126,9 +126,12 @@ class TrainingPlotsWidget(QWidget):
         plot.showGrid(x=True, y=True, alpha=0.2)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
-        if log:
+        plot.getAxis("left").enableAutoSIPrefix(False)
+        if log:  # label decades only, and always show at least two of them
             plot.setLogMode(x=False, y=True)
-        plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+            plot.getAxis("left").setStyle(maxTextLevel=0)
+            plot.getViewBox().setLimits(minYRange=2.0)
+        plot.addLegend(offset=(-5, 5), labelTextSize="8pt", brush=(0, 0, 0, 140))
         return plot
 
     def _build_curves(self) -> None:
@@ -173,6 +176,8 @@ class TrainingPlotsWidget(QWidget):
                                           brush=(80, 120, 200, 160), pen=(80, 120, 200))
         self.ahist = self.ahist_plot.plot([], [], stepMode="center", fillLevel=0,
                                           brush=(220, 140, 60, 160), pen=(220, 140, 60))
+        lw.ci.layout.setRowStretchFactor(0, 3)  # images get the room, histograms less
+        lw.ci.layout.setRowStretchFactor(1, 2)
         self.tabs.addTab(lw, "Inside")
 
     def _build_evaluation(self) -> None:
@@ -322,6 +327,8 @@ class TrainingPlotsWidget(QWidget):
             x, y = buf.data()
             curve.setData(x.copy(), y.copy())
             self._drawn[name] = buf.version
+            if name == "lr" and len(y):  # a flat lr line would autoscale to noise
+                self.lr_plot.setYRange(0.0, float(y.max()) * 1.1 or 1.0, padding=0)
         if self._drawn.get("grad_warn") == -1:
             self.grad_warn_curve.setData(np.array(self._grad_warn_x), np.array(self._grad_warn_y))
             self._drawn["grad_warn"] = 0

@@ -58,11 +58,8 @@ class TrainingUI(QObject):
         self.plots_dock = window.add_dock("Training plots", self._plots_holder,
                                           Qt.BottomDockWidgetArea,
                                           object_name="dock_training_plots")
-        self._plots_holder.setMinimumHeight(300)
-        try:
-            window.resizeDocks([self.plots_dock], [420], Qt.Vertical)
-        except Exception:  # noqa: BLE001 - sizing is cosmetic
-            pass
+        self._plots_holder.setMinimumHeight(260)
+        self._tabify_panel()
         self._build_menu()
 
         c = self.controller
@@ -111,9 +108,33 @@ class TrainingUI(QObject):
         menu.addAction(self.plots_dock.toggleViewAction())
         self._on_state("idle")
 
+    def _tabify_panel(self) -> None:
+        """Share the right dock area with the window's last dock there (as a tab), so the
+        form is not squeezed; the Training tab is raised."""
+        from PySide6.QtWidgets import QDockWidget
+
+        w = self.window
+        try:
+            others = [d for d in w.findChildren(QDockWidget)
+                      if d is not self.panel_dock and d is not self.plots_dock
+                      and w.dockWidgetArea(d) == Qt.RightDockWidgetArea]
+            if others:
+                w.tabifyDockWidget(others[-1], self.panel_dock)
+                self.panel_dock.raise_()
+        except Exception:  # noqa: BLE001 - layout is cosmetic
+            pass
+
+    def _size_plots_dock(self) -> None:
+        try:
+            height = max(320, int(self.window.height() * 0.42))
+            self.window.resizeDocks([self.plots_dock], [height], Qt.Vertical)
+        except Exception:  # noqa: BLE001 - sizing is cosmetic
+            pass
+
     # ---- plots -----------------------------------------------------------------------
     def ensure_plots(self):
         if self.plots is None:
+            self._size_plots_dock()
             from .plots import TrainingPlotsWidget
 
             self.plots = TrainingPlotsWidget(self._plots_holder)
