@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         self.set_theme(str(self.settings.value("theme", "system")))
         if plugins:
             self._install_plugins()
+        QTimer.singleShot(0, self._arrange_docks)
 
     # ---- agreed interface -------------------------------------------------------------
     @property
@@ -196,7 +197,7 @@ class MainWindow(QMainWindow):
         self.inspector.set_document(doc)
         self.editor.set_document(doc)
         self.show_canvas() if self.stack.currentWidget() is self.view else None
-        QTimer.singleShot(0, self.view.fit)
+        QTimer.singleShot(0, self.view.fit_readable)
         self._update_title()
         self.document_replaced.emit(doc)
 
@@ -497,6 +498,19 @@ class MainWindow(QMainWindow):
             m.addAction("Auto-layout", lambda: ed.auto_layout(False))
             m.addAction("Fit to view", self.view.fit)
         m.popup(global_pos.toPoint())
+
+    def _arrange_docks(self) -> None:
+        """Give the canvas most of the room; docks added by plug-ins stay modest."""
+        docks = [d for d in self.findChildren(QDockWidget) if not d.isFloating()]
+        bottom = [d for d in docks if self.dockWidgetArea(d) == Qt.BottomDockWidgetArea]
+        if bottom:
+            self.resizeDocks(bottom, [int(self.height() * 0.26)] * len(bottom), Qt.Vertical)
+        for area, share in ((Qt.LeftDockWidgetArea, 0.14), (Qt.RightDockWidgetArea, 0.24)):
+            side = [d for d in docks if self.dockWidgetArea(d) == area]
+            if side:
+                self.resizeDocks(side, [int(self.width() * share)] * len(side), Qt.Horizontal)
+        if self.dockWidgetArea(self.inspector_dock) == Qt.RightDockWidgetArea:
+            self.resizeDocks([self.inspector_dock], [int(self.height() * 0.42)], Qt.Vertical)
 
     # ---- plugins --------------------------------------------------------------------
     def _install_plugins(self) -> None:

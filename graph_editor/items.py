@@ -280,13 +280,17 @@ class NodeItem(QGraphicsItem):
         painter.setPen(theme.c("subtext"))
         foot = QRectF(8, self._height - FOOT_H, NODE_W - 16, FOOT_H - 2)
         fm = QFontMetricsF(_SMALL_FONT)
-        left = self.node.type
-        painter.drawText(foot, Qt.AlignVCenter | Qt.AlignLeft, left)
-        if self.info_text:
-            room = foot.width() - fm.horizontalAdvance(left) - 8
+        shape_w = 0.0
+        if self.info_text:  # the output shape matters most: it gets the room it needs
             painter.setPen(theme.c("text"))
-            painter.drawText(foot, Qt.AlignVCenter | Qt.AlignRight,
-                             fm.elidedText(self.info_text, Qt.ElideLeft, room))
+            shape_text = fm.elidedText(self.info_text, Qt.ElideLeft, foot.width())
+            shape_w = fm.horizontalAdvance(shape_text) + 6
+            painter.drawText(foot, Qt.AlignVCenter | Qt.AlignRight, shape_text)
+        room = foot.width() - shape_w
+        if room > 24:
+            painter.setPen(theme.c("subtext"))
+            painter.drawText(foot, Qt.AlignVCenter | Qt.AlignLeft,
+                             fm.elidedText(self.node.type, Qt.ElideRight, room))
         if self.error or self.warning:
             c = theme.c("error") if self.error else theme.c("warning")
             centre = QPointF(NODE_W - 2, -2)

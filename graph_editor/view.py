@@ -64,6 +64,18 @@ class GraphView(QGraphicsView):
         elif z < MIN_ZOOM:
             self.zoom_by(MIN_ZOOM / z)
 
+    def fit_readable(self, min_zoom: float = 0.6) -> None:
+        """Fit the graph, but never below a zoom where names are readable: a long chain
+        then opens at its inputs (left end), the way one reads it."""
+        self.fit()
+        z = self.zoom()
+        if z >= min_zoom or self.scene() is None:
+            return
+        rect = self.scene().itemsBoundingRect()
+        self.zoom_by(min_zoom / z)
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        self.centerOn(rect.left() - 30 + visible.width() / 2, rect.center().y())
+
     # ---- pan ----------------------------------------------------------------------------
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key_Space and not event.isAutoRepeat():
