@@ -609,7 +609,7 @@ def export(doc: GraphDocument, fmt: str, out: str | Path,
     if fmt not in EXPORTERS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     progress = progress or (lambda f, m: None)
-    out = Path(out)
+    out = Path(out).expanduser().resolve()
     t0 = time.perf_counter()
     result = ExportResult(fmt, out)
     try:

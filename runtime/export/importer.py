@@ -26,6 +26,9 @@ from ..catalog import modules as M
 from ..graph import RESERVED_IDS, GraphDocument
 
 
+DEFAULT_STEPS = 16
+
+
 class ImportError_(Exception):
     """The file or module cannot be imported at all (plain message)."""
 
@@ -45,10 +48,35 @@ class ImportResult:
     weights: dict[str, torch.Tensor] = field(default_factory=dict)  # by node id: "fc1.weight"
     problems: list[ImportProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    max_abs_diff: float | None = None  # imported graph vs the source, when checked
 
     @property
     def complete(self) -> bool:
         return not self.problems
+
+
+def verify_import(res: ImportResult, run_source: Callable, what: str) -> None:
+    """Compile the imported graph with its weights and compare it with the source model
+    (``run_source(inputs) -> outputs``) at two batch sizes; records the difference or a
+    problem."""
+    if res.problems:
+        return
+    from .core import ExportError, _cases, compare, prepare, reference
+
+    try:
+        p = prepare(res.doc, res.weights, weights_source="imported weights")
+        worst = 0.0
+        for name, xs in _cases(p, seq=False):
+            with torch.no_grad():
+                got = run_source(xs)
+            worst = max(worst, compare(reference(p, xs), got, f"imported graph vs {what} at {name}"))
+        res.max_abs_diff = worst
+        res.notes.append(f"the imported graph matches {what}: max abs diff {worst:.3g}")
+    except ExportError as exc:
+        res.problems.append(ImportProblem("(whole model)", str(exc)))
+    except Exception as exc:
+        res.problems.append(ImportProblem("(whole model)", f"the imported graph does not run: "
+                                                           f"{_first_line(exc)}"))
 
 
 # ---- inputs ---------------------------------------------------------------------------
@@ -268,8 +296,9 @@ def _module_converter(m: nn.Module):
         return CATALOG_MODULES[name]
     if _is_global_max_pool(m):
         return lambda m: ("GlobalMaxPool", {})
-    if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
-        return None  # handled with a following flatten (below) or reported
+    if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)) and \
+            m.output_size in (1, (1,), (1, 1)):
+        return lambda m: ("GlobalAvgPool", {"_keepdims": 1 if isinstance(m, nn.AdaptiveAvgPool1d) else 2})
     return None
 
 
@@ -336,6 +365,7 @@ def import_module(model: nn.Module, inputs: dict[str, dict] | None = None, *,
     ids = _Ids()
     values: dict[fx.Node, tuple[str, str]] = {}  # fx value -> (node id, port)
     pending_getitem: dict[fx.Node, tuple[str, list[str]]] = {}
+    failed: set = set()
     i = 0
 
     def pos():
@@ -365,7 +395,13 @@ def import_module(model: nn.Module, inputs: dict[str, dict] | None = None, *,
         outs = spec.output_ports(doc.nodes[nid].params)
         return nid, outs
 
+    flat_skip: set = set()
     for n in gm.graph.nodes:
+        if n in flat_skip:
+            continue
+        if any(isinstance(a, fx.Node) and a in failed for a in n.all_input_nodes):
+            failed.add(n)  # downstream of a part already reported
+            continue
         try:
             if n.op == "placeholder":
                 spec = inputs.get(n.target) or targets.get(n.target)
@@ -383,11 +419,26 @@ def import_module(model: nn.Module, inputs: dict[str, dict] | None = None, *,
                 if conv is None:
                     raise ValueError(f"{type(m).__name__} has no catalog equivalent")
                 type_, params = conv(m)
+                keep = params.pop("_keepdims", 0)
                 if type_ in ("Add", "Multiply", "Concat"):
                     params["inputs"] = len(n.args)
                 target = n.target[len(prefix):] if n.target.startswith(prefix) else n.target
                 nid, outs = add(target.replace(".", "_"), type_, params, list(n.args), m)
-                if len(outs) == 1:
+                if keep:  # adaptive pooling to 1 keeps the spatial axes: (N, C, 1, 1)
+                    values[n] = (nid, outs[0].name)
+                    users = list(n.users)
+                    if len(users) == 1 and _is_flatten1(users[0]):
+                        flat_skip.add(users[0])
+                        values[users[0]] = (nid, outs[0].name)
+                    else:
+                        res.notes.append(f"{n.name}: pooled to (C, 1, 1) with a Reshape")
+                        ch = _channels_before(gm, n)
+                        if ch is None:
+                            raise ValueError("adaptive pooling without a following flatten needs a known channel count")
+                        rid, routs = add(target.replace(".", "_") + "_keepdims", "Reshape",
+                                         {"shape": [ch] + [1] * keep}, [n])
+                        values[n] = (rid, routs[0].name)
+                elif len(outs) == 1:
                     values[n] = (nid, outs[0].name)
                 else:
                     pending_getitem[n] = (nid, [p.name for p in outs])
@@ -408,10 +459,33 @@ def import_module(model: nn.Module, inputs: dict[str, dict] | None = None, *,
             elif n.op == "get_attr":
                 raise ValueError(f"uses the tensor self.{n.target} directly (not a layer)")
         except ValueError as exc:
+            failed.add(n)
             res.problems.append(ImportProblem(n.name, str(exc)))
         except Exception as exc:  # a GraphError etc.: still reported, never raised
+            failed.add(n)
             res.problems.append(ImportProblem(n.name, _first_line(exc)))
     return res
+
+
+def _is_flatten1(n: fx.Node) -> bool:
+    if n.op == "call_function" and n.target is torch.flatten:
+        return _flat_args(list(n.args), dict(n.kwargs)) == (1, -1)
+    if n.op == "call_method" and n.target == "flatten":
+        return _flat_args(list(n.args), dict(n.kwargs)) == (1, -1)
+    return False
+
+
+def _channels_before(gm: fx.GraphModule, n: fx.Node):
+    """The channel count feeding ``n`` when an earlier layer states it."""
+    cur = n.args[0] if n.args else None
+    while isinstance(cur, fx.Node):
+        if cur.op == "call_module":
+            m = gm.get_submodule(cur.target)
+            for attr in ("out_channels", "num_features"):
+                if hasattr(m, attr):
+                    return int(getattr(m, attr))
+        cur = cur.args[0] if cur.args else None
+    return None
 
 
 def _const_args(n: fx.Node) -> bool:
@@ -448,7 +522,7 @@ def _import_function(n: fx.Node, add, values, res) -> None:
         nid, outs = add(name, "Flatten", {}, [args[0]])
     elif t == "size" and n.op == "call_method":
         return  # consumed by the view/reshape pattern above
-    elif t is F.softmax and kw.get("dim", args[1] if len(args) > 1 else None) == -1:
+    elif t in (F.softmax, torch.softmax, "softmax") and kw.get("dim", args[1] if len(args) > 1 else None) == -1:
         nid, outs = add(name, "Softmax", {}, [args[0]])
     elif t is F.dropout:
         p = kw.get("p", args[1] if len(args) > 1 else 0.5)
@@ -586,6 +660,7 @@ def import_python_file(path: str | Path, class_name: str,
         res.doc.training = dict(module.TRAINING)
     if weights is None:
         res.notes.append("no weights given: the imported weights are the module's initial ones")
+    verify_import(res, lambda xs: model(*xs), f"{class_name}.forward")
     return res
 
 
@@ -641,10 +716,19 @@ def import_onnx(path: str | Path, name: str | None = None) -> ImportResult:
         elem = inp.type.tensor_type.elem_type
         per = shp[1:]
         nid = ids.make(inp.name)
+        is_int = elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+        if per and per[0] is None and all(d is not None for d in per[1:]) and len(per) in (1, 2):
+            per = [DEFAULT_STEPS] + per[1:]  # a dynamic time axis
+            res.notes.append(f"{inp.name}: dynamic sequence length; analysed at {DEFAULT_STEPS} "
+                             "steps (change it on the input node)")
         if any(d is None for d in per) or not per:
             res.problems.append(ImportProblem(inp.name, f"input shape {shp} is not fixed per sample"))
             continue
-        spec = {"shape": per, "dtype": "int64" if elem == onnx.TensorProto.INT64 else "float32"}
+        spec = {"shape": per, "dtype": "int64" if is_int else "float32"}
+        if is_int:
+            vocab = [consts[c.input[0]].shape[0] for c in g.node if c.op_type == "Gather"
+                     and len(c.input) > 1 and c.input[1] == inp.name and c.input[0] in consts]
+            spec["high"] = vocab[0] if vocab else 64
         try:
             _input_node(doc, nid, spec, pos())
             values[inp.name] = (nid, "out")
@@ -656,6 +740,7 @@ def import_onnx(path: str | Path, name: str | None = None) -> ImportResult:
         for x in n.input:
             consumers.setdefault(x, []).append(n)
     skip: set[int] = set()
+    failed: set[str] = set()
     nodes = list(g.node)
 
     def attrs(n) -> dict[str, Any]:
@@ -680,6 +765,9 @@ def import_onnx(path: str | Path, name: str | None = None) -> ImportResult:
         label = n.name or f"{n.op_type}_{idx}"
         a = attrs(n)
         op = n.op_type
+        if any(x in failed for x in n.input):
+            failed.update(n.output)  # downstream of a part already reported
+            continue
         try:
             out = n.output[0]
             if op in ("Identity", "Dropout"):
@@ -755,6 +843,18 @@ def import_onnx(path: str | Path, name: str | None = None) -> ImportResult:
                     raise ValueError("dilated max pooling is not supported")
                 nid = add(label, "MaxPool" if op == "MaxPool" else "AvgPool",
                           _window(k, a.get("strides", k), pads[:nd]), [n.input[0]])
+            elif op == "Gather" and n.input[0] in consts and a.get("axis", 0) == 0 \
+                    and consts[n.input[0]].dim() == 2:
+                w = consts[n.input[0]]
+                nid = add(label, "Embedding", {"num_embeddings": w.shape[0], "dim": w.shape[1]},
+                          [n.input[1]], {"weight": w})
+            elif op == "GlobalMaxPool":
+                nxt = consumers.get(out, [])
+                if not (len(nxt) == 1 and nxt[0].op_type == "Flatten" and attrs(nxt[0]).get("axis", 1) == 1):
+                    raise ValueError("GlobalMaxPool maps only when a Flatten follows")
+                skip.add(nodes.index(nxt[0]))
+                out = nxt[0].output[0]
+                nid = add(label, "GlobalMaxPool", {}, [n.input[0]])
             elif op == "GlobalAveragePool":
                 nxt = consumers.get(out, [])
                 nid = add(label, "GlobalAvgPool", {}, [n.input[0]])
@@ -805,10 +905,14 @@ def import_onnx(path: str | Path, name: str | None = None) -> ImportResult:
                 raise ValueError(f"ONNX operator {op} is not in the supported subset")
             values[out] = (nid, "out")
         except ValueError as exc:
+            failed.update(n.output)
             res.problems.append(ImportProblem(label, str(exc)))
         except Exception as exc:
+            failed.update(n.output)
             res.problems.append(ImportProblem(label, _first_line(exc)))
     for o in g.output:
+        if o.name in failed:
+            continue
         if o.name not in values:
             res.problems.append(ImportProblem(o.name, "the graph output was not imported"))
             continue
@@ -816,6 +920,16 @@ def import_onnx(path: str | Path, name: str | None = None) -> ImportResult:
         oid = ids.make(o.name if o.name not in doc.nodes else o.name + "_out")
         doc.add_node("Output", {}, node_id=oid, position=pos())
         doc.connect(nid, port, oid, "x")
+    if not res.problems:
+        try:
+            import onnxruntime as ort
+
+            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            names = [i.name for i in sess.get_inputs()]
+            verify_import(res, lambda xs: tuple(torch.from_numpy(a) for a in sess.run(
+                None, {k: x.numpy() for k, x in zip(names, xs)})), "onnxruntime")
+        except ImportError:
+            res.notes.append("onnxruntime is not installed: the import was not checked")
     return res
 
 
