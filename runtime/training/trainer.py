@@ -247,8 +247,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict:
+        """Train (setting up first unless :meth:`setup` was called); returns final metrics
+        with ``status`` completed | stopped | early_stopped | error."""
         try:
-            self.setup()
+            if self.module is None or not hasattr(self, "state"):
+                self.setup()
         except (DataError, ConfigError, CompileError, TrainingError, FileNotFoundError,
                 ValueError) as exc:
             return self._fail(str(exc), None)
