@@ -101,10 +101,11 @@ class FusedRNN(nn.Module):
         hx = self._hx(x, h0, c0)
         if self.tbptt and self.training and self.dirs == 1 and x.shape[1] > self.tbptt:
             outs = []
-            for chunk in torch.split(x, self.tbptt, dim=1):
+            for i, chunk in enumerate(torch.split(x, self.tbptt, dim=1)):
+                if i:  # the state enters the next chunk without its gradient history
+                    hx = tuple(s.detach() for s in hx) if isinstance(hx, tuple) else hx.detach()
                 out, hx = self.rnn(chunk, hx)
                 outs.append(out)
-                hx = tuple(s.detach() for s in hx) if isinstance(hx, tuple) else hx.detach()
             out, state = torch.cat(outs, 1), hx
         else:
             out, state = self.rnn(x, hx)

@@ -1,0 +1,430 @@
+"""Recurrent graphs: hand-drawn cells equal torch's fused layers (outputs and gradients),
+weights exist once whatever the sequence length, validation of cycles and time axes,
+per-step analysis, unrolling, fused layers, the examples."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from runtime import GraphDocument, analyze, build_module, load_graph, validate
+from runtime import recurrent
+from runtime.cells import add_gru_cell, add_lstm_cell, add_rnn_cell
+from runtime.cli import main as cli_main
+from runtime.compiler import example_inputs
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
+T, D, H, N = 6, 3, 5, 4
+ATOL = 1e-5
+
+
+def cell_doc(add, out="collect", steps=T) -> tuple[GraphDocument, dict]:
+    d = GraphDocument("cell")
+    d.add_node("SequenceInput", {"steps": steps, "features": D}, node_id="x")
+    ids = add(d, ("x", "out"), H, out=out)
+    d.add_node("Output", node_id="y")
+    d.connect(ids["seq_out" if out == "collect" else "last"], "out", "y", "x")
+    return d, ids
+
+
+def _dense(m, loop, nid):
+    return getattr(loop.cell, nid)
+
+
+def copy_lstm(loop, ref: nn.LSTM):
+    """Cell Dense over [h, x] <- torch's (W_hh | W_ih), bias b_ih + b_hh; gates i, f, g, o."""
+    with torch.no_grad():
+        for k, g in enumerate("ifgo"):
+            lin = getattr(loop.cell, f"w_{g}")
+            rows = slice(k * H, (k + 1) * H)
+            lin.weight.copy_(torch.cat([ref.weight_hh_l0[rows], ref.weight_ih_l0[rows]], 1))
+            lin.bias.copy_(ref.bias_ih_l0[rows] + ref.bias_hh_l0[rows])
+
+
+def lstm_grads_match(loop, ref):
+    for k, g in enumerate("ifgo"):
+        lin = getattr(loop.cell, f"w_{g}")
+        rows = slice(k * H, (k + 1) * H)
+        want = torch.cat([ref.weight_hh_l0.grad[rows], ref.weight_ih_l0.grad[rows]], 1)
+        torch.testing.assert_close(lin.weight.grad, want, atol=ATOL, rtol=1e-4)
+        torch.testing.assert_close(lin.bias.grad, ref.bias_ih_l0.grad[rows], atol=ATOL, rtol=1e-4)
+
+
+def copy_gru(loop, ref: nn.GRU):
+    """torch rows r, z, n. Gates z, r: Dense over [h, x]; n: W_n x + b_in and U_n h + b_hn."""
+    with torch.no_grad():
+        for k, g in ((0, "r"), (1, "z")):
+            rows = slice(k * H, (k + 1) * H)
+            lin = getattr(loop.cell, f"w_{g}")
+            lin.weight.copy_(torch.cat([ref.weight_hh_l0[rows], ref.weight_ih_l0[rows]], 1))
+            lin.bias.copy_(ref.bias_ih_l0[rows] + ref.bias_hh_l0[rows])
+        rows = slice(2 * H, 3 * H)
+        loop.cell.w_xn.weight.copy_(ref.weight_ih_l0[rows])
+        loop.cell.w_xn.bias.copy_(ref.bias_ih_l0[rows])
+        loop.cell.u_hn.weight.copy_(ref.weight_hh_l0[rows])
+        loop.cell.u_hn.bias.copy_(ref.bias_hh_l0[rows])
+
+
+def gru_grads_match(loop, ref):
+    for k, g in ((0, "r"), (1, "z")):
+        rows = slice(k * H, (k + 1) * H)
+        lin = getattr(loop.cell, f"w_{g}")
+        want = torch.cat([ref.weight_hh_l0.grad[rows], ref.weight_ih_l0.grad[rows]], 1)
+        torch.testing.assert_close(lin.weight.grad, want, atol=ATOL, rtol=1e-4)
+    rows = slice(2 * H, 3 * H)
+    torch.testing.assert_close(loop.cell.w_xn.weight.grad, ref.weight_ih_l0.grad[rows],
+                               atol=ATOL, rtol=1e-4)
+    torch.testing.assert_close(loop.cell.u_hn.weight.grad, ref.weight_hh_l0.grad[rows],
+                               atol=ATOL, rtol=1e-4)
+    torch.testing.assert_close(loop.cell.u_hn.bias.grad, ref.bias_hh_l0.grad[rows],
+                               atol=ATOL, rtol=1e-4)
+
+
+def copy_rnn(loop, ref: nn.RNN):
+    with torch.no_grad():
+        loop.cell.w.weight.copy_(torch.cat([ref.weight_hh_l0, ref.weight_ih_l0], 1))
+        loop.cell.w.bias.copy_(ref.bias_ih_l0 + ref.bias_hh_l0)
+
+
+def rnn_grads_match(loop, ref):
+    want = torch.cat([ref.weight_hh_l0.grad, ref.weight_ih_l0.grad], 1)
+    torch.testing.assert_close(loop.cell.w.weight.grad, want, atol=ATOL, rtol=1e-4)
+    torch.testing.assert_close(loop.cell.w.bias.grad, ref.bias_hh_l0.grad, atol=ATOL, rtol=1e-4)
+
+
+CELLS = {
+    "rnn": (add_rnn_cell, lambda: nn.RNN(D, H, batch_first=True), copy_rnn, rnn_grads_match),
+    "lstm": (add_lstm_cell, lambda: nn.LSTM(D, H, batch_first=True), copy_lstm,
+             lstm_grads_match),
+    "gru": (add_gru_cell, lambda: nn.GRU(D, H, batch_first=True), copy_gru, gru_grads_match),
+}
+
+
+@pytest.mark.parametrize("lower", [False, True], ids=["loop", "lowered"])
+@pytest.mark.parametrize("kind", list(CELLS))
+@pytest.mark.parametrize("out", ["collect", "last"])
+def test_hand_drawn_cell_equals_torch(kind, lower, out):
+    add, make_ref, copy, grads_match = CELLS[kind]
+    torch.manual_seed(0)
+    doc, _ = cell_doc(add, out)
+    assert validate(doc) == []
+    with recurrent.lowering(lower):
+        m = build_module(doc, mode="predict")
+    loop = m.step_loop
+    expect_lowered = lower and kind in ("rnn", "lstm")
+    assert isinstance(loop, recurrent.RecurrentLoop) != expect_lowered
+    ref = make_ref()
+    copy(loop, ref)
+    for steps in (T, T + 3):  # any length at run time
+        x = torch.randn(N, steps, D, requires_grad=True)
+        x_ref = x.detach().clone().requires_grad_(True)
+        y = m(x)
+        y_ref, h_n = ref(x_ref)
+        y_ref = y_ref if out == "collect" else (h_n[0] if kind == "lstm" else h_n)[0]
+        torch.testing.assert_close(y, y_ref, atol=ATOL, rtol=1e-4)
+        w = torch.randn_like(y)
+        m.zero_grad()
+        ref.zero_grad()
+        (y * w).sum().backward()
+        (y_ref * w).sum().backward()
+        torch.testing.assert_close(x.grad, x_ref.grad, atol=ATOL, rtol=1e-4)
+        grads_match(loop, ref)
+
+
+def test_one_parameter_set_whatever_the_length():
+    doc, _ = cell_doc(add_lstm_cell)
+    with recurrent.lowering(False):
+        m = build_module(doc, mode="predict")
+    params = list(m.parameters())
+    assert len(params) == 8  # 4 Dense layers: weight + bias, once
+    assert sum(p.numel() for p in params) == analyze(doc).total_params == 4 * (H * (H + D) + H)
+    for steps in (2, 11):
+        assert m(torch.randn(N, steps, D)).shape == (N, steps, H)
+    assert len(list(m.parameters())) == 8
+
+
+def test_unrolled_document_computes_the_same():
+    doc, _ = cell_doc(add_lstm_cell, steps=4)
+    torch.manual_seed(1)
+    with recurrent.lowering(False):
+        rolled = build_module(doc, mode="predict")
+    flat = recurrent.unroll(doc, 4)
+    assert validate(flat) == []
+    assert flat.metadata["unrolled_steps"] == 4
+    mapping = flat.metadata["unrolled_from"]
+    assert mapping["w_f_t3"] == "w_f" and mapping["seq_out"] == "seq_out"
+    assert sum(1 for v in mapping.values() if v == "w_f") == 4
+    unrolled = build_module(flat, mode="predict")
+    with torch.no_grad():
+        for name, mod in unrolled.named_children():
+            rolled_id = mapping.get(name)
+            if isinstance(mod, nn.Linear):
+                src = getattr(rolled.step_loop.cell, rolled_id)
+                mod.weight.copy_(src.weight)
+                mod.bias.copy_(src.bias)
+    x = torch.randn(N, 4, D)
+    torch.testing.assert_close(unrolled(x), rolled(x), atol=ATOL, rtol=1e-4)
+
+
+def test_truncated_bptt_cuts_the_gradient():
+    doc, ids = cell_doc(add_rnn_cell, out="last")
+    doc.set_param(ids["step"], "tbptt", 2)
+    m = build_module(doc, mode="predict")
+    assert isinstance(m.step_loop, recurrent.RecurrentLoop)  # tbptt is never lowered
+    x = torch.randn(N, 6, D, requires_grad=True)
+    m(x).sum().backward()
+    g = x.grad.abs().sum(dim=(0, 2))
+    assert (g[:4] == 0).all() and (g[4:] > 0).all()  # only the last chunk of 2 steps
+
+
+def test_reverse_region_is_the_backward_direction():
+    doc, ids = cell_doc(add_rnn_cell)
+    doc.set_param(ids["step"], "reverse", True)
+    torch.manual_seed(0)
+    m = build_module(doc, mode="predict")
+    ref = nn.RNN(D, H, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        m.step_loop.cell.w.weight.copy_(torch.cat([ref.weight_hh_l0_reverse,
+                                                   ref.weight_ih_l0_reverse], 1))
+        m.step_loop.cell.w.bias.copy_(ref.bias_ih_l0_reverse + ref.bias_hh_l0_reverse)
+    x = torch.randn(N, T, D)
+    torch.testing.assert_close(m(x), ref(x)[0][..., H:], atol=ATOL, rtol=1e-4)
+
+
+# ---- validation ------------------------------------------------------------------------
+
+
+def delay_free_cycle() -> GraphDocument:
+    d = GraphDocument("bad")
+    d.add_node("VectorInput", {"features": 4}, node_id="x")
+    d.add_node("Add", node_id="mix")
+    d.add_node("Dense", {"units": 4}, node_id="fc")
+    d.add_node("Tanh", node_id="act")
+    d.add_node("Output", node_id="y")
+    d.connect("x", "out", "mix", "x1")
+    d.connect("mix", "out", "fc", "x")
+    d.connect("fc", "out", "act", "x")
+    d.connect("act", "out", "mix", "x2")
+    d.connect("act", "out", "y", "x")
+    return d
+
+
+def test_delay_free_cycle_is_an_error_naming_the_cycle(tmp_path, capsys):
+    d = delay_free_cycle()
+    errs = [x for x in validate(d) if x.is_error]
+    assert [x.code for x in errs] == ["cycle"]
+    assert set(errs[0].nodes) == {"mix", "fc", "act"}
+    assert all(n in errs[0].message for n in ("mix", "fc", "act"))
+    from runtime import save_graph
+
+    path = tmp_path / "cycle.json"
+    save_graph(d, path)
+    assert cli_main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "cycle without a Delay" in err and "mix" in err and "act" in err
+
+
+def test_cycle_through_a_delay_is_legal():
+    doc, _ = cell_doc(add_rnn_cell)
+    assert validate(doc) == []
+
+
+def test_delay_outside_a_region_is_an_error():
+    d = GraphDocument()
+    d.add_node("VectorInput", {"features": 4}, node_id="x")
+    d.add_node("Add", node_id="mix")
+    d.add_node("Delay", {"shape": [4]}, node_id="state")
+    d.add_node("Output", node_id="y")
+    d.connect("x", "out", "mix", "x1")
+    d.connect("state", "out", "mix", "x2")
+    d.connect("mix", "out", "state", "x")
+    d.connect("mix", "out", "y", "x")
+    msgs = [x for x in validate(d) if x.is_error]
+    assert any("state" in x.message and "not inside a recurrent region" in x.message
+               for x in msgs)
+
+
+def test_per_step_value_into_a_loss_is_an_error():
+    d = GraphDocument()
+    d.add_node("SequenceInput", {"steps": 5, "features": 3}, node_id="x")
+    d.add_node("SequenceStep", node_id="step")
+    d.add_node("Dense", {"units": 2}, node_id="fc")
+    d.add_node("Target", {"num_classes": 2}, node_id="t")
+    d.add_node("CrossEntropy", node_id="loss")
+    d.connect("x", "out", "step", "seq")
+    d.connect("step", "out", "fc", "x")
+    d.connect("fc", "out", "loss", "pred")
+    d.connect("t", "out", "loss", "target")
+    errs = [x for x in validate(d) if x.is_error]
+    assert errs and errs[0].node_id == "loss" and "Collect" in errs[0].message
+
+
+def test_time_axes_must_agree():
+    d = GraphDocument()
+    d.add_node("SequenceInput", {"steps": 5, "features": 3}, node_id="a")
+    d.add_node("SequenceInput", {"steps": 7, "features": 3}, node_id="b")
+    d.add_node("SequenceStep", node_id="sa")
+    d.add_node("SequenceStep", node_id="sb")
+    d.add_node("Add", node_id="mix")
+    d.add_node("Collect", node_id="col")
+    d.add_node("Output", node_id="y")
+    for s, t in (("a", "sa"), ("b", "sb")):
+        d.connect(s, "out", t, "seq")
+    d.connect("sa", "out", "mix", "x1")
+    d.connect("sb", "out", "mix", "x2")
+    d.connect("mix", "out", "col", "x")
+    d.connect("col", "out", "y", "x")
+    errs = [x for x in validate(d) if x.is_error]
+    assert [x.code for x in errs] == ["time_axis"] and errs[0].node_id == "mix"
+    assert "7" in errs[0].message and "5" in errs[0].message
+
+
+def test_analysis_is_per_step_and_per_sequence():
+    doc, _ = cell_doc(add_lstm_cell)
+    a = analyze(doc)
+    assert a.nodes["w_f"].output_shape == (H,) and a.nodes["w_f"].steps == T
+    assert a.nodes["seq_out"].output_shape == (T, H)
+    assert a.nodes["w_f"].macs == T * H * (H + D)  # MACs per sequence of the analysis length
+    assert a.nodes["w_f"].params == H * (H + D) + H  # counted once
+    assert a.nodes["h_prev"].output_shape == (H,)
+
+
+# ---- fused layers ------------------------------------------------------------------------
+
+
+def fused_doc(kind, **params) -> GraphDocument:
+    d = GraphDocument(kind)
+    d.add_node("SequenceInput", {"steps": T, "features": D}, node_id="x")
+    d.add_node(kind, {"hidden_size": H, **params}, node_id="rnn")
+    d.add_node("Output", node_id="y")
+    d.connect("x", "out", "rnn", "x")
+    d.connect("rnn", "out", "y", "x")
+    return d
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_fused_layers(kind):
+    d = fused_doc(kind, num_layers=2, bidirectional=True, dropout=0.1, return_sequences=False)
+    assert validate(d) == []
+    a = analyze(d)
+    assert a.nodes["rnn"].output_shape == (2 * H,)
+    m = build_module(d, mode="predict")
+    gates = {"RNN": 1, "LSTM": 4, "GRU": 3}[kind]
+    assert a.total_params == sum(p.numel() for p in m.parameters())
+    assert a.nodes["rnn"].macs == T * 2 * gates * H * ((D + H) + (2 * H + H))
+    m.eval()
+    x = torch.randn(N, T, D)
+    y = m(x)
+    out, _ = m.rnn.rnn(x)
+    torch.testing.assert_close(y[:, :H], out[:, -1, :H])  # forward: the last step
+    torch.testing.assert_close(y[:, H:], out[:, 0, H:])  # backward: the first step
+
+
+def test_irnn_identity_init():
+    d = fused_doc("RNN", nonlinearity="relu", init="identity")
+    m = build_module(d, mode="predict")
+    assert torch.equal(m.rnn.rnn.weight_hh_l0, torch.eye(H))
+    assert not m.rnn.rnn.bias_hh_l0.any()
+
+
+def test_echo_state_reservoir_is_frozen_with_the_chosen_spectral_radius():
+    d = fused_doc("EchoState", units=50, spectral_radius=0.8, density=0.2)
+    del d  # hidden_size is not an EchoState parameter: build it directly
+    d = GraphDocument("esn")
+    d.add_node("SequenceInput", {"steps": T, "features": 1}, node_id="x")
+    d.add_node("EchoState", {"units": 50, "spectral_radius": 0.8, "density": 0.2}, node_id="esn")
+    d.add_node("Dense", {"units": 1}, node_id="readout")
+    d.add_node("Output", node_id="y")
+    d.connect("x", "out", "esn", "x")
+    d.connect("esn", "out", "readout", "x")
+    d.connect("readout", "out", "y", "x")
+    assert validate(d) == []
+    a = analyze(d)
+    assert a.nodes["esn"].params == 0 and a.total_params == 51
+    m = build_module(d, mode="predict")
+    w = m.esn.rnn.weight_hh_l0
+    assert not w.requires_grad
+    assert abs(torch.linalg.eigvals(w.double()).abs().max().item() - 0.8) < 1e-4
+    assert 0.1 < (w != 0).float().mean().item() < 0.3
+    assert [n for n, p in m.named_parameters() if p.requires_grad] == ["readout.weight",
+                                                                        "readout.bias"]
+
+
+def test_leaky_units_follow_the_formula():
+    d = GraphDocument("leaky")
+    d.add_node("SequenceInput", {"steps": T, "features": D}, node_id="x")
+    d.add_node("LeakyRNN", {"hidden_size": H, "leak": 0.7}, node_id="rnn")
+    d.add_node("Output", node_id="y")
+    d.connect("x", "out", "rnn", "x")
+    d.connect("rnn", "out", "y", "x")
+    m = build_module(d, mode="predict")
+    x = torch.randn(N, T, D)
+    y = m(x)
+    cell = m.rnn
+    h = torch.zeros(N, H)
+    for t in range(T):
+        h = 0.7 * h + 0.3 * torch.tanh(cell.W(h) + cell.U(x[:, t]))
+        torch.testing.assert_close(y[:, t], h)
+
+
+def test_fused_truncated_bptt():
+    d = fused_doc("LSTM", tbptt=2, return_sequences=False)
+    m = build_module(d, mode="predict")
+    x = torch.randn(N, 6, D, requires_grad=True)
+    m(x).sum().backward()
+    g = x.grad.abs().sum(dim=(0, 2))
+    assert (g[:4] == 0).all() and (g[4:] > 0).all()
+
+
+# ---- examples -------------------------------------------------------------------------------
+
+RECURRENT_EXAMPLES = ["char_lstm", "char_lstm_cell", "gru_cell", "rnn_adding_problem",
+                      "bigru_tagger", "seq2seq", "echo_state_sine"]
+
+
+@pytest.mark.parametrize("name", RECURRENT_EXAMPLES)
+def test_example_validates_summarises_and_trains_a_step(name, capsys):
+    path = EXAMPLES / f"{name}.json"
+    doc = load_graph(path)
+    assert [d for d in validate(doc) if d.is_error] == []
+    assert cli_main(["summary", str(path)]) == 0
+    assert "total" in capsys.readouterr().out
+    meta = json.loads(path.read_text())["metadata"]
+    assert meta["name"] and meta["description"]
+    m = build_module(doc)
+    out = m(*example_inputs(doc, batch=3, mode="train"))
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"])
+
+
+def _with_steps(doc: GraphDocument, steps: int) -> GraphDocument:
+    doc = doc.copy()
+    for n in doc:
+        if "steps" in n.params:
+            doc.set_param(n.id, "steps", steps)
+        if n.type == "Target" and n.params["shape"]:
+            doc.set_param(n.id, "shape", [steps] + list(n.params["shape"][1:]))
+    return doc
+
+
+@pytest.mark.parametrize("name", ["char_lstm", "char_lstm_cell"])
+def test_char_models_take_any_length_with_one_parameter_set(name):
+    doc = load_graph(EXAMPLES / f"{name}.json")
+    m = build_module(doc)
+    n_tensors = len(list(m.parameters()))
+    for steps in (7, 19):
+        inputs = example_inputs(_with_steps(doc, steps), batch=2, mode="train")
+        assert inputs[0].shape[1] == steps
+        out = m(*inputs)
+        assert torch.isfinite(out["loss"])
+        assert len(list(m.parameters())) == n_tensors
+    if name == "char_lstm_cell":
+        with recurrent.lowering(False):
+            plain = build_module(doc)
+        assert len(list(plain.parameters())) == n_tensors
+        plain.load_state_dict(m.state_dict())
+        inputs = example_inputs(doc, batch=2, mode="train")
+        torch.testing.assert_close(plain(*inputs)["loss"], m(*inputs)["loss"])
