@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +26,7 @@ from . import instrument as ins
 from .config import ConfigError, TrainConfig
 from .control import Control
 
+STEP_LOSSES_KEPT = 100_000  # newest step losses kept in memory (for tests and summaries)
 CLASSIFICATION_LOSSES = ("CrossEntropy", "MulticlassHinge", "BinaryCrossEntropy")
 
 
@@ -92,7 +94,7 @@ class Trainer:
         self.base_dir = base_dir
         self.module: torch.nn.Module | None = None
         self.history: list[dict] = []  # epoch events (without arrays)
-        self.step_losses: list[float] = []
+        self.step_losses: deque[float] = deque(maxlen=STEP_LOSSES_KEPT)  # bounded memory
         self.last_checkpoint: str | None = None
 
     # ------------------------------------------------------------------ events
@@ -266,6 +268,9 @@ class Trainer:
                 "(amp), or make the model smaller", self.state["step"])
         except DataError as exc:
             return self._fail(str(exc), self.state["step"])
+        except RuntimeError as exc:  # a torch error inside a step: report, never a traceback
+            return self._fail(f"training failed at step {self.state['step']}: {exc}",
+                              self.state["step"])
 
     def _loop(self) -> dict:
         cfg, st, model, dev = self.cfg, self.state, self.module, self.device
@@ -401,7 +406,7 @@ class Trainer:
         if self.out_dir is not None:
             path = ckpt.save_checkpoint(
                 self.out_dir / "checkpoints", epoch, self.module, self.optimizer,
-                {**st, "history": self.history, "step_losses": self.step_losses},
+                {**st, "history": self.history},
                 self.cfg.to_dict(), cfg.keep_checkpoints)
             self.last_checkpoint = str(path)
             self.emit("checkpoint", epoch=epoch, path=str(path))
@@ -501,7 +506,6 @@ class Trainer:
         ckpt.set_rng_state(state["rng"])
         tr = dict(state["trainer"])
         self.history = list(tr.pop("history", []))
-        self.step_losses = list(tr.pop("step_losses", []))
         self.state.update(tr)
         self.last_checkpoint = str(path)
 

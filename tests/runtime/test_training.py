@@ -149,8 +149,9 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     state = torch.load(ckpt, weights_only=True)  # a plain dict, no code
     assert state["epoch"] == 2 and state["config"]["optimizer"] == "adamw"
     resumed, final2, events = run(doc, config, out_dir=tmp_path / "part", resume=ckpt)
-    assert resumed.step_losses == full.step_losses  # exactly, including the first two epochs
-    assert of(events, "step")[0]["step"] == len(full.step_losses) // 2
+    half = len(full.step_losses) // 2
+    assert list(resumed.step_losses) == list(full.step_losses)[half:]  # exactly equal
+    assert of(events, "step")[0]["step"] == half
     assert final2["val_loss"] == final["val_loss"]
     weights, _ = load_checkpoint(tmp_path / "full")  # newest in the folder
     for k, v in full.module.state_dict().items():
@@ -254,7 +255,7 @@ def test_frozen_nodes_and_transfer_learning(tmp_path):
     assert final["status"] == "completed"
     assert torch.equal(t.module.h1.weight, src.module.h1.weight)  # loaded and frozen
     assert not torch.equal(t.module.h2.weight, src.module.h2.weight)  # loaded, then trained
-    assert t.loaded_nodes == ["a1", "h1", "h2"] or t.loaded_nodes == ["h1", "h2"]
+    assert t.loaded_nodes == ["h1", "h2"]
     warn = of(events, "warning")
     assert any(w["node"] == "out" for w in warn)
 
