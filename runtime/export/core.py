@@ -341,8 +341,18 @@ def export_torchscript(p: Prepared, out: Path, result: ExportResult) -> None:
         loaded = torch.jit.load(str(out), map_location="cpu")
     result.files = [out]
     result.checks.append(f"written with {how}; reloaded with torch.jit.load")
+    cases = _cases(p)
+    if how == "torch.jit.trace" and p.seq_inputs and p.seq_variable:
+        name, xs = cases[-1]
+        try:
+            with torch.no_grad(), _quiet():
+                compare(reference(p, xs), loaded(*xs), "trace")
+        except Exception:
+            cases = cases[:-1]
+            result.notes.append(f"the sequence length is fixed at {_steps(p)} in the traced "
+                                "TorchScript module (the trace unrolled the time loop)")
     with _quiet():
-        _check(p, lambda x: loaded(*x), result, "TorchScript")
+        _check(p, lambda x: loaded(*x), result, "TorchScript", cases)
 
 
 # ---- torch.export --------------------------------------------------------------------
@@ -403,9 +413,21 @@ def export_onnx(p: Prepared, out: Path, result: ExportResult) -> None:
         import onnxruntime as ort
     except ImportError:
         raise ExportError("ONNX export needs the onnxruntime package to verify the file") from None
+    seq = bool(p.seq_inputs and p.seq_variable)
+    if seq:
+        try:
+            return _export_onnx(p, out, result, ort, True)
+        except ExportError:
+            result.checks.clear()
+            result.max_abs_diff = 0.0
+            result.notes.append(f"the sequence length is fixed at {_steps(p)} in the ONNX file "
+                                "(the exporter traced the time loop for one length)")
+    _export_onnx(p, out, result, ort, False)
+
+
+def _export_onnx(p: Prepared, out: Path, result: ExportResult, ort, seq: bool) -> None:
     names_in = list(p.sig.inputs)
     names_out = [f"{o}" if o not in names_in else f"{o}_out" for o in p.sig.outputs]
-    seq = bool(p.seq_inputs and p.seq_variable)
     example = make_inputs(p, 2)
     with torch.no_grad():
         ref = reference(p, example)
@@ -437,7 +459,9 @@ def export_onnx(p: Prepared, out: Path, result: ExportResult) -> None:
     atomic_write_bytes(out, data)
     result.files = [out]
     try:
-        sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        so = ort.SessionOptions()
+        so.log_severity_level = 3  # errors reach us as exceptions; keep stderr clean
+        sess = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ExportError(f"onnxruntime cannot load the exported file: {_first_line(exc)}") from None
     result.checks.append(f"written with the TorchScript-based exporter (opset {ONNX_OPSET}, "
@@ -448,8 +472,8 @@ def export_onnx(p: Prepared, out: Path, result: ExportResult) -> None:
     def run(x):
         feeds = {n: t.numpy() for n, t in zip(names_in, x)}
         return tuple(torch.from_numpy(a) for a in sess.run(names_out, feeds))
-    _check(p, run, result, "onnxruntime")
-    if p.seq_inputs and not seq:
+    _check(p, run, result, "onnxruntime", _cases(p, seq=seq))
+    if p.seq_inputs and not p.seq_variable:
         result.notes.append(f"the sequence length is fixed at {t}: the graph itself needs it")
 
 
@@ -577,7 +601,13 @@ def capabilities(doc: GraphDocument) -> dict[str, Capability]:
     caps: dict[str, Capability] = {}
     types = {n.type for n in doc}
     recurrent = sorted(t for t in types if any(k in t for k in ("LSTM", "GRU", "RNN")))
+    loops = _loop_regions(doc)
     for f in FORMATS:
+        if f == "python" and loops:
+            caps[f] = Capability(False, "hand-drawn recurrent cells (" + ", ".join(loops) + ") "
+                                 "compile to a looping module that the code generator does not "
+                                 "write yet; use the bundle, .pt2 or ONNX")
+            continue
         if not sig.outputs and f != "bundle":
             caps[f] = Capability(False, "the graph has no output or loss prediction to export")
             continue
@@ -595,6 +625,17 @@ def capabilities(doc: GraphDocument) -> dict[str, Capability]:
             notes = "no loss nodes: model.py only, no train.py"
         caps[f] = Capability(True, notes)
     return caps
+
+
+def _loop_regions(doc: GraphDocument) -> list[str]:
+    try:
+        from ..recurrent import find_regions, has_recurrent_nodes
+    except ImportError:
+        return []
+    if not has_recurrent_nodes(doc):
+        return []
+    regions, _ = find_regions(doc)
+    return [", ".join(r.nodes[:3]) + (" ..." if len(r.nodes) > 3 else "") for r in regions if r.steps]
 
 
 EXPORTERS = {"bundle": export_bundle, "torchscript": export_torchscript, "pt2": export_pt2,

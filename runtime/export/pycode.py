@@ -361,6 +361,11 @@ def generate_model_code(doc: GraphDocument, analysis: Analysis, predict: fx.Grap
     for n in predict.graph.nodes:
         if n.op == "call_module" and n.target not in ids:
             ids.append(n.target)
+    loops = [i for i in ids if i not in doc.nodes]
+    if loops:
+        raise CodegenError(f"{', '.join(loops)} (hand-drawn recurrent cells) compile to a looping "
+                           "module that the code generator does not write yet; use the bundle, "
+                           ".pt2 or ONNX")
     built, rec = record_modules(doc, analysis, ids)
     w = _Writer(rec)
     init_lines = []
