@@ -148,8 +148,12 @@ class MainWindow(QMainWindow):
         self.start_page.recent_requested.connect(self.open_path)
 
     def _add_from_palette(self, type_id: str, pos=None) -> None:
+        """Palette activation / quick-add: add the layer, wired after the selected one."""
         self.show_canvas()
-        self.editor.add_node(type_id, pos)
+        new_id = self.editor.add_node_after(type_id, pos)
+        item = self.editor.scene.node_items.get(new_id) if new_id else None
+        if item is not None:
+            self.view.ensureVisible(item, 80, 80)
         self.view.setFocus()
 
     def _quick_add_at(self, scene_pos) -> None:

@@ -49,7 +49,8 @@ class GraphEditor(QObject):
     def set_document(self, doc: GraphDocument) -> None:
         if self.scene is not None:
             self.scene.detach()
-            self.doc.changed.disconnect(self.schedule_analysis)
+            for event in self._analysis_events(self.doc):
+                event.disconnect(self._on_structure_changed)
         self.undo_stack.clear()
         self.doc = doc
         self.scene = GraphScene(doc, self.theme, parent=self)
@@ -59,7 +60,8 @@ class GraphEditor(QObject):
         self.scene.refused.connect(lambda msg: self.message.emit("Cannot connect: " + msg))
         self.scene.selectionChanged.connect(self._selection_changed)
         self.view.setScene(self.scene)
-        doc.changed.connect(self.schedule_analysis)
+        for event in self._analysis_events(doc):
+            event.connect(self._on_structure_changed)
         self.undo_stack.setClean()
         self.analysis, self.diagnostics = None, []
         self.schedule_analysis()
@@ -74,6 +76,15 @@ class GraphEditor(QObject):
 
     def selected_ids(self) -> list[str]:
         return self.scene.selected_node_ids() if self.scene is not None else []
+
+    @staticmethod
+    def _analysis_events(doc: GraphDocument):
+        """Events that can change shapes or diagnostics (moving a node cannot)."""
+        return (doc.node_added, doc.node_removed, doc.edge_added, doc.edge_removed,
+                doc.param_changed, doc.label_changed)
+
+    def _on_structure_changed(self, *args) -> None:
+        self.schedule_analysis()
 
     # ---- live analysis -------------------------------------------------------------
     def schedule_analysis(self) -> None:
@@ -130,6 +141,49 @@ class GraphEditor(QObject):
             return None
         self.scene.select_nodes([cmd.node_id])
         return cmd.node_id
+
+    def add_node_after(self, type_id: str, pos: QPointF | tuple | None = None) -> str | None:
+        """Add a layer and wire it after the selected node (palette and quick-add).
+
+        With one node selected, the new layer goes to its right (unless ``pos`` is
+        given) and its first free input is fed from the selected node's first
+        compatible output, in one undo step: drawing a chain is one click per layer.
+        """
+        from .items import NODE_W
+        from .scene import connection_problem
+
+        ids = self.selected_ids()
+        prev = self.doc.nodes.get(ids[0]) if len(ids) == 1 else None
+        if prev is None:
+            if pos is None:
+                pos = self._free_spot(self.view.mapToScene(self.view.viewport().rect().center()))
+            return self.add_node(type_id, pos)
+        if pos is None:
+            x, y = prev.position
+            pos = self._free_spot(QPointF(x + NODE_W + 70, y))
+        self.undo_stack.beginMacro(f"Add {type_id}")
+        new_id = self.add_node(type_id, pos)
+        if new_id is not None:
+            node = self.doc.node(new_id)
+            done = False
+            for out in prev.output_ports():
+                for inp in node.input_ports():
+                    if connection_problem(self.doc, prev.id, out.name, new_id, inp.name) is None:
+                        self._push(C.Connect(self.doc, Edge(prev.id, out.name, new_id, inp.name)))
+                        done = True
+                        break
+                if done:
+                    break
+        self.undo_stack.endMacro()
+        return new_id
+
+    def _free_spot(self, pos: QPointF) -> tuple[float, float]:
+        """``pos``, moved down until no node sits there (new layers never pile up)."""
+        x, y = pos.x(), pos.y()
+        taken = [n.position for n in self.doc]
+        while any(abs(px - x) < 60 and abs(py - y) < 50 for px, py in taken):
+            y += 90
+        return (x, y)
 
     def connect_edge(self, edge: Edge) -> None:
         self._push(C.Connect(self.doc, edge))

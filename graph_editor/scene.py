@@ -56,7 +56,7 @@ class GraphScene(QGraphicsScene):
         self.theme = theme
         self.snap_grid = 0.0
         self.dragging = False
-        self.setItemIndexMethod(QGraphicsScene.NoIndex)  # many moving edges: no BSP thrash
+        self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         self.node_items: dict[str, NodeItem] = {}
         self.edge_items: dict[Edge, EdgeItem] = {}
         self._wire: QGraphicsPathItem | None = None

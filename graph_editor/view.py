@@ -23,6 +23,7 @@ class GraphView(QGraphicsView):
         self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
         self.setResizeAnchor(QGraphicsView.AnchorViewCenter)
         self.setOptimizationFlags(QGraphicsView.DontSavePainterState)
+        self.setCacheMode(QGraphicsView.CacheBackground)  # the grid is redrawn only when exposed
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.StrongFocus)
         self._space = False

@@ -290,3 +290,50 @@ def test_auto_layout_is_one_undo_step(make_window):
     assert w.undo_stack.count() == 1 and canonical(w.document) != before
     w.undo_stack.undo()
     assert canonical(w.document) == before
+
+
+def test_a_new_user_draws_lenet5_from_an_empty_canvas(make_window, qtbot):
+    """One palette activation per layer: each new layer lands right of the selected one
+    and is wired to it; then the label input is wired by dragging. Shapes everywhere."""
+    w = make_window()
+    tree = w.palette.tree
+
+    def add(type_id, **params):
+        item = next(c for c, s in w.palette._items if s.type == type_id)
+        tree.itemActivated.emit(item, 0)  # double-click / Enter in the palette
+        (nid,) = w.editor.selected_ids()
+        for name, value in params.items():
+            editor = w.inspector.editors[name]
+            if isinstance(editor, QSpinBox):
+                editor.setValue(value)
+            else:
+                editor.setText(str(value))
+                editor.editingFinished.emit()
+        return nid
+
+    add("ImageInput", height=32, width=32)
+    add("Conv2d", filters=6, kernel_size=5)
+    add("Tanh")
+    add("AvgPool")
+    add("Conv2d", filters=16, kernel_size=5)
+    add("Tanh")
+    add("AvgPool")
+    add("Flatten")
+    add("Dense", units=120)
+    add("Tanh")
+    add("Dense", units=84)
+    add("Tanh")
+    add("Dense", units=10)
+    loss = add("CrossEntropy")
+    w.editor.scene.clearSelection()
+    target = add("Target")
+    w.view.fit()
+    qtbot.wait(10)
+    drag_wire(qtbot, w, target, "out", loss, "target")
+    w.editor.run_analysis()
+    assert len(w.document) == 15 and len(w.document.edges) == 14
+    assert not [d for d in w.editor.diagnostics if d.is_error], w.editor.diagnostics
+    assert all(item.label for item in w.editor.scene.edge_items.values())
+    assert w.editor.analysis.total_params == 61_706  # LeNet-5 with dense layers
+    # positions never pile up: every node has its own place
+    assert len({n.position for n in w.document}) == 15
