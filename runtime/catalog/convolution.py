@@ -48,6 +48,12 @@ def _build_conv(n: int):
     def build(p, s):
         expect_rank(s["x"], (n + 1,))
         _groups_ok(p, s["x"][0])
+        for size, k, pad, d in zip(s["x"][1:], pair(p["kernel_size"], n), pair(p["padding"], n),
+                                   pair(p["dilation"], n)):
+            if size + 2 * pad < d * (k - 1) + 1:
+                raise ShapeError(f"input: the filter spans {d * (k - 1) + 1} positions "
+                                 f"(kernel {k}, dilation {d}) but the padded input "
+                                 f"{fmt_shape(s['x'])} has only {size + 2 * pad}")
         return cls(s["x"][0], p["filters"], pair(p["kernel_size"], n), pair(p["stride"], n),
                    pair(p["padding"], n), pair(p["dilation"], n), p["groups"], p["bias"])
     return build
@@ -69,6 +75,10 @@ def _build_table_conv(p, s):
     if top >= s["x"][0]:
         raise ShapeError(f"the connection table uses input map {top} but the input has "
                          f"{s['x'][0]} channels")
+    for size, k in zip(s["x"][1:], pair(p["kernel_size"])):
+        if size + 2 * p["padding"] < k:
+            raise ShapeError(f"input: kernel {k} is larger than the padded input "
+                             f"{fmt_shape(s['x'])}")
     return M.SparseConv2d(s["x"][0], table, pair(p["kernel_size"]), p["stride"], p["padding"])
 
 
@@ -82,6 +92,11 @@ def _table_macs(p, s, o):
 def _build_transposed(p, s):
     expect_rank(s["x"], (3,))
     _groups_ok(p, s["x"][0])
+    for size, k, st, pad, op, d in zip(s["x"][1:], *(pair(p[n]) for n in (
+            "kernel_size", "stride", "padding", "output_padding", "dilation"))):
+        if (size - 1) * st - 2 * pad + d * (k - 1) + op + 1 < 1:
+            raise ShapeError(f"input: padding {pad} crops away the whole output of the "
+                             f"{fmt_shape(s['x'])} input")
     return nn.ConvTranspose2d(s["x"][0], p["filters"], pair(p["kernel_size"]), pair(p["stride"]),
                               pair(p["padding"]), pair(p["output_padding"]), p["groups"],
                               p["bias"], pair(p["dilation"]))

@@ -21,6 +21,10 @@ def window_params(kernel: int = 2) -> tuple[Param, ...]:
 
 
 def _window(p, n):
+    for name in ("kernel_size", "stride", "padding"):  # lists: one number per spatial axis
+        if isinstance(p[name], list) and len(p[name]) != n:
+            raise ShapeError(f"{name}: a ({'C, L' if n == 1 else 'C, H, W'}) input needs "
+                             f"{n} number{'s' if n > 1 else ''}, received {p[name]}")
     k = pair(p["kernel_size"], n)
     s = pair(p["stride"], n)
     s = tuple(ki if si == 0 else si for ki, si in zip(k, s))
