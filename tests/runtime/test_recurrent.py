@@ -428,3 +428,78 @@ def test_char_models_take_any_length_with_one_parameter_set(name):
         plain.load_state_dict(m.state_dict())
         inputs = example_inputs(doc, batch=2, mode="train")
         torch.testing.assert_close(plain(*inputs)["loss"], m(*inputs)["loss"])
+
+
+# ---- export: ONNX (legacy exporter, dynamic batch and sequence axes) and torch.export ---------
+# runtime/export/core.py (the export task) owns the product's exporters and their checks;
+# this helper checks the recurrent examples on the full grid of two batch sizes x two
+# sequence lengths with onnxruntime.
+
+SEQ_TYPES = ("SequenceInput", "TokenInput")
+
+
+def export_onnx_dynamic(doc: GraphDocument, path: Path):
+    """Export the predict module with every batch and time axis dynamic; returns
+    (module, input names, output names)."""
+    from runtime.compiler import signature
+
+    m = build_module(doc, mode="predict").eval()
+    sig = signature(doc)
+    names_in = list(sig.inputs)
+    names_out = [f"{o}_out" for o in sig.outputs]
+    example = example_inputs(doc, batch=2)
+    longer = example_inputs(_with_steps(doc, 11), batch=2)
+    with torch.no_grad():
+        ys, ys_long = m(*example), m(*longer)
+    ys = ys if isinstance(ys, tuple) else (ys,)
+    ys_long = ys_long if isinstance(ys_long, tuple) else (ys_long,)
+    axes = {}
+    for n in names_in:
+        axes[n] = {0: "batch"}
+        if doc.nodes[n].type in SEQ_TYPES:
+            axes[n][1] = f"steps_{n}"
+    for i, (n, a, b) in enumerate(zip(names_out, ys, ys_long)):
+        axes[n] = {0: "batch"}
+        axes[n].update({d: f"len_{i}_{d}" for d in range(1, a.dim()) if a.shape[d] != b.shape[d]})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(m, example, str(path), dynamo=False, input_names=names_in,
+                          output_names=names_out, dynamic_axes=axes, opset_version=17)
+    return m, names_in, names_out
+
+
+@pytest.mark.parametrize("name", ["char_lstm", "char_lstm_cell", "bigru_tagger", "seq2seq",
+                                  "echo_state_sine"])
+def test_onnx_export_with_dynamic_batch_and_length(name, tmp_path):
+    import onnxruntime as ort
+
+    doc = load_graph(EXAMPLES / f"{name}.json")
+    path = tmp_path / f"{name}.onnx"
+    m, names_in, names_out = export_onnx_dynamic(doc, path)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for steps in (5, 13):
+        for batch in (1, 3):
+            xs = example_inputs(_with_steps(doc, steps), batch=batch, seed=steps)
+            with torch.no_grad():
+                want = m(*xs)
+            want = want if isinstance(want, tuple) else (want,)
+            got = sess.run(names_out, {n: x.numpy() for n, x in zip(names_in, xs)})
+            for w, g in zip(want, got):
+                assert w.shape[0] == batch
+                torch.testing.assert_close(torch.from_numpy(g), w, atol=1e-4, rtol=1e-4)
+
+
+def test_torch_export_of_a_hand_drawn_cell_has_a_dynamic_batch():
+    from torch.export import Dim
+
+    doc, _ = cell_doc(add_lstm_cell)
+    m = build_module(doc, mode="predict").eval()
+    ep = torch.export.export(m, (torch.randn(2, T, D),),
+                             dynamic_shapes=({0: Dim("batch", min=1, max=4096)},))
+    exported = ep.module()
+    assert len(ep.state_dict) == 8  # one parameter set
+    for batch in (1, 5):
+        x = torch.randn(batch, T, D)
+        torch.testing.assert_close(exported(x), m(x))
