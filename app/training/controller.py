@@ -9,13 +9,14 @@ queue in the UI thread and emits them in one batch: the UI never handles a messa
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue as queue_mod
 import time
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
-from .worker import DONE, child_main, run_training
+from .worker import DONE, BatchSender, child_main, run_training
 
 IDLE, STARTING, RUNNING, PAUSED, STOPPING, FINISHED, STOPPED, FAILED = (
     "idle", "starting", "running", "paused", "stopping", "finished", "stopped", "failed")
@@ -34,12 +35,20 @@ def _make_control(ctx: Any = None) -> Any:
 
 
 class _TrainerThread(QThread):
-    def __init__(self, doc_json: str, config: dict, put, control, parent=None):
+    def __init__(self, doc_json: str, config: dict, put, control, threads=None, parent=None):
         super().__init__(parent)
         self._args = (doc_json, config, put, control)
+        self._threads = threads
 
     def run(self) -> None:  # noqa: D401 - Qt override
-        run_training(*self._args)
+        if self._threads:
+            import torch
+
+            torch.set_num_threads(self._threads)  # process-wide: the UI shares these cores
+        doc_json, config, put, control = self._args
+        sender = BatchSender(put)
+        run_training(doc_json, config, sender.put, control)
+        sender.close()
 
 
 class TrainingController(QObject):
@@ -55,13 +64,17 @@ class TrainingController(QObject):
 
     def __init__(self, parent: QObject | None = None, mode: str = "process",
                  poll_hz: float = 30.0, max_batch: int = 20000,
-                 torch_threads: int | None = None):
+                 torch_threads: int | None = -1):
         super().__init__(parent)
         if mode not in ("process", "thread"):
             raise ValueError(f"mode must be 'process' or 'thread', not {mode!r}")
         self.mode = mode
         self.max_batch = max_batch
-        self.torch_threads = torch_threads
+        # -1: one core fewer than the machine has, so the UI keeps a core (on a busy
+        # 2-core machine, torch's OpenMP threads spinning against the UI thread cost 10x;
+        # see docs/decisions.md). None: torch's default.
+        self.torch_threads = (max(1, (os.cpu_count() or 2) - 1) if torch_threads == -1
+                              else torch_threads)
         self.state = IDLE
         self.error: str | None = None
         self.last_started: dict | None = None
@@ -103,7 +116,8 @@ class TrainingController(QObject):
         else:
             self._queue = queue_mod.SimpleQueue()
             self._control = _make_control()
-            self._thread = _TrainerThread(doc_json, config, self._queue.put, self._control, self)
+            self._thread = _TrainerThread(doc_json, config, self._queue.put, self._control,
+                                          self.torch_threads, self)
             self._thread.start()
         self._set_state(STARTING)
         self._timer.start()
@@ -155,14 +169,23 @@ class TrainingController(QObject):
         q = self._queue
         if q is None:
             return
-        for _ in range(self.max_batch):
+        while len(batch) < self.max_batch:
             try:
-                ev = q.get_nowait() if self.mode == "thread" else q.get(block=False)
+                msg = q.get_nowait() if self.mode == "thread" else q.get(block=False)
             except (queue_mod.Empty, EOFError, OSError):
                 break
             except Exception as exc:  # noqa: BLE001 - a corrupt message must not kill the UI
                 self._fail(f"could not read a message from the training process: {exc}")
                 break
+            self._accept(msg if isinstance(msg, list) else [msg], batch)
+        if batch:
+            self.events_received.emit(batch)
+        if self.error is not None and self.state != FAILED:
+            self._fail(self.error)
+        self._check_worker()
+
+    def _accept(self, events: list, batch: list[dict]) -> None:
+        for ev in events:
             if not isinstance(ev, dict):
                 continue
             kind = ev.get("event")
@@ -176,11 +199,6 @@ class TrainingController(QObject):
             elif kind == "error" and self.error is None:
                 self.error = _error_text(ev)
             batch.append(ev)
-        if batch:
-            self.events_received.emit(batch)
-        if self.error is not None and self.state != FAILED:
-            self._fail(self.error)
-        self._check_worker()
 
     def _check_worker(self) -> None:
         alive = (self._process.is_alive() if self._process is not None
@@ -213,16 +231,17 @@ class TrainingController(QObject):
             self._finish(FINISHED)
 
     def _drain_rest(self) -> bool:
+        """After the process ended: read what it left in the pipe; True if anything."""
         try:
-            ev = self._queue.get(timeout=0.05)
+            msg = self._queue.get(timeout=0.05)
         except Exception:  # noqa: BLE001
             return False
-        if isinstance(ev, dict) and ev.get("event") == DONE:
-            self._done = True
-        elif isinstance(ev, dict):
-            if ev.get("event") == "error" and self.error is None:
-                self.error = _error_text(ev)
-            self.events_received.emit([ev])
+        batch: list[dict] = []
+        self._accept(msg if isinstance(msg, list) else [msg], batch)
+        if batch:
+            self.events_received.emit(batch)
+        if self.error is not None and self.state != FAILED:
+            self._fail(self.error)
         return True
 
     def _fail(self, message: str) -> None:

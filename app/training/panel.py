@@ -104,6 +104,8 @@ class TrainingPanel(QWidget):
         self._updating = False
         self._rate_t0: tuple[float, int] | None = None
         self._steps_per_s = 0.0
+        self._shown_at = 0.0
+        self._pending_step: dict | None = None
         self.total_steps = 0
         self.steps_per_epoch = 0
         self.epochs = 0
@@ -324,9 +326,13 @@ class TrainingPanel(QWidget):
             self.show_status("")
             self._rate_t0 = None
             self._steps_per_s = 0.0
+            self._pending_step = None
+            self._shown_at = 0.0
         elif state == "paused":
+            self.flush_progress()
             self.progress_label.setText(self.progress_label.text() + " · paused")
         elif state in ("finished", "stopped", "failed", "idle"):
+            self.flush_progress()
             if self.progress.maximum() == 0:
                 self.progress.setRange(0, 1)
 
@@ -358,7 +364,17 @@ class TrainingPanel(QWidget):
             elif kind == "checkpoint":
                 pass
         if last_step is not None:
-            self._show_step(last_step)
+            self._pending_step = last_step
+            now = time.monotonic()
+            if now - self._shown_at >= 0.2 or self.total_steps and \
+                    int(last_step.get("step", 0)) + 1 >= self.total_steps:
+                self._shown_at = now  # a progress bar repaints synchronously: 5 Hz is plenty
+                self._show_step(last_step)
+
+    def flush_progress(self) -> None:
+        """Show the newest step (at the end of a run)."""
+        if self._pending_step is not None:
+            self._show_step(self._pending_step)
 
     def _show_step(self, ev: dict) -> None:
         step = int(ev.get("step", 0))

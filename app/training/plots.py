@@ -113,6 +113,7 @@ class TrainingPlotsWidget(QWidget):
         self.text.setMaximumBlockCount(2000)
         self.tabs.addTab(self.text, "Text")
 
+        self.tabs.currentChanged.connect(lambda _i: self.redraw())
         self.timer = QTimer(self)
         self.timer.setInterval(max(1, int(1000 / fps)))
         self.timer.timeout.connect(self.redraw)
@@ -195,6 +196,7 @@ class TrainingPlotsWidget(QWidget):
         self.misclassified.setResizeMode(QListWidget.Adjust)
         split.addWidget(self.eval_view)
         split.addWidget(self.misclassified)
+        self._eval_tab = split
         self.tabs.addTab(split, "Evaluation")
 
     def plots(self) -> dict[str, Any]:
@@ -231,7 +233,7 @@ class TrainingPlotsWidget(QWidget):
 
     def stop_live(self) -> None:
         self.timer.stop()
-        self.redraw()
+        self.redraw(everything=True)
 
     # ---- ingest: called with every batch of events; only touches buffers --------------
     def ingest(self, events: list[dict]) -> None:
@@ -314,8 +316,20 @@ class TrainingPlotsWidget(QWidget):
         self.ahist_plot.setTitle(f"Activations: {name}")
 
     # ---- redraw: the timer's job -----------------------------------------------------
-    def redraw(self) -> None:
+    def redraw(self, everything: bool = False) -> None:
+        """Update the items of the visible tab (all tabs with ``everything``) that changed."""
         self.redraw_count += 1
+        tab = self.tabs.currentWidget()
+        if everything or tab is self.curves_view:
+            self._redraw_curves()
+        if (everything or tab is self.inside_view) and self._pending_images:
+            self._pending_images = False
+            self._draw_images()
+        if (everything or tab is self._eval_tab) and self._pending_eval is not None:
+            ev, self._pending_eval = self._pending_eval, None
+            self._draw_evaluation(ev)
+
+    def _redraw_curves(self) -> None:
         for name, buf in self.store.series.items():
             if self._drawn.get(name) == buf.version:
                 continue
@@ -332,12 +346,6 @@ class TrainingPlotsWidget(QWidget):
         if self._drawn.get("grad_warn") == -1:
             self.grad_warn_curve.setData(np.array(self._grad_warn_x), np.array(self._grad_warn_y))
             self._drawn["grad_warn"] = 0
-        if self._pending_images:
-            self._pending_images = False
-            self._draw_images()
-        if self._pending_eval is not None:
-            ev, self._pending_eval = self._pending_eval, None
-            self._draw_evaluation(ev)
 
     def _grad_curve(self, name: str):
         node = name[5:]
@@ -440,7 +448,7 @@ class TrainingPlotsWidget(QWidget):
         """Every plot as ``<folder>/<name>.png``; returns the paths written."""
         from pyqtgraph.exporters import ImageExporter
 
-        self.redraw()
+        self.redraw(everything=True)
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         paths = []

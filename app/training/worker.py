@@ -13,6 +13,51 @@ import traceback
 from typing import Any, Callable
 
 DONE = "_done"  # sentinel event: the training function has returned (sent last)
+FLUSH_S = 0.02  # events travel in batches at most this old: one pickle + write per batch
+
+
+class BatchSender:
+    """Collects event dicts and sends them as lists: per-step messages would cost a pickle,
+    a pipe write and a GIL hand-off each, on both sides. A daemon thread flushes a batch
+    that has waited ``FLUSH_S`` even when no new event comes (e.g. while paused)."""
+
+    def __init__(self, send: Callable[[list], Any], flush_s: float = FLUSH_S):
+        self._send = send
+        self._flush_s = flush_s
+        self._lock = threading.Lock()
+        self._batch: list[dict] = []
+        self._since = 0.0
+        self._closed = False
+        threading.Thread(target=self._flusher, daemon=True, name="event-flusher").start()
+
+    def put(self, event: dict) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if not self._batch:
+                self._since = now
+            self._batch.append(event)
+            if now - self._since < self._flush_s and event.get("event") not in (DONE, "error"):
+                return
+            batch, self._batch = self._batch, []
+        self._send(batch)
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._batch = self._batch, []
+        if batch:
+            self._send(batch)
+
+    def close(self) -> None:
+        self.flush()
+        self._closed = True
+
+    def _flusher(self) -> None:
+        while not self._closed:
+            time.sleep(self._flush_s)
+            with self._lock:
+                stale = self._batch and time.monotonic() - self._since >= self._flush_s
+            if stale:
+                self.flush()
 
 
 def run_training(doc_json: str, config: dict[str, Any], put: Callable[[dict], Any],
@@ -61,6 +106,8 @@ def child_main(doc_json: str, config: dict[str, Any], queue: Any, control: Any,
         import torch
 
         torch.set_num_threads(torch_threads)
-    run_training(doc_json, config, queue.put, control)
+    sender = BatchSender(queue.put)
+    run_training(doc_json, config, sender.put, control)
+    sender.close()
     queue.close()
     queue.join_thread()  # flush the last events (the watcher exits if the parent is gone)

@@ -1,0 +1,233 @@
+"""Training next to the GUI: throughput and UI responsiveness, process vs thread vs headless.
+
+For each graph, in alternating blocks (the machines are noisy):
+
+* headless: ``Trainer.fit()`` in a fresh Python process without Qt (what the CLI does),
+  with the torch thread count the GUI's training uses (cores - 1);
+* headless-all: the same with torch's default thread count (all cores);
+* process:  the real MainWindow, training started from its Training panel in a spawned
+  process (the default), live plots redrawing at 30 Hz;
+* thread:   the same, with the controller in QThread mode.
+
+Throughput is steps per second between the first and the last step event (headless: as the
+trainer emits them; GUI: as the UI receives them, +-33 ms over a run of several seconds).
+UI responsiveness is the lateness of a 16 ms heartbeat QTimer (PreciseTimer) in the UI
+thread while the run is going: lateness = measured interval - 16 ms.
+
+Run under Xvfb (real window painting) or offscreen:
+    xvfb-run -a -s '-screen 0 1600x1000x24' python benchmarks/bench_gui_training.py
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_training.py --graphs mlp_spirals
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "resources" / "examples"
+HEARTBEAT_MS = 16
+UI_THREADS = max(1, (os.cpu_count() or 2) - 1)  # TrainingController's default torch threads
+
+HEADLESS = r"""
+import json, sys, time
+import torch
+if int(sys.argv[3]) > 0:
+    torch.set_num_threads(int(sys.argv[3]))
+from runtime import load_graph
+from runtime.training import TrainConfig, Trainer
+doc = load_graph(sys.argv[1]); cfg = json.loads(sys.argv[2])
+t = []
+def on_event(ev):
+    if ev["event"] == "step":
+        t.append((time.perf_counter(), ev["step"]))
+Trainer(doc, TrainConfig.from_dict(cfg), on_event=on_event).fit()
+(t0, s0), (t1, s1) = t[0], t[-1]
+print(json.dumps({"steps": s1 - s0, "steps_per_s": (s1 - s0) / (t1 - t0)}))
+"""
+
+
+def config_for(graph: str, epochs: int) -> dict:
+    cfg = {"epochs": epochs, "batch_size": 64, "seed": 0, "lr": 0.01, "optimizer": "adam",
+           "device": "cpu"}
+    cfg["dataset"] = "digits" if "digits" in graph else "spirals"
+    return cfg
+
+
+def run_headless(graph: str, cfg: dict, threads: int = 0) -> dict:
+    out = subprocess.run([sys.executable, "-c", HEADLESS, str(EXAMPLES / f"{graph}.json"),
+                          json.dumps(cfg), str(threads)], capture_output=True, text=True, cwd=ROOT,
+                         timeout=600)
+    if out.returncode:
+        raise SystemExit(f"headless run failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class GuiBench:
+    """One MainWindow reused for every GUI run (as a user would train several times)."""
+
+    def __init__(self):
+        from PySide6.QtCore import QSettings
+        from PySide6.QtWidgets import QApplication
+
+        self.app = QApplication.instance() or QApplication(["bench"])
+        from app.window import MainWindow
+
+        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "nb_bench_gui"
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.window = MainWindow(settings=QSettings(str(tmp / "s.ini"), QSettings.IniFormat),
+                                 recovery_dir=tmp / "recovery")
+        self.window.resize(1600, 1000)
+        self.window.show()
+        self.ui = self.window.training_ui
+        self._spin(0.5)
+        self.ui.ensure_plots()
+
+    def _spin(self, seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            self.app.processEvents()
+            time.sleep(0.002)
+
+    def run(self, graph: str, cfg: dict, mode: str) -> dict:
+        from PySide6.QtCore import Qt, QTimer
+
+        from runtime import load_graph
+
+        w, ui = self.window, self.ui
+        doc = load_graph(EXAMPLES / f"{graph}.json")
+        doc.set_training(cfg)
+        w.set_document(doc, None)
+        ui.controller.mode = mode
+        steps: list[tuple[float, int]] = []
+        beats: list[float] = []
+
+        def on_events(events):
+            now = time.perf_counter()
+            for ev in events:
+                if ev.get("event") == "step":
+                    steps.append((now, ev["step"]))
+
+        ui.controller.events_received.connect(on_events)
+        heart = QTimer()
+        heart.setTimerType(Qt.PreciseTimer)
+        heart.setInterval(HEARTBEAT_MS)
+        heart.timeout.connect(lambda: beats.append(time.perf_counter()))
+        ui.plots.tabs.setCurrentIndex(0)  # the curves are on screen
+        heart.start()
+        ui.start()
+        t_start = time.perf_counter()
+        while ui.controller.active:
+            self.app.processEvents()
+            time.sleep(0.001)
+        heart.stop()
+        ui.controller.events_received.disconnect(on_events)
+        if ui.controller.error:
+            raise SystemExit(f"GUI run failed: {ui.controller.error}")
+        (t0, s0), (t1, s1) = steps[0], steps[-1]
+        # heartbeat only while steps were flowing (excludes process start-up)
+        b = [x for x in beats if t0 <= x <= t1]
+        late = sorted(max(0.0, (y - x) * 1000 - HEARTBEAT_MS) for x, y in zip(b, b[1:]))
+        return {"steps": s1 - s0, "steps_per_s": (s1 - s0) / (t1 - t0),
+                "startup_s": t0 - t_start, "late_p50_ms": _pct(late, 50),
+                "late_p99_ms": _pct(late, 99), "late_max_ms": late[-1] if late else 0.0,
+                "beats": len(late), "redraws": ui.plots.redraw_count}
+
+    def idle_heartbeat(self, seconds: float = 3.0) -> dict:
+        from PySide6.QtCore import Qt, QTimer
+
+        beats: list[float] = []
+        heart = QTimer()
+        heart.setTimerType(Qt.PreciseTimer)
+        heart.setInterval(HEARTBEAT_MS)
+        heart.timeout.connect(lambda: beats.append(time.perf_counter()))
+        heart.start()
+        self._spin(seconds)
+        heart.stop()
+        late = sorted(max(0.0, (y - x) * 1000 - HEARTBEAT_MS) for x, y in zip(beats, beats[1:]))
+        return {"late_p50_ms": _pct(late, 50), "late_p99_ms": _pct(late, 99),
+                "late_max_ms": late[-1] if late else 0.0}
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--graphs", default="mlp_spirals,digits_cnn")
+    ap.add_argument("--modes", default="headless,process,thread,headless-all")
+    ap.add_argument("--blocks", type=int, default=2, help="alternating A/B blocks")
+    ap.add_argument("--seconds", type=float, default=8.0, help="target run length")
+    ap.add_argument("--json", help="write all results here")
+    args = ap.parse_args(argv)
+    modes = args.modes.split(",")
+    gui = GuiBench() if set(modes) - {"headless"} else None
+    results: dict = {"platform": os.environ.get("QT_QPA_PLATFORM", "xcb"),
+                     "cpus": os.cpu_count(), "graphs": {}}
+    if gui is not None:
+        results["idle_heartbeat"] = gui.idle_heartbeat()
+    for graph in args.graphs.split(","):
+        probe = run_headless(graph, config_for(graph, 3), UI_THREADS)
+        steps_per_epoch = probe["steps"] / 3 + 1
+        epochs = max(3, int(args.seconds * probe["steps_per_s"] / steps_per_epoch))
+        cfg = config_for(graph, epochs)
+        runs: dict[str, list[dict]] = {m: [] for m in modes}
+        for block in range(args.blocks):
+            order = modes if block % 2 == 0 else modes[::-1]
+            for mode in order:
+                if mode == "headless":  # same torch threads as the GUI's training
+                    r = run_headless(graph, cfg, UI_THREADS)
+                elif mode == "headless-all":  # torch's default (all cores), as the CLI
+                    r = run_headless(graph, cfg, 0)
+                else:
+                    r = gui.run(graph, cfg, mode)
+                runs[mode].append(r)
+                print(f"{graph:12s} block {block} {mode:8s} " +
+                      " ".join(f"{k}={v:.4g}" for k, v in r.items()), flush=True)
+        summary = {}
+        for mode, rs in runs.items():
+            summary[mode] = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+            summary[mode]["max_of_max_ms"] = max(r.get("late_max_ms", 0.0) for r in rs)
+        if "headless" in summary:
+            base = summary["headless"]["steps_per_s"]
+            for mode in summary:
+                summary[mode]["ratio_vs_headless"] = summary[mode]["steps_per_s"] / base
+        results["graphs"][graph] = {"epochs": epochs, "config": cfg, "median": summary,
+                                    "runs": runs}
+    print(_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    if gui is not None:
+        gui.ui.controller.shutdown()
+        gui.window.close()
+    return 0
+
+
+def _table(results: dict) -> str:
+    lines = ["| graph | mode | steps/s (median) | vs headless | start-up s | heartbeat "
+             "lateness p50 / p99 / max ms |", "|---|---|---|---|---|---|"]
+    for graph, g in results["graphs"].items():
+        for mode, s in g["median"].items():
+            hb = (f"{s['late_p50_ms']:.1f} / {s['late_p99_ms']:.1f} / {s['max_of_max_ms']:.1f}"
+                  if "late_p99_ms" in s else "-")
+            start = f"{s['startup_s']:.2f}" if "startup_s" in s else "-"
+            lines.append(f"| {graph} | {mode} | {s['steps_per_s']:.0f} | "
+                         f"{s.get('ratio_vs_headless', 1.0):.3f} | {start} | {hb} |")
+    if "idle_heartbeat" in results:
+        h = results["idle_heartbeat"]
+        lines.append(f"\nIdle UI heartbeat lateness (no training): p50 {h['late_p50_ms']:.1f}, "
+                     f"p99 {h['late_p99_ms']:.1f}, max {h['late_max_ms']:.1f} ms")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
