@@ -25,6 +25,7 @@ from .catalog import INDEX, ShapeError
 from .catalog._util import fmt_shape
 from .diagnostics import ERROR, Diagnostic
 from .graph import GraphDocument, Node
+from . import recurrent as _recurrent
 from .validation import feedforward_graph, is_delay
 
 META_BATCH = 2  # batch norm needs more than one sample per channel in training mode
@@ -42,6 +43,7 @@ class NodeInfo:
     receptive_field: tuple[int, ...] | None = None  # input pixels seen, per spatial axis
     jump: tuple[int, ...] | None = None  # input pixels between neighbouring outputs
     error: str | None = None  # this node could not be analysed (message names the cause)
+    steps: int | None = None  # a per-step value of a recurrent region: its sequence length T
 
     @property
     def output_shape(self) -> tuple[int, ...] | None:
@@ -161,7 +163,7 @@ def _analyse_one(doc: GraphDocument, node: Node, incoming: dict[str, tuple[str, 
     nid = node.id
     info = NodeInfo()
     infos[nid] = info
-    ins, ready = {}, True
+    ins, ups, ready = {}, {}, True
     for port in node.input_ports():
         src = incoming.get(port.name)
         if src is None:
@@ -169,9 +171,12 @@ def _analyse_one(doc: GraphDocument, node: Node, incoming: dict[str, tuple[str, 
                 ready = False
             continue
         up = infos.get(src[0])
+        if up is None and is_delay(doc.nodes[src[0]]):  # known from its params: comes later
+            up = _recurrent.seed_delay(doc.nodes[src[0]])
         if up is None or src[1] not in up.output_shapes:
             ready = False  # upstream failed or not yet known: no second report
             continue
+        ups[port.name] = up
         ins[port.name] = (up.output_shapes[src[1]], up.output_kinds[src[1]])
     if not ready:
         info.error = "inputs unknown"
@@ -182,7 +187,11 @@ def _analyse_one(doc: GraphDocument, node: Node, incoming: dict[str, tuple[str, 
     if res.error:
         info.error = res.error
         return _shape_diag(doc, node, res, incoming)
-    _receptive(node, info, [infos[incoming[p][0]] for p in ins if p in incoming])
+    if any(u.steps for u in ups.values()) or "sequence_in" in node.spec.tags:
+        diag = _recurrent.per_step(node, info, ins, ups)  # T, per-sequence MACs, Collect
+        if diag is not None:
+            return diag
+    _receptive(node, info, [ups[p] for p in ins])
     return None
 
 

@@ -172,6 +172,10 @@ def check_cycles(doc: GraphDocument) -> list[Diagnostic]:
         out.append(Diagnostic(cycle[0], ERROR, f"cycle without a Delay node: {names}. A "
                               "recurrent connection must pass through a Delay node",
                               code="cycle", nodes=tuple(cycle)))
+    if not out:  # legal cycles: Delays inside recurrent regions with one time axis
+        from .recurrent import check_recurrent
+
+        out += check_recurrent(doc)
     return out
 
 
