@@ -101,7 +101,15 @@ def build_module(doc: GraphDocument, *, mode: str = "train",
             if e is not None:
                 args.append(values[(e.source, e.source_port)])
         shapes = analysis.input_shapes(doc, nid)
-        modules[nid] = spec.build(node.params, shapes)
+        try:
+            modules[nid] = spec.build(node.params, shapes)
+        except (MemoryError, RuntimeError) as exc:  # e.g. weights too large for memory
+            why = "not enough memory" if isinstance(exc, MemoryError) or "alloc" in str(exc) \
+                else (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise CompileError([Diagnostic(
+                nid, "error", f"cannot build this {node.type} "
+                f"({analysis.nodes[nid].params:,} parameters): {why}", code="build",
+                nodes=(nid,))]) from None
         call = graph.create_node("call_module", nid, tuple(args), {}, name=nid)
         outs = spec.output_ports(node.params)
         if len(outs) == 1:

@@ -249,3 +249,24 @@ def test_summary_json_refuses_bad_files_too(tmp_path, capsys):
     rc = cli_main(["summary", "--json", str(case.write(tmp_path))])
     captured = capsys.readouterr()
     assert rc == 1 and captured.out == "" and "node 'add' port 'x2'" in captured.err
+
+
+def test_a_model_too_big_to_build_is_a_diagnostic(tmp_path, capsys):
+    """Shapes and counts work on meta tensors; building needs memory. 2^46 weights (256 TB)
+    exceed any address space, so this fails the same way everywhere."""
+    from runtime import build_module
+    from runtime.compiler import CompileError
+
+    data = graph([node("v", "VectorInput", features=2**20), node("fc", "Dense", units=2**26),
+                  OUT], [edge("v", "out", "fc", "x"), edge("fc", "out", "out", "x")])
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(data))
+    doc = load_graph(path)
+    assert [d for d in validate(doc) if d.is_error] == []  # analysis is fine (meta tensors)
+    with pytest.raises(CompileError) as info:
+        build_module(doc)
+    (d,) = info.value.diagnostics
+    assert (d.node_id, d.code) == ("fc", "build") and "not enough memory" in d.message
+    assert cli_main(["compile", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "node 'fc'" in err and "not enough memory" in err and "Traceback" not in err
