@@ -303,7 +303,7 @@ def load_bundle(path: str | Path) -> tuple[GraphDocument, dict[str, torch.Tensor
         raise ExportError(f"{path}: bundle is missing {exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
         raise ExportError(f"{path}: damaged bundle ({_first_line(exc)})") from None
-    except GraphFileError as exc:
+    except (GraphFileError, WeightsError) as exc:
         raise ExportError(str(exc)) from None
     return doc, state
 
@@ -546,6 +546,7 @@ def export_python(p: Prepared, out: Path, result: ExportResult) -> None:
         save_safetensors(tensors, Path(tmp) / "inputs.safetensors")
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         env["PYTHONNOUSERSITE"] = "1"
+        env.setdefault("OMP_NUM_THREADS", "1")  # tiny inputs: threads only add overhead
         cmd = [sys.executable, "-c", _BLOCK_NETBUILDER, str(out / "model.py"), p.class_name,
                str(out / "weights.safetensors"), str(Path(tmp) / "inputs.safetensors"),
                str(len(cases)), str(Path(tmp) / "outputs.safetensors")]
@@ -619,6 +620,9 @@ def capabilities(doc: GraphDocument) -> dict[str, Capability]:
         if f == "pt2" and recurrent:
             notes = (f"{', '.join(recurrent)}: the sequence length cannot be dynamic in "
                      "torch.export (fixed at the analysed length); the batch is dynamic")
+        elif f in ("pt2", "onnx", "torchscript") and loops:
+            notes = ("hand-drawn recurrent cells: the sequence length may be fixed at the "
+                     "analysed length (checked and reported at export); the batch is dynamic")
         elif f == "torchscript":
             notes = "TorchScript is deprecated in PyTorch; prefer .pt2 for deployment"
         elif f == "python" and not sig.losses:
@@ -650,12 +654,29 @@ def export(doc: GraphDocument, fmt: str, out: str | Path,
     if fmt not in EXPORTERS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     progress = progress or (lambda f, m: None)
+    try:
+        progress(0.05, "compiling the graph")
+        p = prepare(doc, weights)
+    except ExportError:
+        raise
+    except WeightsError as exc:
+        raise ExportError(str(exc)) from None
+    except Exception as exc:
+        raise ExportError(f"cannot compile the graph: {type(exc).__name__}: {_first_line(exc)}") from None
+    return export_prepared(p, fmt, out, progress)
+
+
+def export_prepared(p: Prepared, fmt: str, out: str | Path,
+                    progress: Progress | None = None) -> ExportResult:
+    """Like :func:`export` for a graph already compiled by :func:`prepare` (one compile
+    for several formats)."""
+    if fmt not in EXPORTERS:
+        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    progress = progress or (lambda f, m: None)
     out = Path(out).expanduser().resolve()
     t0 = time.perf_counter()
     result = ExportResult(fmt, out)
     try:
-        progress(0.05, "compiling the graph")
-        p = prepare(doc, weights)
         progress(0.3, f"writing {FORMAT_TITLES[fmt]}")
         EXPORTERS[fmt](p, out, result)
         progress(1.0, "verified")

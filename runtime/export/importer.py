@@ -771,7 +771,10 @@ def import_onnx(path: str | Path, name: str | None = None) -> ImportResult:
         try:
             out = n.output[0]
             if op in ("Identity", "Dropout"):
-                values[out] = values[n.input[0]]
+                if n.input[0] in consts:
+                    consts[out] = consts[n.input[0]]
+                else:
+                    values[out] = values[n.input[0]]
                 continue
             if op == "Gemm":
                 w, b = consts.get(n.input[1]), consts.get(n.input[2]) if len(n.input) > 2 else None
