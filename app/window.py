@@ -442,6 +442,9 @@ class MainWindow(QMainWindow):
         self._action(e, "Auto-&layout", lambda: ed.auto_layout(False), "Ctrl+L")
         self._action(e, "Auto-layout &Selection", lambda: ed.auto_layout(True), "Ctrl+Shift+L")
         e.addSeparator()
+        self._action(e, "&Group", ed.group_selection, "Ctrl+G", canvas_only=True)
+        self._action(e, "U&ngroup", ed.ungroup_selection, "Ctrl+Shift+G", canvas_only=True)
+        e.addSeparator()
         self._action(e, "&Add Layer…", lambda: self._quick_add_at(
             self.view.mapToScene(self.view.viewport().rect().center())), "Ctrl+K")
         v = self.menu("&View")
@@ -490,6 +493,8 @@ class MainWindow(QMainWindow):
             m.addAction("Cut", ed.cut)
             m.addAction("Delete", ed.delete_selection)
             m.addSeparator()
+            m.addAction("Group", ed.group_selection)
+            m.addAction("Ungroup", ed.ungroup_selection)
             m.addAction("Auto-layout selection", lambda: ed.auto_layout(True))
         elif isinstance(item, EdgeItem):
             m.addAction("Disconnect", lambda e=item.edge: ed.reconnect(e, None))

@@ -209,3 +209,34 @@ class Paste(QUndoCommand):
     def undo(self) -> None:
         for n in reversed(self.nodes):
             self.doc.remove_node(n["node_id"])
+
+
+class SetGroups(QUndoCommand):
+    """Group or ungroup: replaces the document's metadata (where groups live)."""
+
+    def __init__(self, doc: GraphDocument, metadata: dict, text: str):
+        super().__init__(text)
+        self.doc, self.new, self.old = doc, copy.deepcopy(metadata), copy.deepcopy(doc.metadata)
+
+    def redo(self) -> None:
+        self.doc.set_metadata(self.new)
+
+    def undo(self) -> None:
+        self.doc.set_metadata(self.old)
+
+
+def Group(doc: GraphDocument, node_ids, title: str | None = None) -> SetGroups:
+    from .groups import with_group
+
+    chosen = set(node_ids)
+    ids = [n for n in doc.nodes if n in chosen]  # document order, not click order
+    meta, gid = with_group(doc.metadata, ids, title)
+    cmd = SetGroups(doc, meta, f"Group {len(ids)} nodes")
+    cmd.group_id = gid
+    return cmd
+
+
+def Ungroup(doc: GraphDocument, node_ids) -> SetGroups:
+    from .groups import without_groups_of
+
+    return SetGroups(doc, without_groups_of(doc.metadata, node_ids), "Ungroup")

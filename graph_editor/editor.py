@@ -267,3 +267,21 @@ class GraphEditor(QObject):
         moved = {k: v for k, v in positions.items() if tuple(self.doc.node(k).position) != v}
         if moved:
             self.undo_stack.push(C.Layout(self.doc, moved))
+
+    def group_selection(self, title: str | None = None) -> str | None:
+        ids = self.selected_ids()
+        if len(ids) < 1:
+            self.message.emit("Select the nodes to group first")
+            return None
+        cmd = C.Group(self.doc, ids, title)
+        self.undo_stack.push(cmd)
+        return cmd.group_id
+
+    def ungroup_selection(self) -> None:
+        from .groups import groups_of
+
+        ids = set(self.selected_ids())
+        if not any(ids & set(g["nodes"]) for g in groups_of(self.doc.metadata)):
+            self.message.emit("The selection is not in a group")
+            return
+        self.undo_stack.push(C.Ungroup(self.doc, ids))

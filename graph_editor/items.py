@@ -141,14 +141,14 @@ class NodeItem(QGraphicsItem):
         self.error: str | None = None
         self.warning: str | None = None
         self.hover_info = ""
-        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
-                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self._height = 0.0
+        self.setPos(*node.position)  # before ItemSendsGeometryChanges: no callback
         self.setAcceptHoverEvents(True)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.setZValue(1)
-        self._height = 0.0
         self.rebuild_ports()
-        self.setPos(*node.position)
+        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
+                      | QGraphicsItem.ItemSendsGeometryChanges)
 
     # ---- structure -------------------------------------------------------------------
     def rebuild_ports(self) -> None:
@@ -225,7 +225,10 @@ class NodeItem(QGraphicsItem):
         elif change == QGraphicsItem.ItemPositionHasChanged:
             for e in self.edges:
                 e.update_path()
-        return super().itemChange(change, value)
+            scene = self.scene()
+            if scene is not None and scene.groups_by_node:
+                scene.node_item_moved(self.node.id)
+        return value
 
     # ---- drawing --------------------------------------------------------------------
     def paint(self, painter: QPainter, option, widget=None) -> None:

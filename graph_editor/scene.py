@@ -15,6 +15,7 @@ from runtime.catalog import kinds_compatible
 from runtime.graph import Edge, GraphDocument
 from runtime.validation import feedforward_graph, is_delay
 
+from .groups import GroupItem, groups_of
 from .items import EdgeItem, NodeItem, PortItem, wire_path
 from .theme import LIGHT, Theme
 
@@ -68,13 +69,17 @@ class GraphScene(QGraphicsScene):
             (doc.edge_added, self._on_edge_added), (doc.edge_removed, self._on_edge_removed),
             (doc.param_changed, self._on_param_changed),
             (doc.label_changed, self._on_label_changed), (doc.node_moved, self._on_node_moved),
+            (doc.metadata_changed, self._on_metadata_changed),
         ]
+        self.group_items: list[GroupItem] = []
+        self.groups_by_node: dict[str, list[GroupItem]] = {}
         for event, cb in self._subscriptions:
             event.connect(cb)
         for node in doc:
             self._on_node_added(node)
         for e in doc.edges:
             self._on_edge_added(e)
+        self._rebuild_groups()
         self.update_scene_rect()
 
     def detach(self) -> None:
@@ -88,10 +93,34 @@ class GraphScene(QGraphicsScene):
         self.node_items[node.id] = item
         self.addItem(item)
 
+        if node.id in self.groups_by_node:
+            self._rebuild_groups()
+
     def _on_node_removed(self, node) -> None:
         item = self.node_items.pop(node.id, None)
         if item is not None:
             self.removeItem(item)
+        if node.id in self.groups_by_node:
+            self._rebuild_groups()
+
+    def _on_metadata_changed(self, old, new) -> None:
+        if groups_of(old) != groups_of(new):
+            self._rebuild_groups()
+
+    def _rebuild_groups(self) -> None:
+        for g in self.group_items:
+            self.removeItem(g)
+        self.group_items, self.groups_by_node = [], {}
+        for group in groups_of(self.doc.metadata):
+            item = GroupItem(group, self)
+            self.addItem(item)
+            self.group_items.append(item)
+            for n in group["nodes"]:
+                self.groups_by_node.setdefault(n, []).append(item)
+
+    def node_item_moved(self, node_id: str) -> None:
+        for g in self.groups_by_node.get(node_id, ()):
+            g.update_bounds()
 
     def _on_edge_added(self, edge: Edge) -> None:
         src, dst = self.node_items.get(edge.source), self.node_items.get(edge.target)
@@ -294,10 +323,25 @@ class GraphScene(QGraphicsScene):
                 event.accept()
                 return
         super().mousePressEvent(event)
-        if event.button() == Qt.LeftButton:
-            self.dragging = True
-            self._press_positions = {i.node.id: i.pos() for i in self.selectedItems()
-                                     if isinstance(i, NodeItem)}
+        if event.button() == Qt.LeftButton and not self.dragging:
+            self.begin_move()
+
+    def begin_move(self) -> None:
+        """Remember where the selected nodes are, to report one move when released."""
+        self.dragging = True
+        self._press_positions = {i.node.id: i.pos() for i in self.selectedItems()
+                                 if isinstance(i, NodeItem)}
+
+    def end_move(self) -> None:
+        self.dragging = False
+        moves = {}
+        for nid, old in self._press_positions.items():
+            item = self.node_items.get(nid)
+            if item is not None and item.pos() != old:
+                moves[nid] = ((old.x(), old.y()), (item.pos().x(), item.pos().y()))
+        self._press_positions = {}
+        if moves:
+            self.move_requested.emit(moves)
 
     def mouseMoveEvent(self, event) -> None:
         if self._wire is not None:
@@ -313,17 +357,10 @@ class GraphScene(QGraphicsScene):
             self._end_wire(event.scenePos(), event.screenPos())
             event.accept()
             return
+        was_dragging = self.dragging
         super().mouseReleaseEvent(event)
-        if event.button() == Qt.LeftButton and self.dragging:
-            self.dragging = False
-            moves = {}
-            for nid, old in self._press_positions.items():
-                item = self.node_items.get(nid)
-                if item is not None and item.pos() != old:
-                    moves[nid] = ((old.x(), old.y()), (item.pos().x(), item.pos().y()))
-            self._press_positions = {}
-            if moves:
-                self.move_requested.emit(moves)
+        if event.button() == Qt.LeftButton and was_dragging and self.dragging:
+            self.end_move()
 
 
 def _fmt(shape) -> str:

@@ -337,3 +337,40 @@ def test_a_new_user_draws_lenet5_from_an_empty_canvas(make_window, qtbot):
     assert w.editor.analysis.total_params == 61_706  # LeNet-5 with dense layers
     # positions never pile up: every node has its own place
     assert len({n.position for n in w.document}) == 15
+
+
+def test_group_move_ungroup_with_undo_and_save(make_window, qtbot, tmp_path):
+    from graph_editor.groups import GroupItem, groups_of
+
+    w = make_window()
+    w.open_example(EXAMPLES / "lenet5.json")
+    w.editor.scene.select_nodes(["C1", "tanh_C1", "S2"])
+    gid = w.editor.group_selection("Feature block")
+    (group,) = groups_of(w.document.metadata)
+    assert group == {"id": gid, "title": "Feature block", "nodes": ["C1", "tanh_C1", "S2"]}
+    (frame,) = [i for i in w.editor.scene.items() if isinstance(i, GroupItem)]
+    assert frame.zValue() < w.editor.scene.node_items["C1"].zValue()
+    # dragging the frame's title moves its nodes, as one undo step
+    w.view.resetTransform()
+    w.view.centerOn(frame)
+    qtbot.wait(10)
+    title = w.view.mapFromScene(frame.boundingRect().topLeft()) + QPoint(30, 8)
+    before = {n: w.document.node(n).position for n in group["nodes"]}
+    vp = w.view.viewport()
+    qtbot.mousePress(vp, Qt.LeftButton, Qt.NoModifier, title)
+    qtbot.mouseMove(vp, title + QPoint(40, 30))
+    qtbot.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, title + QPoint(40, 30))
+    after = {n: w.document.node(n).position for n in group["nodes"]}
+    assert all(after[n] != before[n] for n in after)
+    w.undo_stack.undo()
+    assert {n: w.document.node(n).position for n in group["nodes"]} == before
+    # groups are saved with the document
+    w.prompts.save_as = tmp_path / "g.json"
+    assert w.save()
+    assert groups_of(load_graph(tmp_path / "g.json").metadata) == [group]
+    w.editor.scene.select_nodes(["tanh_C1"])
+    w.editor.ungroup_selection()
+    assert not groups_of(w.document.metadata)
+    assert not [i for i in w.editor.scene.items() if isinstance(i, GroupItem)]
+    w.undo_stack.undo()
+    assert groups_of(w.document.metadata) == [group]

@@ -34,7 +34,8 @@ def start_doc() -> GraphDocument:
 def random_command(doc: GraphDocument, data):
     """One random, legal edit command for the current document (or None)."""
     kind = data.draw(st.sampled_from(["add", "remove", "connect", "disconnect", "param",
-                                      "label", "move", "paste", "layout"]))
+                                      "label", "move", "paste", "layout", "group",
+                                      "ungroup"]))
     ids = sorted(doc.nodes)
     if kind == "add" or not ids:
         t = data.draw(st.sampled_from(TYPES))
@@ -76,6 +77,9 @@ def random_command(doc: GraphDocument, data):
     if kind == "paste":
         chosen = data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=4, unique=True))
         return C.Paste(doc, selection_to_dict(doc, chosen), (40, 40))
+    if kind in ("group", "ungroup"):
+        chosen = data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=4, unique=True))
+        return C.Group(doc, chosen) if kind == "group" else C.Ungroup(doc, chosen)
     return C.Layout(doc, layered_positions(doc))
 
 
