@@ -10,7 +10,7 @@ step -> squared-error-like loss), built with runtime.build_module:
   lowered  the same hand-drawn cell, lowered by the compiler to torch's fused kernel with
            the cell's own weights (the default)
 A train step = forward, backward, SGD update. Per configuration the variants run in
-alternating blocks in one process (the machines are noisy); medians and ratios to fused
+alternating blocks in one process, the order rotated every repetition (the machines are noisy); medians and ratios to fused
 are printed as a Markdown table, from wall-clock time and from the process's CPU time
 (less disturbed when other jobs share the cores).
 """
@@ -89,8 +89,8 @@ def bench(hidden, steps, batch, device, reps, kinds):
     sync(device)
     times = {k: [] for k in kinds}
     cpu = {k: [] for k in kinds}
-    for _ in range(reps):
-        for k in kinds:  # alternating blocks
+    for i in range(reps):
+        for k in kinds[i % len(kinds):] + kinds[:i % len(kinds)]:  # alternating, rotated
             sync(device)
             t0, c0 = time.perf_counter(), time.process_time()
             train_step(models[k], opts[k], x)

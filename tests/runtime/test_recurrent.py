@@ -503,3 +503,25 @@ def test_torch_export_of_a_hand_drawn_cell_has_a_dynamic_batch():
     for batch in (1, 5):
         x = torch.randn(batch, T, D)
         torch.testing.assert_close(exported(x), m(x))
+
+
+def test_char_lstm_cell_equals_embedding_lstm_linear():
+    """The example, end to end, against its hand-written twin with the cell's weights."""
+    doc = load_graph(EXAMPLES / "char_lstm_cell.json")
+    m = build_module(doc)
+    loop = m.step_loop
+    hidden = loop.cell.w_f.out_features
+    emb = m.embed
+    twin_lstm = nn.LSTM(emb.embedding_dim, hidden, batch_first=True)
+    with torch.no_grad():
+        for k, g in enumerate("ifgo"):
+            w = getattr(loop.cell, f"w_{g}")
+            rows = slice(k * hidden, (k + 1) * hidden)
+            twin_lstm.weight_hh_l0[rows] = w.weight[:, :hidden]  # Concat [h, x]: h first
+            twin_lstm.weight_ih_l0[rows] = w.weight[:, hidden:]
+            twin_lstm.bias_ih_l0[rows] = w.bias
+            twin_lstm.bias_hh_l0[rows] = 0
+    chars, label = example_inputs(doc, batch=3, mode="train", seed=4)
+    logits = m.scores(twin_lstm(emb(chars))[0])
+    want = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), label.reshape(-1))
+    torch.testing.assert_close(m(chars, label)["loss"], want, atol=ATOL, rtol=1e-4)
