@@ -76,12 +76,17 @@ def first_conv(doc, module) -> str | None:
 
 
 def _hist(t: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    a = t.detach().float().flatten().cpu().numpy()
-    a = a[np.isfinite(a)]
-    if a.size == 0:
-        a = np.zeros(1, np.float32)
-    counts, edges = np.histogram(a, bins=BINS)
-    return counts.astype(np.int64), edges.astype(np.float32)
+    """(counts, edges) over the finite values, computed by torch (faster than numpy)."""
+    a = t.detach().float().flatten()
+    a = a[torch.isfinite(a)]
+    if a.numel() == 0:
+        a = torch.zeros(1, device=t.device)
+    lo, hi = a.min().item(), a.max().item()
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts = torch.histc(a, BINS, lo, hi)
+    edges = np.linspace(lo, hi, BINS + 1, dtype=np.float32)
+    return counts.cpu().numpy().astype(np.int64), edges
 
 
 @torch.no_grad()

@@ -174,6 +174,24 @@ def test_nan_loss_stops_with_step_and_last_checkpoint(tmp_path):
     assert of(events, "finished")[0]["metrics"]["status"] == "error"
 
 
+def test_out_of_memory_is_caught_with_advice():
+    events = []
+    t = Trainer(mlp(), cfg(epochs=3), on_event=events.append)
+    t.setup()
+    calls = []
+
+    def fail_on_third_forward(*_):
+        calls.append(1)
+        if len(calls) == 3:  # (1: probe at step 0, 2: step 0, 3: step 1) fail as CUDA would
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    t.module.h1.register_forward_hook(fail_on_third_forward)
+    final = t.fit()
+    assert final["status"] == "error"
+    msg = of(events, "error")[0]["message"]
+    assert "out of GPU memory at step 1" in msg and "smaller batch size" in msg
+
+
 def test_bad_config_and_data_are_reported_as_events():
     with pytest.raises(ConfigError, match="'optimiser'.*did you mean 'optimizer'"):
         TrainConfig.from_dict({"optimiser": "adam"})
@@ -200,6 +218,12 @@ def test_every_optimizer_and_schedule_runs():
         assert final["status"] == "completed", sched
         lrs = [e["lr"] for e in of(events, "step")]
         assert all(0 <= lr <= 0.01 + 1e-12 for lr in lrs), sched
+
+
+def test_augmented_image_training_runs():
+    _, final, events = run(_digits_cnn(), cfg(dataset="digits", epochs=1, augment=["flip", "crop",
+                                                                                  "jitter", "affine"]))
+    assert final["status"] == "completed" and final["val_accuracy"] > 0.3
 
 
 def test_schedule_formulas():
