@@ -17,7 +17,7 @@ class DiagnosticsPanel(QListWidget):
         self.setAlternatingRowColors(True)
         self.itemClicked.connect(self._clicked)
         self.itemActivated.connect(self._clicked)
-        self._last: list = []
+        self._last: list | None = None
 
     def set_diagnostics(self, diagnostics) -> None:
         key = [(d.node_id, d.severity, d.message) for d in diagnostics]

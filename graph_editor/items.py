@@ -258,13 +258,14 @@ class NodeItem(QGraphicsItem):
             badge_w = fm.horizontalAdvance(badge) + 10
             br = QRectF(NODE_W - badge_w - 6, 6, badge_w, HEAD_H - 12)
             painter.setPen(Qt.NoPen)
-            painter.setBrush(QColor(0, 0, 0, 70))
+            painter.setBrush(QColor(0, 0, 0, 90))
             painter.drawRoundedRect(br, 6, 6)
             painter.setPen(Qt.white)
             painter.setFont(_BADGE_FONT)
             painter.drawText(br, Qt.AlignCenter, badge)
         painter.setFont(_TITLE_FONT)
-        painter.setPen(Qt.white if colour.lightnessF() < 0.72 else QColor("#1f2328"))
+        luma = 0.299 * colour.redF() + 0.587 * colour.greenF() + 0.114 * colour.blueF()
+        painter.setPen(Qt.white if luma < 0.6 else QColor("#1f2328"))
         title_rect = QRectF(8, 0, NODE_W - badge_w - 18, HEAD_H)
         fm = QFontMetricsF(_TITLE_FONT)
         painter.drawText(title_rect, Qt.AlignVCenter | Qt.AlignLeft,
