@@ -5,7 +5,7 @@ with their locations, or validation ``Diagnostic``s pinned to nodes and ports) a
 the command line (``validate|summary|compile FILE``: exit status 1, stderr names the
 place, no 'Traceback'). All three subcommands run in-process through ``runtime.cli.main``
 for every file; a subprocess (``python -m app.main``, the real entry point) costs about
-1.5 s of torch import, so it runs for one or two files of each kind of problem.
+1.5 s of torch import, so it runs for a few files covering each kind of problem.
 """
 from __future__ import annotations
 
@@ -132,10 +132,9 @@ CASES = [
 IDS = [c.name for c in CASES]
 # Through a real subprocess: one or two files per kind of problem (start-up is slow).
 SUBPROCESS = {
-    "validate": ("malformed_json", "missing_file", "non_utf8", "wrong_format", "unknown_type",
-                 "edge_to_unknown_node", "out_of_range_param", "cycle"),
-    "summary": ("not_an_object", "shape_mismatch_rank"),
-    "compile": ("missing_port", "two_edges_into_one_input"),
+    "validate": ("malformed_json", "missing_file", "non_utf8", "unknown_type", "cycle"),
+    "summary": ("shape_mismatch_rank",),
+    "compile": ("two_edges_into_one_input",),
 }
 
 

@@ -1,4 +1,5 @@
-"""Happy paths of ``netbuilder validate|summary|compile`` on a graph written here.
+"""Happy paths of ``netbuilder validate|summary|compile`` on a graph written here
+(validate and compile through the real entry point in a subprocess, summary in-process).
 
 Expected numbers come from analysis and from the built torch module, never typed in.
 """
@@ -50,11 +51,10 @@ def test_validate_exits_0(small_cnn):
     assert "Traceback" not in r.stdout + r.stderr
 
 
-def test_summary_json(small_cnn):
+def test_summary_json(small_cnn, capsys):
     path, doc = small_cnn
-    r = run("summary", "--json", path)
-    assert r.returncode == 0, r.stderr
-    data = json.loads(r.stdout)
+    assert cli_main(["summary", "--json", str(path)]) == 0
+    data = json.loads(capsys.readouterr().out)
     assert set(data) == {"nodes", "total_params", "total_macs"}
     analysis = analyze(doc)
     rows = {row["id"]: row for row in data["nodes"]}
