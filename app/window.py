@@ -200,7 +200,6 @@ class MainWindow(QMainWindow):
         self._autosaved_revision = -1
         self.inspector.set_document(doc)
         self.editor.set_document(doc)
-        self.show_canvas() if self.stack.currentWidget() is self.view else None
         QTimer.singleShot(0, self.view.fit_readable)
         self._update_title()
         self.document_replaced.emit(doc)

@@ -322,6 +322,13 @@ class GraphScene(QGraphicsScene):
                 self.begin_wire(port)
                 event.accept()
                 return
+            if event.modifiers() & Qt.ShiftModifier:  # shift-click toggles a node
+                node = next((i for i in self.items(event.scenePos())
+                             if isinstance(i, NodeItem)), None)
+                if node is not None:
+                    node.setSelected(not node.isSelected())
+                    event.accept()
+                    return
         super().mousePressEvent(event)
         if event.button() == Qt.LeftButton and not self.dragging:
             self.begin_move()

@@ -374,3 +374,51 @@ def test_group_move_ungroup_with_undo_and_save(make_window, qtbot, tmp_path):
     assert not [i for i in w.editor.scene.items() if isinstance(i, GroupItem)]
     w.undo_stack.undo()
     assert groups_of(w.document.metadata) == [group]
+
+
+def test_click_shift_click_and_rubber_band_selection(make_window, qtbot):
+    w = make_window()
+    w.open_example(EXAMPLES / "mlp_spirals.json")
+    w.view.resetTransform()
+    scene = w.editor.scene
+    a, b = scene.node_items["hidden1"], scene.node_items["tanh1"]
+    w.view.centerOn(a)
+    qtbot.wait(10)
+    vp = w.view.viewport()
+
+    def centre(item):
+        return w.view.mapFromScene(item.sceneBoundingRect().center())
+
+    qtbot.mouseClick(vp, Qt.LeftButton, Qt.NoModifier, centre(a))
+    assert w.editor.selected_ids() == ["hidden1"]
+    qtbot.mouseClick(vp, Qt.LeftButton, Qt.ShiftModifier, centre(b))
+    assert sorted(w.editor.selected_ids()) == ["hidden1", "tanh1"]
+    qtbot.mouseClick(vp, Qt.LeftButton, Qt.ShiftModifier, centre(a))
+    assert w.editor.selected_ids() == ["tanh1"]
+    # rubber band around both nodes, starting on empty canvas
+    band = a.sceneBoundingRect().united(b.sceneBoundingRect()).adjusted(-30, -60, 30, 60)
+    start = w.view.mapFromScene(band.topLeft())
+    end = w.view.mapFromScene(band.bottomRight())
+    qtbot.mousePress(vp, Qt.LeftButton, Qt.NoModifier, start)
+    qtbot.mouseMove(vp, (start + end) / 2)
+    qtbot.mouseMove(vp, end)
+    qtbot.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, end)
+    assert {"hidden1", "tanh1"} <= set(w.editor.selected_ids())
+
+
+def test_drag_an_edge_end_off_its_input_disconnects_it(make_window, qtbot):
+    w = make_window()
+    w.open_example(EXAMPLES / "mlp_spirals.json")
+    w.view.resetTransform()
+    w.view.centerOn(w.editor.scene.node_items["tanh1"])
+    qtbot.wait(10)
+    (edge,) = [e for e in w.document.edges if e.target == "tanh1"]
+    vp = w.view.viewport()
+    a = port_view_pos(w, "tanh1", edge.target_port, False)
+    empty = a + QPoint(0, 160)
+    qtbot.mousePress(vp, Qt.LeftButton, Qt.NoModifier, a)
+    qtbot.mouseMove(vp, empty)
+    qtbot.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, empty)
+    assert edge not in w.document.edges
+    w.undo_stack.undo()
+    assert edge in w.document.edges
