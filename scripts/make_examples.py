@@ -21,6 +21,7 @@ if str(ROOT) not in sys.path:
 
 from runtime import GraphDocument, save_graph, validate  # noqa: E402
 from runtime.validation import feedforward_graph  # noqa: E402
+from runtime.training.presets import example_training  # noqa: E402
 
 OUT_DIR = ROOT / "resources" / "examples"
 X_STEP = 220.0  # horizontal distance between generations
@@ -383,6 +384,8 @@ def main(out_dir: Path = OUT_DIR) -> int:
     failed = False
     for stem, make in EXAMPLES.items():
         doc = make()
+        if example_training(stem):  # the training section (runtime/training/presets.py)
+            doc.set_training(example_training(stem))
         diags = validate(doc)
         for d in diags:
             print(f"{stem}: {d}", file=sys.stderr)

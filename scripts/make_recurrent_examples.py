@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:
 
 from runtime import GraphDocument, save_graph, validate  # noqa: E402
 from runtime.cells import add_gru_cell, add_lstm_cell  # noqa: E402
+from runtime.training.presets import example_training  # noqa: E402
 
 OUT_DIR = ROOT / "resources" / "examples"
 X_STEP, Y_STEP = 200.0, 120.0
@@ -220,6 +221,8 @@ def main() -> int:
     for name, make in EXAMPLES.items():
         doc = make()
         layout(doc)
+        if example_training(name):  # the training section (runtime/training/presets.py)
+            doc.set_training(example_training(name))
         problems = validate(doc)
         if problems:
             print(f"{name}:", *map(str, problems), sep="\n  ", file=sys.stderr)

@@ -406,7 +406,9 @@ def test_example_loads_and_validates_cleanly(stem):
     assert validate(doc) == []  # no errors and no warnings
     assert doc.metadata["name"].strip()
     assert 40 <= len(doc.metadata["description"]) <= 700
-    assert doc.training == {}  # the training configuration is added separately
+    from runtime.training.presets import example_training  # runtime/training/presets.py
+
+    assert doc.training == (example_training(stem) or {})  # training presets or nothing
     positions = [n.position for n in doc]
     assert len(set(positions)) == len(positions), "two nodes share a position"
     for e in doc.edges:  # laid out left to right
