@@ -3,6 +3,7 @@ and verified; a plain message and exit 1 otherwise, never a traceback."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
                    help="output path (bundle: NAME.zip or a directory; python: a directory)")
     p.add_argument("--weights", "-w", help="trained weights: .safetensors, or a torch file "
                    "read with weights_only=True (a bundle brings its own)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 @subcommand("export", "export a graph (bundle, torchscript, pt2, onnx, python) and verify it "
@@ -50,9 +52,17 @@ def cmd_export(args) -> int:
     try:
         result = export(doc, args.format, args.out, weights=weights, progress=progress)
     except ExportError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc)}))
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(result.summary())
+    if args.json:
+        print(json.dumps({"ok": True, "format": result.format, "path": str(result.path),
+                          "files": [str(f) for f in result.files], "verified": result.verified,
+                          "max_abs_diff": result.max_abs_diff, "checks": result.checks,
+                          "notes": result.notes, "seconds": round(result.seconds, 2)}))
+    else:
+        print(result.summary())
     return 0
 
 
