@@ -94,6 +94,7 @@ class TrainingPlotsWidget(QWidget):
         self._grad_warn_x: list[float] = []
         self._grad_warn_y: list[float] = []
         self._bad: dict[str, bool] = {}
+        self._x_max = -1.0
         self.class_names: list[str] | None = None
 
         self.tabs = QTabWidget(self)
@@ -124,8 +125,10 @@ class TrainingPlotsWidget(QWidget):
         plot = layout.addPlot(row=row, col=col, title=title)
         plot.setLabel("bottom", "step")
         plot.setLabel("left", ylabel)
-        plot.showGrid(x=True, y=True, alpha=0.2)
+        # No grid: grid lines belong to the axis items, which pyqtgraph then repaints with
+        # every curve update (measured: most of the UI's time while training).
         plot.setClipToView(True)
+        plot.disableAutoRange()  # ranges change in steps (_grow_x, _fit_y): axes stay cached
         plot.setDownsampling(auto=True, mode="peak")
         plot.getAxis("left").enableAutoSIPrefix(False)
         if log:  # label decades only, and always show at least two of them
@@ -215,6 +218,7 @@ class TrainingPlotsWidget(QWidget):
         self._hists.clear()
         self._filters = None
         self._last_step = 0
+        self._x_max = -1.0
         self._grad_warn_x.clear()
         self._grad_warn_y.clear()
         self._bad.clear()
@@ -329,7 +333,34 @@ class TrainingPlotsWidget(QWidget):
             ev, self._pending_eval = self._pending_eval, None
             self._draw_evaluation(ev)
 
+    def _grow_x(self, step: float) -> None:
+        """Widen the shared step axis by 1.5x when the run passes its end, so axes are not
+        regenerated on every redraw."""
+        if step <= self._x_max:
+            return
+        self._x_max = max(50.0, step * 1.5)
+        for plot in (self.loss_plot, self.grad_plot, self.acc_plot, self.lr_plot):
+            plot.setXRange(0.0, self._x_max, padding=0.0)
+
+    def _fit_y(self, plot, prefix: str, log: bool = False) -> None:
+        """Set the y range only when the data leaves it or fills less than a third of it."""
+        bufs = [b for k, b in self.store.series.items() if k.startswith(prefix) and b.n]
+        if not bufs:
+            return
+        lo = min(float(b.y[:b.n].min()) for b in bufs)
+        hi = max(float(b.y[:b.n].max()) for b in bufs)
+        if log:
+            lo, hi = math.log10(max(lo, LOG_FLOOR)), math.log10(max(hi, LOG_FLOOR))
+        span = max(hi - lo, 1.0 if log else abs(hi) * 0.1 or 1e-3)
+        cur_lo, cur_hi = plot.getViewBox().viewRange()[1]
+        if lo < cur_lo or hi > cur_hi or (cur_hi - cur_lo) > 3 * span:
+            margin = 0.3 if log else 0.1 * span
+            plot.setYRange(lo - margin, hi + margin, padding=0.0)
+
     def _redraw_curves(self) -> None:
+        self._grow_x(self._last_step)
+        self._fit_y(self.loss_plot, ("loss", "epoch/train_loss", "epoch/val_loss"))
+        self._fit_y(self.grad_plot, "grad/", log=True)
         for name, buf in self.store.series.items():
             if self._drawn.get(name) == buf.version:
                 continue
@@ -341,7 +372,7 @@ class TrainingPlotsWidget(QWidget):
             x, y = buf.data()
             curve.setData(x.copy(), y.copy())
             self._drawn[name] = buf.version
-            if name == "lr" and len(y):  # a flat lr line would autoscale to noise
+            if name == "lr" and len(y):  # from 0, so a flat lr line is a flat line
                 self.lr_plot.setYRange(0.0, float(y.max()) * 1.1 or 1.0, padding=0)
         if self._drawn.get("grad_warn") == -1:
             self.grad_warn_curve.setData(np.array(self._grad_warn_x), np.array(self._grad_warn_y))
