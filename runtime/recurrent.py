@@ -19,8 +19,9 @@ every step unchanged. Everything else is the ordinary feed-forward graph.
   becomes ONE submodule (:class:`RecurrentLoop`) that owns the cell, an fx.GraphModule of
   one step whose submodules are named after the nodes, and loops over time with that one
   parameter set: any sequence length at run time, optional truncated BPTT, reversed
-  time. A cell that is a standard LSTM or Elman RNN drawn by hand is lowered to torch's
-  fused kernel with the same weight tensors (:class:`LoweredLSTM`, :class:`LoweredRNN`).
+  time. A standard LSTM, GRU (torch's form) or Elman cell drawn by hand is lowered to
+  torch's fused kernel with the same weight tensors (:class:`LoweredLSTM`,
+  :class:`LoweredGRU`, :class:`LoweredRNN`).
 - Unrolling (:func:`unroll`): the rolled document -> a document over T steps whose node
   ids are ``<rolled id>_t<step>`` with the mapping in ``metadata['unrolled_from']``.
 """
@@ -466,7 +467,7 @@ class _Matcher:
 
 
 def lower_cell(doc, r: Region, cell, inc):
-    """A fused-kernel loop for a standard hand-drawn LSTM or Elman RNN cell, else None."""
+    """A fused-kernel loop for a standard hand-drawn LSTM, GRU or Elman cell, else None."""
     if len(r.steps) != 1 or any(doc.nodes[d].params.get("init") == "learned"
                                 for d in r.delays):
         return None
@@ -476,7 +477,7 @@ def lower_cell(doc, r: Region, cell, inc):
         if len(r.delays) == 2:
             return _match_lstm(m, doc, r, cell, step)
         if len(r.delays) == 1:
-            return _match_rnn(m, doc, r, cell, step)
+            return _match_rnn(m, doc, r, cell, step) or _match_gru(m, doc, r, cell, step)
     except (KeyError, ValueError, IndexError, StopIteration):
         return None
     return None
@@ -569,6 +570,55 @@ def _match_rnn(m, doc, r, cell, step):
     hidden = doc.nodes[h_delay].params["shape"][0]
     return LoweredRNN(cell, dense, h_first, hidden, [doc.nodes[o].type for o in r.outputs],
                       doc.nodes[h_delay].params["init"], m.type(act).lower(),
+                      bool(doc.nodes[step].params.get("reverse")))
+
+
+def _match_gru(m, doc, r, cell, step):
+    """torch's GRU drawn as runtime.cells.add_gru_cell draws it."""
+    inner = set(r.inner)
+    types = sorted(m.type(n) for n in inner)
+    if types != sorted(["Concat", "Dense", "Dense", "Dense", "Dense", "Sigmoid", "Sigmoid",
+                        "Multiply", "Multiply", "Multiply", "Add", "Add", "Tanh", "OneMinus"]):
+        return None
+    h_delay = r.delays[0]
+    h = m.srcs(h_delay)[0]
+    cat, h_first = _concat_of(m, doc, step, h_delay)
+    if m.type(h) != "Add" or sorted(m.cons[step]) != sorted([cat] + [
+            c for c in m.cons[step] if c != cat]) or len(m.cons[step]) != 2:
+        return None
+    w_xn = next(c for c in m.cons[step] if c != cat)
+    gate_dense = m.cons[cat]
+    if m.type(w_xn) != "Dense" or len(gate_dense) != 2 or any(
+            m.type(d) != "Dense" or len(m.cons[d]) != 1 or m.type(m.cons[d][0]) != "Sigmoid"
+            for d in gate_dense):
+        return None
+    pre = m.cons[w_xn][0] if len(m.cons[w_xn]) == 1 else None
+    if pre is None or m.type(pre) != "Add" or len(m.cons[pre]) != 1:
+        return None
+    cand = m.cons[pre][0]
+    reset = next(x for x in m.srcs(pre) if x != w_xn)
+    if m.type(cand) != "Tanh" or m.type(reset) != "Multiply":
+        return None
+    sig_r = next(x for x in m.srcs(reset) if m.type(x) == "Sigmoid")
+    u_hn = next(x for x in m.srcs(reset) if x != sig_r)
+    if m.type(u_hn) != "Dense" or m.srcs(u_hn) != [h_delay]:
+        return None
+    sig_z = next(m.cons[d][0] for d in gate_dense if m.cons[d][0] != sig_r)
+    dense_of = {m.cons[d][0]: d for d in gate_dense}
+    take_new, keep_old = m.srcs(h)
+    if h_delay in m.srcs(take_new):
+        take_new, keep_old = keep_old, take_new
+    one_minus = next(x for x in m.srcs(take_new) if x != cand)
+    if sorted(m.srcs(keep_old)) != sorted([sig_z, h_delay]) or cand not in m.srcs(take_new) \
+            or m.type(one_minus) != "OneMinus" or m.srcs(one_minus) != [sig_z]:
+        return None
+    if any(not doc.nodes[d].params["bias"] for d in (*gate_dense, w_xn, u_hn)):
+        return None
+    if any(m.srcs(o) != [h] for o in r.outputs):
+        return None
+    hidden = doc.nodes[h_delay].params["shape"][0]
+    return LoweredGRU(cell, dense_of[sig_r], dense_of[sig_z], w_xn, u_hn, h_first, hidden,
+                      [doc.nodes[o].type for o in r.outputs], doc.nodes[h_delay].params["init"],
                       bool(doc.nodes[step].params.get("reverse")))
 
 
@@ -758,3 +808,26 @@ def unroll(doc: GraphDocument, steps: int | None = None) -> GraphDocument:
                                 "steps (read-only view; copies share their weights)"})
     out.set_metadata(meta)
     return out
+
+
+class LoweredGRU(_Lowered):
+    """A hand-drawn GRU cell in torch's form (runtime.cells.add_gru_cell) on torch's kernel."""
+
+    def __init__(self, cell, r, z, xn, hn, h_first, hidden, outs, init, reverse):
+        super().__init__(cell, h_first, hidden, reverse)
+        self.r, self.z, self.xn, self.hn = r, z, xn, hn
+        self.outs, self.init = outs, init
+
+    def forward(self, x, *inits):
+        wx_r, wh_r, b_r = self.split(self.r)
+        wx_z, wh_z, b_z = self.split(self.z)
+        xn, hn = self.cell.get_submodule(self.xn), self.cell.get_submodule(self.hn)
+        w_ih = torch.cat([wx_r, wx_z, xn.weight], 0)
+        w_hh = torch.cat([wh_r, wh_z, hn.weight], 0)
+        b_ih = torch.cat([b_r, b_z, xn.bias], 0)
+        b_hh = torch.cat([torch.zeros_like(b_r), torch.zeros_like(b_z), hn.bias], 0)
+        x = self._io(x.to(w_ih.dtype))
+        h0 = self._state(x, self.init, inits[0] if inits else None)
+        out, h_n = torch.gru(x, h0, [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, self.training,
+                             False, True)
+        return tuple(self._io(out) if k == "Collect" else h_n[0] for k in self.outs)

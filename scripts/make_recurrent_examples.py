@@ -133,7 +133,7 @@ def gru_cell() -> GraphDocument:
               "n = tanh(W_n x + b_in + r * (U_n h + b_hn)), h_t = (1 - z) n + z h_{t-1}. "
               "CONCEPTS.md writes h~ = tanh(W [r * h, x]) and h_t = (1 - z) h_{t-1} + z h~ "
               "(reset before the matrix, z's roles swapped); both are GRUs, this one "
-              "matches torch's weights exactly.")
+              "matches torch's weights exactly and runs on torch's fused GRU kernel.")
     doc.add_node("SequenceInput", {"steps": 32, "features": 8}, node_id="signal")
     ids = add_gru_cell(doc, ("signal", "out"), 32, out="last")
     logits = chain(doc, ids["last"], ("scores", "Dense", {"units": 4}, "class scores"))

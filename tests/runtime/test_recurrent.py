@@ -114,7 +114,7 @@ def test_hand_drawn_cell_equals_torch(kind, lower, out):
     with recurrent.lowering(lower):
         m = build_module(doc, mode="predict")
     loop = m.step_loop
-    expect_lowered = lower and kind in ("rnn", "lstm")
+    expect_lowered = lower
     assert isinstance(loop, recurrent.RecurrentLoop) != expect_lowered
     ref = make_ref()
     copy(loop, ref)
@@ -470,8 +470,8 @@ def export_onnx_dynamic(doc: GraphDocument, path: Path):
     return m, names_in, names_out
 
 
-@pytest.mark.parametrize("name", ["char_lstm", "char_lstm_cell", "bigru_tagger", "seq2seq",
-                                  "echo_state_sine"])
+@pytest.mark.parametrize("name", ["char_lstm", "char_lstm_cell", "gru_cell", "bigru_tagger",
+                                  "seq2seq", "echo_state_sine"])
 def test_onnx_export_with_dynamic_batch_and_length(name, tmp_path):
     import onnxruntime as ort
 
