@@ -65,8 +65,21 @@ def of(events, kind):
 
 
 # ---- accuracy targets (issue 5, item 7) ---------------------------------------------------
-def test_mlp_learns_two_spirals():
-    t, final, events = run(mlp(hidden=64), cfg(dataset="spirals", epochs=30, val_split=0.0))
+def example(stem: str) -> tuple[GraphDocument, TrainConfig]:
+    """A gallery example with its own training section (single-threaded for the test)."""
+    path = EXAMPLES / f"{stem}.json"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    doc = load_graph(path)
+    config = TrainConfig.from_dict(doc.training)
+    config.threads = 1
+    return doc, config
+
+
+def test_mlp_spirals_example_learns_two_spirals():
+    doc, config = example("mlp_spirals")
+    assert config.dataset == "spirals"
+    t, final, events = run(doc, config)
     assert final["status"] == "completed"
     assert t.evaluate("train")["accuracy"] >= 0.99
     steps = of(events, "step")
@@ -74,14 +87,13 @@ def test_mlp_learns_two_spirals():
 
 
 def _digits_cnn() -> GraphDocument:
-    path = EXAMPLES / "digits_cnn.json"
-    if path.exists():
-        return load_graph(path)
-    pytest.skip("resources/examples/digits_cnn.json not present")
+    return example("digits_cnn")[0]
 
 
-def test_digits_cnn_reaches_95_percent_validation_accuracy():
-    t, final, events = run(_digits_cnn(), cfg(dataset="digits", epochs=8, lr=0.003))
+def test_digits_cnn_example_reaches_95_percent_validation_accuracy():
+    doc, config = example("digits_cnn")
+    assert config.dataset == "digits"
+    t, final, events = run(doc, config)
     assert final["val_accuracy"] >= 0.95, final
     last = of(events, "epoch")[-1]
     conf = np.array(last["confusion"])
@@ -355,8 +367,17 @@ def test_train_cli_end_to_end(tmp_path):
     assert (out / "weights.safetensors").exists() and (out / "checkpoints" / "epoch0003.pt").exists()
     assert "epoch 3" in proc.stderr  # the progress bar
 
-    proc = subprocess.run([*CLI, "train", str(tmp_path / "net.json"),
-                           "--out", str(out), "--data", "csv:missing.csv"],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert proc.returncode == 1 and "missing.csv" in proc.stderr
-    assert "Traceback" not in proc.stderr
+
+
+def test_train_cli_reports_bad_data_without_traceback(tmp_path, capsys):
+    from runtime.cli import main
+
+    doc = mlp()
+    doc.set_training(cfg(dataset="moons", epochs=1).to_dict())
+    save_graph(doc, tmp_path / "net.json")
+    (tmp_path / "bad.csv").write_text("a,b,y\n1,2,0\n3,x,1\n")
+    code = main(["train", str(tmp_path / "net.json"), "--out", str(tmp_path / "run"), "--quiet",
+                 "--data", "csv:bad.csv"])  # relative to the graph file's folder
+    err = capsys.readouterr().err
+    assert code == 1 and f"{tmp_path / 'bad.csv'}, record 1" in err and "'x'" in err
+    assert "Traceback" not in err
