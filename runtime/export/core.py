@@ -530,8 +530,19 @@ def export_python(p: Prepared, out: Path, result: ExportResult) -> None:
     save_safetensors(p.state, out / "weights.safetensors", {"format": "pt"})
     files = [out / "model.py", out / "weights.safetensors"]
     if p.train is not None:
+        from .trainscript import dataset_arrays
+
         atomic_write_text(out / "train.py", generate_train_script(p))
         files.append(out / "train.py")
+        arrays, why = dataset_arrays(p.doc)
+        if arrays is not None:
+            import numpy as np
+
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **arrays)
+            atomic_write_bytes(out / "data.npz", buf.getvalue())
+            files.append(out / "data.npz")
+        result.notes.append(why)
     result.files = files
     cases = _cases(p)
     with tempfile.TemporaryDirectory(prefix="nb-verify-") as tmp:

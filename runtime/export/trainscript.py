@@ -8,6 +8,7 @@ GPU). Unknown or missing configuration keys fall back to plain defaults.
 from __future__ import annotations
 
 import json
+import pprint
 
 TEMPLATE = r'''"""Train {cls} as configured in Netbuilder (generated; standalone).
 
@@ -16,6 +17,8 @@ TEMPLATE = r'''"""Train {cls} as configured in Netbuilder (generated; standalone
     python train.py --data data.npz --epochs 5        # your arrays: {names}
 
 The batch size is the global batch: each of N processes takes batch_size / N samples.
+Data: --data FILE.npz, else data.npz beside this file (written by the export when the
+graph names a dataset), else synthetic random data of the right shapes.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import argparse
 import math
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -31,20 +35,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 
-from model import INPUTS, LOSSES, TARGETS, TRAINING, {cls}
+from model import INPUTS, TARGETS, {cls}
 
-CONFIG = dict(TRAINING)
+# The graph's training configuration, every setting resolved (Netbuilder's defaults filled in).
+CONFIG = {config}
+cfg = SimpleNamespace(**CONFIG)
 
-
-def cfg(*keys, default=None):
-    """The first configured value among ``keys`` (the Netbuilder training dict)."""
-    for k in keys:
-        node = CONFIG
-        for part in k.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is not None:
-            return node
-    return default
+{functions}
 
 
 class Objective(nn.Module):
@@ -58,115 +55,151 @@ class Objective(nn.Module):
         return self.model.compute_losses(*batch)
 
 
-def synthetic_data(n, seed):
+def synthetic_arrays(n, seed):
     gen = torch.Generator().manual_seed(seed)
-    tensors = []
+    out = []
     for spec in list(INPUTS.values()) + list(TARGETS.values()):
         shape = [n] + list(spec["shape"])
         if spec["dtype"] == "int64":
-            tensors.append(torch.randint(0, spec["high"], shape, generator=gen))
+            out.append(torch.randint(0, spec["high"], shape, generator=gen))
         else:
-            tensors.append(torch.randn(shape, generator=gen))
-    return TensorDataset(*tensors)
+            out.append(torch.randn(shape, generator=gen))
+    return out
 
 
-def npz_data(path):
+def npz_arrays(path):
     arrays = np.load(path, allow_pickle=False)
     names = list(INPUTS) + list(TARGETS)
     missing = [n for n in names if n not in arrays.files]
     if missing:
         raise SystemExit(f"{{path}}: missing arrays {{missing}} (expected {{names}})")
-    tensors = []
-    for n in names:
-        spec = {{**INPUTS, **TARGETS}}[n]
-        dtype = torch.long if spec["dtype"] == "int64" else torch.float32
-        tensors.append(torch.as_tensor(arrays[n]).to(dtype))
-    return TensorDataset(*tensors)
+    specs = {{**INPUTS, **TARGETS}}
+    return [torch.as_tensor(arrays[n]).to(torch.long if specs[n]["dtype"] == "int64"
+                                          else torch.float32) for n in names]
 
 
-def make_optimizer(params):
-    name = str(cfg("optimizer.name", "optimizer", default="adam")).lower()
-    lr = float(cfg("optimizer.lr", "lr", "learning_rate", default=1e-3))
-    wd = float(cfg("optimizer.weight_decay", "weight_decay", default=0.0))
-    momentum = float(cfg("optimizer.momentum", "momentum", default=0.9))
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=wd)
-    return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+def normalise(tensors, n_train):
+    """Standardise float inputs with the training split's mean/std (as Netbuilder does)."""
+    out = []
+    for i, t in enumerate(tensors):
+        if i < len(INPUTS) and t.is_floating_point() and getattr(cfg, "normalize", True):
+            axes = (0,) + tuple(range(2, t.dim())) if t.dim() >= 4 else (0, 1) if t.dim() == 3 else (0,)
+            mean = t[:n_train].mean(dim=axes, keepdim=True)
+            std = t[:n_train].std(dim=axes, keepdim=True, unbiased=False).clamp_min(1e-6)
+            t = (t - mean) / std
+        out.append(t)
+    return out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help=".npz file with arrays named {names}")
-    ap.add_argument("--epochs", type=int, default=int(cfg("epochs", default=10)))
-    ap.add_argument("--batch-size", type=int, default=int(cfg("batch_size", default=32)))
-    ap.add_argument("--samples", type=int, default=512, help="synthetic samples when no --data")
+    ap.add_argument("--epochs", type=int, default=int(cfg.epochs))
+    ap.add_argument("--batch-size", type=int, default=int(cfg.batch_size), help="global batch")
+    ap.add_argument("--samples", type=int, default=512, help="synthetic samples when no data")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: all)")
-    ap.add_argument("--seed", type=int, default=int(cfg("seed", default=0)))
+    ap.add_argument("--seed", type=int, default=int(cfg.seed))
     ap.add_argument("--out", default="trained.safetensors")
     args = ap.parse_args(argv)
 
-    distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank, world = 0, 1
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", 0))
-        device = torch.device("cuda", local)
+    if torch.cuda.is_available() and getattr(cfg, "device", "auto") in ("auto", "cuda"):
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
     if distributed:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         rank, world = dist.get_rank(), dist.get_world_size()
+    if getattr(cfg, "threads", 0):
+        torch.set_num_threads(int(cfg.threads))
     torch.manual_seed(args.seed)
 
     model = {cls}()
     weights = Path(__file__).with_name("weights.safetensors")
-    if weights.exists():  # start from the exported weights (same start on every rank)
+    if weights.exists():  # start from the exported weights: the same start on every rank
         from safetensors.torch import load_file
         model.load_state_dict(load_file(str(weights)))
+    for name, p in model.named_parameters():  # frozen nodes do not train
+        if name.split(".")[0] in set(getattr(cfg, "frozen", []) or []):
+            p.requires_grad_(False)
     model.to(device)
     objective = Objective(model)
     if distributed:
         objective = nn.parallel.DistributedDataParallel(
-            objective, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters={unused})
+            objective, device_ids=[device.index] if device.type == "cuda" else None)
 
-    data = npz_data(args.data) if args.data else synthetic_data(args.samples, args.seed)
+    data_file = args.data or (Path(__file__).with_name("data.npz")
+                              if Path(__file__).with_name("data.npz").exists() else None)
+    tensors = npz_arrays(data_file) if data_file else synthetic_arrays(args.samples, args.seed)
+    n = len(tensors[0])
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(args.seed))
+    tensors = [t[perm] for t in tensors]
+    n_val = int(n * float(getattr(cfg, "val_split", 0.0) or 0.0))
+    tensors = normalise(tensors, n - n_val)
+    train_set = TensorDataset(*[t[: n - n_val] for t in tensors])
+    val_set = TensorDataset(*[t[n - n_val:] for t in tensors]) if n_val else None
     per_rank = max(1, args.batch_size // world)
-    sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True,
+    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
                                  seed=args.seed) if distributed else None
-    loader = DataLoader(data, batch_size=per_rank, shuffle=sampler is None, sampler=sampler,
-                        drop_last=True)
-    optimizer = make_optimizer(objective.parameters())
-    clip = cfg("grad_clip", "clip_grad_norm", "gradient_clipping.max_norm", default=None)
+    loader = DataLoader(train_set, batch_size=per_rank, shuffle=sampler is None,
+                        sampler=sampler, drop_last=len(train_set) >= per_rank * world)
+    named = [(k, p) for k, p in objective.named_parameters() if p.requires_grad]
+    optimizer = make_optimizer(cfg, [
+        {{"params": [p for k, p in named if p.dim() >= 2], "weight_decay": float(cfg.weight_decay)}},
+        {{"params": [p for k, p in named if p.dim() < 2], "weight_decay": 0.0}}])
+    steps_per_epoch = max(1, len(loader))
+    total = steps_per_epoch * args.epochs
+    plateau = {{"best": math.inf, "bad": 0, "scale": 1.0}}
 
     step = 0
     for epoch in range(args.epochs):
         if sampler is not None:
             sampler.set_epoch(epoch)
         model.train()
-        total, count = 0.0, 0
+        total_loss, count = 0.0, 0
         for batch in loader:
+            lr = get_lr(cfg, step, steps_per_epoch, total) * plateau["scale"]
+            for g in optimizer.param_groups:
+                g["lr"] = lr
             batch = [t.to(device) for t in batch]
-            out = objective(*batch)
-            loss = out["loss"]
+            loss = objective(*batch)["loss"]
+            if float(getattr(cfg, "l1", 0) or 0) > 0:  # L1 penalty on weights (not biases)
+                loss = loss + float(cfg.l1) * sum(p.abs().sum() for k, p in named if p.dim() >= 2)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if clip:
-                nn.utils.clip_grad_norm_(objective.parameters(), float(clip))
+            if float(getattr(cfg, "clip_value", 0) or 0) > 0:
+                nn.utils.clip_grad_value_(objective.parameters(), float(cfg.clip_value))
+            if float(getattr(cfg, "clip_norm", 0) or 0) > 0:
+                nn.utils.clip_grad_norm_(objective.parameters(), float(cfg.clip_norm))
             optimizer.step()
-            total += float(loss.detach())
+            total_loss += float(loss.detach())
             count += 1
             step += 1
             if rank == 0 and step % 10 == 1:
-                print(f"epoch {{epoch + 1}} step {{step}} loss {{float(loss.detach()):.6f}}", flush=True)
+                print(f"epoch {{epoch + 1}} step {{step}} loss {{float(loss.detach()):.6f}} lr {{lr:.3g}}",
+                      flush=True)
             if args.max_steps and step >= args.max_steps:
                 break
-        if rank == 0:
-            print(f"epoch {{epoch + 1}}: mean loss {{total / max(count, 1):.6f}}", flush=True)
+        watch = total_loss / max(count, 1)
+        if val_set is not None and rank == 0:
+            model.eval()
+            with torch.no_grad():
+                vb = [t.to(device) for t in val_set.tensors]
+                watch = float(model.compute_losses(*vb)["loss"])
+            print(f"epoch {{epoch + 1}}: train loss {{total_loss / max(count, 1):.6f}} "
+                  f"val loss {{watch:.6f}}", flush=True)
+        elif rank == 0:
+            print(f"epoch {{epoch + 1}}: train loss {{watch:.6f}}", flush=True)
+        if getattr(cfg, "schedule", "constant") == "plateau":
+            if watch < plateau["best"] - 1e-12:
+                plateau["best"], plateau["bad"] = watch, 0
+            else:
+                plateau["bad"] += 1
+                if plateau["bad"] > cfg.plateau_patience:
+                    plateau["scale"] *= cfg.gamma
+                    plateau["bad"] = 0
         if args.max_steps and step >= args.max_steps:
             break
 
@@ -176,7 +209,7 @@ def main(argv=None):
         save_file(state, args.out)
         print(f"saved {{args.out}} after {{step}} steps on {{world}} process(es)", flush=True)
     if distributed:
-        dist.barrier()  # teardown without it aborted runs (see Netbuilder's platform notes)
+        dist.barrier()  # teardown without a barrier aborted runs (Netbuilder's platform notes)
         dist.destroy_process_group()
 
 
@@ -184,15 +217,79 @@ if __name__ == "__main__":
     main()
 '''
 
+FALLBACK_FUNCTIONS = r"""
+def make_optimizer(cfg, groups):
+    o, lr = str(cfg.optimizer).lower(), float(cfg.lr)
+    if o in ("sgd", "momentum", "nesterov"):
+        m = 0.0 if o == "sgd" else float(cfg.momentum)
+        return torch.optim.SGD(groups, lr=lr, momentum=m, nesterov=(o == "nesterov" and m > 0))
+    return {"adagrad": torch.optim.Adagrad, "adadelta": torch.optim.Adadelta,
+            "rmsprop": torch.optim.RMSprop, "adamw": torch.optim.AdamW}.get(
+        o, torch.optim.Adam)(groups, lr=lr)
+
+
+def get_lr(cfg, step, steps_per_epoch, total_steps):
+    return float(cfg.lr)
+"""
+
+DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0,
+            "batch_size": 32, "epochs": 10, "schedule": "constant", "seed": 0,
+            "clip_norm": 0.0, "clip_value": 0.0, "val_split": 0.0, "normalize": False,
+            "frozen": [], "gamma": 0.1, "plateau_patience": 2, "device": "auto", "threads": 0}
+
+
+def resolved_config(training: dict) -> tuple[dict, str]:
+    """(every setting, the optimizer/schedule functions' source): Netbuilder's own
+    TrainConfig and trainer code when available, plain defaults otherwise."""
+    try:
+        import inspect
+
+        from ..training.config import TrainConfig
+        from ..training.trainer import get_lr, make_optimizer
+
+        cfg = TrainConfig.from_dict(training).to_dict()
+        src = "\n\n".join(inspect.getsource(f).replace("cfg: TrainConfig", "cfg")
+                            .replace(" -> torch.optim.Optimizer", "") for f in (make_optimizer, get_lr))
+        return cfg, src
+    except Exception:  # training package absent or an odd config: keep the script usable
+        cfg = dict(DEFAULTS)
+        for k, v in (training or {}).items():
+            if isinstance(v, (int, float, str, bool, list, type(None))):
+                cfg[k] = v
+        return cfg, FALLBACK_FUNCTIONS.strip()
+
 
 def generate_train_script(p) -> str:
     """The text of train.py for a prepared export (see core.Prepared)."""
-    train_layers = {n.target for n in p.train.graph.nodes if n.op == "call_module"}
-    # layers with parameters that the objective does not use (predict-only branches)
-    unused = any(
-        any(True for _ in getattr(p.train, nid).parameters()) is False and False
-        for nid in train_layers)
-    predict_layers = {n.target for n in p.predict.graph.nodes if n.op == "call_module"}
-    unused = bool(predict_layers - train_layers) or unused
-    names = json.dumps(list(p.sig.inputs) + list(p.sig.targets))
-    return TEMPLATE.format(cls=p.class_name, names=names.replace('"', "'"), unused=unused)
+    cfg, functions = resolved_config(p.doc.training)
+    cfg = {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, bool, list, type(None)))}
+    names = json.dumps(list(p.sig.inputs) + list(p.sig.targets)).replace('"', "'")
+    text = TEMPLATE.format(cls=p.class_name, names=names, config=pprint.pformat(cfg, width=92),
+                           functions=functions)
+    compile(text, "train.py", "exec")
+    return text
+
+
+MAX_DATA_BYTES = 64 << 20
+
+
+def dataset_arrays(doc) -> tuple[dict | None, str]:
+    """The graph's configured dataset as arrays named after its input and target nodes
+    (for data.npz beside train.py), or None and why not."""
+    spec = (doc.training or {}).get("dataset")
+    if not spec:
+        return None, "no dataset configured: train.py uses synthetic data or --data FILE.npz"
+    try:
+        from ..compiler import signature
+        from ..data import bind, load_dataset
+
+        ds = load_dataset(spec, doc)
+        xs, ys = bind(ds, doc)
+    except Exception as exc:  # a file dataset that moved, etc.: the script still works
+        return None, f"dataset {spec!r} not bundled ({str(exc).splitlines()[0][:200]})"
+    sig = signature(doc)
+    arrays = dict(zip(sig.inputs, xs)) | dict(zip(sig.targets, ys))
+    size = sum(a.nbytes for a in arrays.values())
+    if size > MAX_DATA_BYTES:
+        return None, f"dataset {spec!r} is {size >> 20} MB: not bundled (pass --data FILE.npz)"
+    return arrays, f"dataset {spec!r} bundled as data.npz ({len(next(iter(arrays.values())))} samples)"

@@ -415,7 +415,7 @@ def test_train_script_under_torchrun_two_cpu_processes(tmp_path):
     if shutil.which("torchrun") is None:
         pytest.skip("torchrun not on PATH")
     doc = seq_doc()
-    doc.training = {"optimizer": {"name": "sgd", "lr": 0.05}, "batch_size": 8, "epochs": 1}
+    doc.training = {"optimizer": "sgd", "lr": 0.05, "batch_size": 8, "epochs": 1}
     export(doc, "python", tmp_path / "py")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["OMP_NUM_THREADS"] = "1"
