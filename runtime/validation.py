@@ -124,10 +124,23 @@ def check_ports(doc: GraphDocument) -> list[Diagnostic]:
     out = []
     incoming: dict[tuple[str, str], list] = defaultdict(list)
     nodes = doc.nodes
+    out_ports: dict[str, dict] = {}  # node id -> port name -> Port, built once per node
+    in_ports: dict[str, dict] = {}
+    in_tuples: dict[str, tuple] = {}
+
+    def in_tuple(node):
+        t = in_tuples.get(node.id)
+        if t is None:
+            t = in_tuples[node.id] = node.input_ports()
+        return t
     for e in doc.edges:
         src, dst = nodes[e.source], nodes[e.target]
-        outs = {p.name: p for p in src.output_ports()}
-        ins = {p.name: p for p in dst.input_ports()}
+        outs = out_ports.get(src.id)
+        if outs is None:
+            outs = out_ports[src.id] = {p.name: p for p in src.output_ports()}
+        ins = in_ports.get(dst.id)
+        if ins is None:
+            ins = in_ports[dst.id] = {p.name: p for p in in_tuple(dst)}
         if e.source_port not in outs:
             out.append(Diagnostic(src.id, ERROR, f"edge {e} leaves output '{e.source_port}', which "
                                   f"{src.type} no longer has", port=e.source_port, code="port",
@@ -152,26 +165,52 @@ def check_ports(doc: GraphDocument) -> list[Diagnostic]:
                                   "combine)", port=port, code="fan_in",
                                   nodes=(nid,) + tuple(e.source for e in edges)))
     for node in doc:
-        for p in node.input_ports():
+        for p in in_tuple(node):
             if not p.optional and (node.id, p.name) not in incoming:
                 out.append(Diagnostic(node.id, ERROR, f"input '{p.name}' is not connected",
                                       port=p.name, code="unconnected", nodes=(node.id,)))
     return out
 
 
+def _feedforward_acyclic(doc: GraphDocument) -> bool:
+    """Kahn's algorithm on the feed-forward graph (O(nodes + edges), no networkx)."""
+    nodes = doc.nodes
+    delays = {nid for nid, n in nodes.items() if is_delay(n)}
+    succ: dict[str, set[str]] = {}
+    indeg = dict.fromkeys(nodes, 0)
+    for e in doc.edges:
+        if e.source in delays:
+            continue
+        s = succ.setdefault(e.source, set())
+        if e.target not in s:
+            s.add(e.target)
+            indeg[e.target] += 1
+    ready = [n for n, d in indeg.items() if d == 0]
+    seen = 0
+    while ready:
+        n = ready.pop()
+        seen += 1
+        for m in succ.get(n, ()):
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                ready.append(m)
+    return seen == len(nodes)
+
+
 def check_cycles(doc: GraphDocument) -> list[Diagnostic]:
-    g = feedforward_graph(doc)
     out = []
-    for comp in nx.strongly_connected_components(g):
-        if len(comp) == 1:
-            (n,) = comp
-            if not g.has_edge(n, n):
-                continue
-        cycle = [u for u, _ in nx.find_cycle(g.subgraph(comp))]
-        names = " -> ".join(cycle + [cycle[0]])
-        out.append(Diagnostic(cycle[0], ERROR, f"cycle without a Delay node: {names}. A "
-                              "recurrent connection must pass through a Delay node",
-                              code="cycle", nodes=tuple(cycle)))
+    if not _feedforward_acyclic(doc):  # the usual case needs no component search
+        g = feedforward_graph(doc)
+        for comp in nx.strongly_connected_components(g):
+            if len(comp) == 1:
+                (n,) = comp
+                if not g.has_edge(n, n):
+                    continue
+            cycle = [u for u, _ in nx.find_cycle(g.subgraph(comp))]
+            names = " -> ".join(cycle + [cycle[0]])
+            out.append(Diagnostic(cycle[0], ERROR, f"cycle without a Delay node: {names}. A "
+                                  "recurrent connection must pass through a Delay node",
+                                  code="cycle", nodes=tuple(cycle)))
     if not out:  # legal cycles: Delays inside recurrent regions with one time axis
         from .recurrent import check_recurrent
 
@@ -179,8 +218,19 @@ def check_cycles(doc: GraphDocument) -> list[Diagnostic]:
     return out
 
 
+def _closure(starts: list[str], step) -> set[str]:
+    """``starts`` and every node reachable from them along ``step(node) -> edges``."""
+    seen = set(starts)
+    todo = list(starts)
+    while todo:
+        for nxt in step(todo.pop()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
 def check_reachability(doc: GraphDocument) -> list[Diagnostic]:
-    full = to_networkx(doc)
     sources = [n.id for n in doc if n.spec.source_kind == "input"]
     sinks = [n.id for n in doc if n.spec.is_loss or n.spec.is_output]
     out = []
@@ -189,12 +239,8 @@ def check_reachability(doc: GraphDocument) -> list[Diagnostic]:
     if not sinks and len(doc):
         out.append(Diagnostic(None, WARNING, "the graph has no loss or output node: nothing to "
                               "train or export", code="no_sink"))
-    reached = set(sources)
-    for s in sources:
-        reached |= nx.descendants(full, s)
-    feeds = set(sinks)
-    for s in sinks:
-        feeds |= nx.ancestors(full, s)
+    reached = _closure(sources, lambda n: [e.target for e in doc.out_edges(n)])
+    feeds = _closure(sinks, lambda n: [e.source for e in doc.in_edges(n)])
     for node in doc:
         if node.spec.source_kind == "target":
             continue
