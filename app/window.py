@@ -21,7 +21,7 @@ from graph_editor.editor import GraphEditor
 from graph_editor.inspector import InspectorWidget
 from graph_editor.items import EdgeItem, NodeItem, PortItem
 from graph_editor.palette import PaletteWidget, QuickAddPopup
-from graph_editor.scene import GRID
+from graph_editor.scene import GRID, GraphScene
 from graph_editor.view import GraphView
 from runtime.graph import GraphDocument
 from runtime.serialization import GraphFileError, atomic_write_text, dumps, load_graph, save_graph
@@ -35,6 +35,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "examples"
 AUTOSAVE_MS = 30_000
 MAX_RECENT = 10
 PLUGINS = ("app.training", "app.export_ui")
+UNROLL_SHOWN = 4  # time steps drawn by the unrolled view
 
 
 class MainWindow(QMainWindow):
@@ -62,6 +63,9 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.view)
+        self.unrolled_view = GraphView()  # read-only view of the unrolled recurrent graph
+        self.unrolled_scene = None
+        self.stack.addWidget(self.unrolled_view)
         self.setCentralWidget(self.stack)
         self.palette = PaletteWidget()
         self.inspector = InspectorWidget()
@@ -200,11 +204,15 @@ class MainWindow(QMainWindow):
         self._autosaved_revision = -1
         self.inspector.set_document(doc)
         self.editor.set_document(doc)
+        if getattr(self, "unrolled_action", None) is not None and self.unrolled_action.isChecked():
+            self.show_canvas()
         QTimer.singleShot(0, self.view.fit_readable)
         self._update_title()
         self.document_replaced.emit(doc)
 
     def show_canvas(self) -> None:
+        if getattr(self, "unrolled_action", None) is not None and self.unrolled_action.isChecked():
+            self.unrolled_action.setChecked(False)
         self.stack.setCurrentWidget(self.view)
 
     def is_modified(self) -> bool:
@@ -450,6 +458,10 @@ class MainWindow(QMainWindow):
         self._action(v, "&Fit to View", self.view.fit, "F")
         self._action(v, "Zoom &In", lambda: self.view.zoom_by(1.25), QKeySequence.ZoomIn)
         self._action(v, "Zoom &Out", lambda: self.view.zoom_by(0.8), QKeySequence.ZoomOut)
+        self.unrolled_action = QAction("Show &Unrolled Graph (read-only)", self, checkable=True)
+        self.unrolled_action.setShortcut(QKeySequence("Ctrl+U"))
+        self.unrolled_action.toggled.connect(self.show_unrolled)
+        v.addAction(self.unrolled_action)
         self.snap_action = QAction("&Snap to Grid", self, checkable=True)
         self.snap_action.toggled.connect(self.set_grid_snap)
         v.addAction(self.snap_action)
@@ -466,6 +478,45 @@ class MainWindow(QMainWindow):
         for dock in (self.palette_dock, self.inspector_dock, self.diagnostics_dock):
             self._view_menu_docks.addAction(dock.toggleViewAction())
         self.snap_action.setChecked(str(self.settings.value("snap", "false")) == "true")
+
+    def show_unrolled(self, on: bool) -> None:
+        """Toggle a read-only canvas with the recurrent graph unrolled over time."""
+        if not on:
+            if self.stack.currentWidget() is self.unrolled_view:
+                self.show_canvas()
+            return
+        try:
+            from runtime.analysis import analyze
+            from runtime.recurrent import has_recurrent_nodes, unroll
+
+            if not has_recurrent_nodes(self.document):
+                raise ValueError("this graph has no recurrent part (no Delay or recurrent "
+                                 "step nodes) to unroll")
+            unrolled = unroll(self.document)
+            steps = int(unrolled.metadata.get("unrolled_steps", 1))
+            if steps > UNROLL_SHOWN:  # a few steps show the pattern; 32 copies would not
+                unrolled = unroll(self.document, UNROLL_SHOWN)
+            from graph_editor.layout import layered_positions
+
+            for nid, pos in layered_positions(unrolled).items():  # a derived document:
+                unrolled.move_node(nid, pos)  # laid out for reading, left to right
+            analysis = analyze(unrolled)
+        except Exception as exc:  # a clear message, never a traceback
+            self.show_message(f"Cannot show the unrolled graph: {exc}", 8000)
+            self.unrolled_action.blockSignals(True)
+            self.unrolled_action.setChecked(False)
+            self.unrolled_action.blockSignals(False)
+            return
+        if self.unrolled_scene is not None:
+            self.unrolled_scene.detach()
+        self.unrolled_scene = GraphScene(unrolled, self.editor.theme, parent=self, read_only=True)
+        self.unrolled_scene.apply_analysis(analysis, analysis.diagnostics)
+        self.unrolled_view.setScene(self.unrolled_scene)
+        self.stack.setCurrentWidget(self.unrolled_view)
+        QTimer.singleShot(0, self.unrolled_view.fit_readable)
+        shown = unrolled.metadata.get("unrolled_steps", UNROLL_SHOWN)
+        self.show_message(f"Unrolled view ({shown} of {steps} time steps), read-only; Ctrl+U "
+                          "returns to the editor", 8000)
 
     def set_grid_snap(self, on: bool) -> None:
         if self.editor.scene is not None:

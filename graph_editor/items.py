@@ -248,7 +248,16 @@ class NodeItem(QGraphicsItem):
         head.addRoundedRect(QRectF(0, 0, NODE_W, HEAD_H), 6, 6)
         head.addRect(QRectF(0, HEAD_H - 6, NODE_W, 6))
         painter.fillPath(head.simplified(), colour)
-        if lod < 0.35:  # far away: coloured blocks only
+        if lod < 0.35:  # far away: one big name per node (semantic zoom) instead of details
+            if lod > 0.08:
+                font = QFont(_TITLE_FONT)
+                font.setPointSizeF(min(40.0, 7.5 / lod))
+                painter.setFont(font)
+                painter.setPen(theme.c("text"))
+                body = QRectF(4, HEAD_H, NODE_W - 8, self._height - HEAD_H)
+                text = QFontMetricsF(font).elidedText(self.node.display_name, Qt.ElideRight,
+                                                      body.width())
+                painter.drawText(body, Qt.AlignCenter, text)
             return
         # header: name and parameter badge
         badge_w = 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import networkx as nx
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPainter, QPen
-from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QToolTip
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QToolTip
 
 from runtime.catalog import kinds_compatible
 from runtime.graph import Edge, GraphDocument
@@ -51,9 +51,11 @@ class GraphScene(QGraphicsScene):
     move_requested = Signal(dict)  # node id -> (old pos, new pos)
     refused = Signal(str)  # a gesture the scene refused, with the reason
 
-    def __init__(self, doc: GraphDocument, theme: Theme = LIGHT, parent=None):
+    def __init__(self, doc: GraphDocument, theme: Theme = LIGHT, parent=None,
+                 read_only: bool = False):
         super().__init__(parent)
         self.doc = doc
+        self.read_only = read_only  # a view of a derived graph (the unrolled one)
         self.theme = theme
         self.snap_grid = 0.0
         self.dragging = False
@@ -90,6 +92,8 @@ class GraphScene(QGraphicsScene):
     # ---- document events -> items -----------------------------------------------------
     def _on_node_added(self, node) -> None:
         item = NodeItem(node)
+        if self.read_only:
+            item.setFlag(QGraphicsItem.ItemIsMovable, False)
         self.node_items[node.id] = item
         self.addItem(item)
 
@@ -317,7 +321,7 @@ class GraphScene(QGraphicsScene):
     # ---- mouse ----------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:
         if event.button() == Qt.LeftButton:
-            port = self._port_at(event.scenePos())
+            port = None if self.read_only else self._port_at(event.scenePos())
             if port is not None:
                 self.begin_wire(port)
                 event.accept()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QSpinBox
+from PySide6.QtWidgets import QGraphicsItem, QSpinBox
 
 from app.window import MainWindow
 from graph_editor.items import EdgeItem, NodeItem
@@ -422,3 +422,25 @@ def test_drag_an_edge_end_off_its_input_disconnects_it(make_window, qtbot):
     assert edge not in w.document.edges
     w.undo_stack.undo()
     assert edge in w.document.edges
+
+
+def test_unrolled_view_is_read_only_and_toggles_back(make_window):
+    w = make_window()
+    w.open_example(EXAMPLES / "lenet5.json")
+    w.unrolled_action.setChecked(True)  # a feed-forward graph: refused with a reason
+    assert not w.unrolled_action.isChecked()
+    assert "no recurrent part" in w.statusBar().currentMessage()
+    cell = EXAMPLES / "gru_cell.json"
+    if not cell.exists():
+        pytest.skip("recurrent examples not present")
+    w.open_example(cell)
+    delays = [e for e in w.editor.scene.edge_items.values() if e.delay]
+    assert delays  # recurrent connections are drawn dashed
+    w.unrolled_action.setChecked(True)
+    assert w.stack.currentWidget() is w.unrolled_view
+    scene = w.unrolled_scene
+    assert scene.read_only and len(scene.node_items) > len(w.document)
+    assert all(not (i.flags() & QGraphicsItem.ItemIsMovable) for i in scene.node_items.values())
+    assert any(e.label for e in scene.edge_items.values())
+    w.unrolled_action.setChecked(False)
+    assert w.stack.currentWidget() is w.view
