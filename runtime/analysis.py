@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import warnings
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -207,7 +208,7 @@ class Analyzer:
     def __init__(self, doc: GraphDocument):
         from .tracking import ChangeTracker
 
-        self.doc = doc
+        self._doc = weakref.ref(doc)  # no reference cycle: the document owns this object
         self._tracker = ChangeTracker(doc)
         self._epoch = -1
         self._order: list[str] | None = None
@@ -217,7 +218,7 @@ class Analyzer:
         self._diags: dict[str, Diagnostic] = {}
 
     def analyze(self) -> Analysis:
-        doc = self.doc
+        doc = self._doc()
         changes = self._tracker.take()
         full = self._epoch != _EPOCH or self._order is None
         if full or changes.structure:

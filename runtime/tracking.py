@@ -9,6 +9,7 @@ parameters with a snapshot taken when it was last seen (a cheap dict comparison)
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 
@@ -33,7 +34,7 @@ class Changes:
 
 class ChangeTracker:
     def __init__(self, doc):
-        self._doc = doc
+        self._doc = weakref.ref(doc)  # the document holds us (via its events), not back
         self._snapshots: dict[str, dict[str, Any]] = {}
         self._reset(everything=True)
         doc.node_added.connect(self._on_node_added)
@@ -70,7 +71,7 @@ class ChangeTracker:
         """The changes since the last call (the first call reports everything as new)."""
         params = self._params
         snaps = self._snapshots
-        for nid, node in self._doc.nodes.items():
+        for nid, node in self._doc().nodes.items():
             snap = snaps.get(nid)
             if snap is None or nid in params or node.params != snap:
                 params.add(nid)

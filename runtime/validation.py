@@ -6,6 +6,7 @@ default) it also runs shape analysis when the structure is sound, so one call an
 """
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 
 import networkx as nx
@@ -69,7 +70,7 @@ class _Validator:
     def __init__(self, doc: GraphDocument):
         from .tracking import ChangeTracker
 
-        self.doc = doc
+        self._doc = weakref.ref(doc)  # no reference cycle: the document owns this object
         self._tracker = ChangeTracker(doc)
         self._params: dict[str, list[Diagnostic]] = {}
         self._ports: list[Diagnostic] = []
@@ -78,7 +79,7 @@ class _Validator:
         self._tagged = False  # the document has recurrent (tagged) nodes
 
     def run(self) -> list[Diagnostic]:
-        doc = self.doc
+        doc = self._doc()
         ch = self._tracker.take()
         nodes = doc.nodes
         cache = self._params
