@@ -324,7 +324,7 @@ class EdgeItem(QGraphicsPathItem):
         self.setZValue(-1)  # below nodes: edges never steal clicks from nodes or ports
         self.setFlag(QGraphicsItem.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
-        self._label_rect = QRectF()
+        self._label_item: EdgeLabelItem | None = None
         src.edges.append(self)
         dst.edges.append(self)
         self.update_path()
@@ -353,17 +353,18 @@ class EdgeItem(QGraphicsPathItem):
             self._place_label()
 
     def _place_label(self) -> None:
-        self.prepareGeometryChange()
         if not self.label:
-            self._label_rect = QRectF()
+            if self._label_item is not None:
+                self._label_item.setVisible(False)
             return
-        fm = QFontMetricsF(_SMALL_FONT)
-        w, h = fm.horizontalAdvance(self.label) + 8, fm.height() + 2
-        mid = self.path().pointAtPercent(0.5)
-        self._label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
+        if self._label_item is None:
+            self._label_item = EdgeLabelItem(self)
+        self._label_item.set_text(self.label)
+        self._label_item.setPos(self.path().pointAtPercent(0.5))
+        self._label_item.setVisible(True)
 
     def boundingRect(self) -> QRectF:
-        return super().boundingRect().adjusted(-4, -4, 4, 4).united(self._label_rect)
+        return super().boundingRect().adjusted(-4, -4, 4, 4)
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()
@@ -381,16 +382,45 @@ class EdgeItem(QGraphicsPathItem):
         painter.setPen(pen)
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(self.path())
+
+
+class EdgeLabelItem(QGraphicsItem):
+    """The tensor shape on a wire: a small cached child item (text is the costly part)."""
+
+    def __init__(self, edge_item: EdgeItem):
+        super().__init__(edge_item)
+        self.text = ""
+        self._rect = QRectF()
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.setAcceptedMouseButtons(Qt.NoButton)
+
+    def set_text(self, text: str) -> None:
+        if text == self.text:
+            return
+        self.prepareGeometryChange()
+        self.text = text
+        fm = QFontMetricsF(_SMALL_FONT)
+        w, h = fm.horizontalAdvance(text) + 8, fm.height() + 2
+        self._rect = QRectF(-w / 2, -h / 2, w, h)
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        if self.label and lod > 0.45:
-            bg = theme.c("background")
-            bg.setAlpha(235)
-            painter.setPen(QPen(colour, 0.8))
-            painter.setBrush(bg)
-            painter.drawRoundedRect(self._label_rect, 4, 4)
-            painter.setPen(theme.c("edge_label"))
-            painter.setFont(_SMALL_FONT)
-            painter.drawText(self._label_rect, Qt.AlignCenter, self.label)
+        if not self.text or lod <= 0.45:
+            return
+        theme = _theme(self)
+        bg = theme.c("background")
+        bg.setAlpha(235)
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setPen(QPen(theme.c("edge"), 0.8))
+        painter.setBrush(bg)
+        painter.drawRoundedRect(self._rect, 4, 4)
+        painter.setPen(theme.c("edge_label"))
+        painter.setFont(_SMALL_FONT)
+        painter.drawText(self._rect, Qt.AlignCenter, self.text)
 
 
 def wire_path(a: QPointF, b: QPointF) -> QPainterPath:

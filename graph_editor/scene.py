@@ -203,7 +203,14 @@ class GraphScene(QGraphicsScene):
         self.theme = theme
         for item in self.node_items.values():
             item.update()
+        for edge in self.edge_items.values():
+            for child in edge.childItems():
+                child.update()  # cached shape labels: repaint in the new colours
+        for group in self.group_items:
+            group.update()
         self.update()
+        for view in self.views():
+            view.resetCachedContent()  # the cached grid background
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         painter.fillRect(rect, self.theme.c("background"))
