@@ -82,6 +82,42 @@ def overhead(name, doc, base: dict, blocks: int) -> dict:
             "blocks": blocks}
 
 
+def components(name, doc, base: dict, reps: int = 200) -> dict:
+    """Cost of each sampled instrument next to one training step (ms, medians of 5 runs)."""
+    t = Trainer(doc, TrainConfig(**base))
+    t.setup()
+    xs = [x[:t.cfg.batch_size] for x in t.train_x]
+    ys = [y[:t.cfg.batch_size] for y in t.train_y]
+
+    def step():
+        t.optimizer.zero_grad()
+        t.module(*xs, *ys)["loss"].backward()
+        t.optimizer.step()
+
+    step()
+    _, norms = t.norms.total()
+
+    def ms(fn, n):
+        fn()
+        runs = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            runs.append((time.perf_counter() - t0) / n * 1000)
+        return statistics.median(runs)
+
+    out = {"model": name, "step_ms": ms(step, reps // 4),
+           "total_grad_norm_ms": ms(t.norms.total, reps),
+           "per_node_grad_norms_ms": ms(lambda: t.norms.per_node(norms), reps),
+           "probe_maps_filters_histograms_ms": ms(lambda: t._visualize(1), reps // 4)}
+    c = TrainConfig()
+    out["amortised_default_percent"] = 100 * (
+        out["per_node_grad_norms_ms"] / c.instrument_every
+        + out["probe_maps_filters_histograms_ms"] / c.visualize_every) / out["step_ms"]
+    return out
+
+
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096 / 2**20
@@ -116,13 +152,18 @@ def main() -> int:
     results = {"python": platform.python_version(), "torch": torch.__version__,
                "threads": args.threads, "cpus": __import__("os").cpu_count()}
     digits = load_graph(ROOT / "resources" / "examples" / "digits_cnn.json")
-    results["overhead"] = [
+    results["components"] = [
+        components("digits CNN, batch 64", digits, dict(base, dataset="digits", batch_size=64)),
+        components("MLP 2-64-64-2, batch 32", mlp(), dict(base, dataset="spirals", batch_size=32)),
+    ]
+    results["overhead"] = [] if not args.blocks else [
         overhead("digits CNN (batch 64, 10 epochs = 230 steps)", digits,
                  dict(base, dataset="digits", epochs=10, batch_size=64), args.blocks),
         overhead("MLP 2-64-64-2 (batch 32, 12 epochs = 300 steps)", mlp(),
                  dict(base, dataset="spirals", epochs=12, batch_size=32), args.blocks),
     ]
-    results["long_run"] = long_run(args.long_steps, args.threads)
+    if args.long_steps:
+        results["long_run"] = long_run(args.long_steps, args.threads)
     print(json.dumps(results, indent=2))
     return 0
 

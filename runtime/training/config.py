@@ -119,11 +119,15 @@ class TrainConfig:
 def _coerce(name: str, value: Any, default: Any, annotation: str) -> Any:
     """Check one value against the field's type (JSON gives ints for floats, etc.)."""
     optional = "None" in str(annotation)
+    if optional and isinstance(value, str) and not value.strip():
+        value = None  # an emptied text box
     if value is None:
         if optional:
             return None
         raise ConfigError(name, "must not be empty")
     if "list" in str(annotation):
+        if isinstance(value, str):  # "flip, crop" (a text box) -> ["flip", "crop"]
+            value = [v.strip(" '\"") for v in value.strip("[] ").split(",") if v.strip(" '\"")]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ConfigError(name, f"expected a list of names, received {value!r}")
         return list(value)

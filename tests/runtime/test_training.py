@@ -204,6 +204,19 @@ def test_out_of_memory_is_caught_with_advice():
     assert "out of GPU memory at step 1" in msg and "smaller batch size" in msg
 
 
+def test_config_round_trip_and_values_from_text_boxes():
+    c = TrainConfig(optimizer="nesterov", schedule="warmup", augment=["flip"], frozen=["h1"])
+    assert TrainConfig.from_dict(c.to_dict()) == c
+    assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    c = TrainConfig.from_dict({"augment": "flip, crop", "frozen": "[]", "probe_node": "",
+                               "lr": 1, "epochs": 3.0})
+    assert (c.augment, c.frozen, c.probe_node, c.lr, c.epochs) == (["flip", "crop"], [], None, 1.0, 3)
+    with pytest.raises(ConfigError, match="'epochs'.*whole number"):
+        TrainConfig.from_dict({"epochs": 2.5})
+    with pytest.raises(ConfigError, match="'val_split'"):
+        TrainConfig.from_dict({"val_split": 1.5})
+
+
 def test_bad_config_and_data_are_reported_as_events():
     with pytest.raises(ConfigError, match="'optimiser'.*did you mean 'optimizer'"):
         TrainConfig.from_dict({"optimiser": "adam"})
