@@ -444,3 +444,21 @@ def test_unrolled_view_is_read_only_and_toggles_back(make_window):
     assert any(e.label for e in scene.edge_items.values())
     w.unrolled_action.setChecked(False)
     assert w.stack.currentWidget() is w.view
+
+
+def test_keyboard_tab_quick_add_and_delete_on_the_canvas(make_window, qtbot):
+    w = make_window()
+    w.view.setFocus()
+    qtbot.keyClick(w.view, Qt.Key_Tab)
+    assert w.quick_add.isVisible()
+    qtbot.keyClicks(w.quick_add.edit, "dense")
+    qtbot.keyClick(w.quick_add.edit, Qt.Key_Return)
+    (node,) = w.document
+    assert node.type == "Dense" and w.editor.selected_ids() == [node.id]
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=2000)
+    w.view.setFocus()
+    qtbot.keyClick(w.view, Qt.Key_Delete)
+    assert len(w.document) == 0
+    qtbot.keyClick(w.view, Qt.Key_Z, Qt.ControlModifier)
+    assert len(w.document) == 1
