@@ -42,8 +42,10 @@ def cmd_export(args) -> int:
             return 1
     cap = capabilities(doc).get(args.format)
     if cap is not None and not cap.supported:
-        print(f"error: {args.file} cannot be exported as {args.format}: {cap.reason}",
-              file=sys.stderr)
+        msg = f"{args.file} cannot be exported as {args.format}: {cap.reason}"
+        if args.json:
+            print(json.dumps({"ok": False, "error": msg, "unsupported": True}))
+        print(f"error: {msg}", file=sys.stderr)
         return 1
 
     def progress(fraction: float, message: str) -> None:
