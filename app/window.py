@@ -92,6 +92,9 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.start_page if show_start else self.view)
         self._refresh_recent()
         self.set_theme(str(self.settings.value("theme", "system")))
+        hints = QApplication.styleHints()
+        if hasattr(hints, "colorSchemeChanged"):  # follow the system while on "system"
+            hints.colorSchemeChanged.connect(self._system_scheme_changed)
         if plugins:
             self._install_plugins()
         QTimer.singleShot(0, self._arrange_docks)
@@ -522,6 +525,10 @@ class MainWindow(QMainWindow):
         if self.editor.scene is not None:
             self.editor.scene.snap_grid = GRID if on else 0.0
         self.settings.setValue("snap", "true" if on else "false")
+
+    def _system_scheme_changed(self, *_) -> None:
+        if str(self.settings.value("theme", "system")) == "system" and not self._closing:
+            self.set_theme("system")
 
     def set_theme(self, key: str) -> None:
         theme = apply_theme(key)
