@@ -416,6 +416,8 @@ class RecurrentLoop(nn.Module):
         if like is None:
             like = next((p for p in self.parameters()), torch.zeros(()))
         states = self.initial_states(n, like, inits)
+        if _exporting() and not self.tbptt:
+            return scan_loop(self.cell, seqs, consts, states, self.outputs, self.reverse)
         nd = len(self.states)
         collected: list[list[torch.Tensor]] = [[] for _ in self.outputs]
         last: list[torch.Tensor | None] = [None] * len(self.outputs)
@@ -438,6 +440,35 @@ class RecurrentLoop(nn.Module):
             else:
                 out.append(last[j])
         return tuple(out)
+
+
+def _exporting() -> bool:
+    is_exporting = getattr(torch.compiler, "is_exporting", None)
+    return bool(is_exporting and is_exporting())
+
+
+def scan_loop(cell, seqs, consts, states, outputs, reverse=False):
+    """The time loop as torch's ``scan`` (used while torch.export traces the module, so the
+    program keeps the sequence length dynamic instead of unrolling one length)."""
+    from torch._higher_order_ops.scan import scan
+
+    nd = len(states)
+
+    def step(carry, xs):
+        res = cell(*xs, *carry, *consts)
+        return tuple(res[:nd]), tuple(y.clone() for y in res[nd:])
+
+    xs = tuple(torch.flip(s, [1]) if reverse else s for s in seqs)
+    xs = tuple(s.transpose(0, 1) for s in xs)  # time first
+    _, ys = scan(step, tuple(states), xs)
+    out = []
+    for kind, y in zip(outputs, ys):
+        if kind == "Collect":
+            y = y.transpose(0, 1)
+            out.append(torch.flip(y, [1]) if reverse else y)
+        else:
+            out.append(y[-1])
+    return tuple(out)
 
 
 # ---- lowering standard hand-drawn cells to fused kernels ------------------------------------
@@ -640,6 +671,15 @@ class _Lowered(nn.Module):
     def _io(self, x):
         return torch.flip(x, [1]) if self.reverse else x
 
+    def export_forward(self, x, inits, modes, kinds):
+        """While torch.export traces: the cell in a scan loop (dynamic length), with the
+        same weights. ``modes``: init mode per Delay in region order."""
+        given, states = list(inits), []
+        for mode in modes:
+            states.append(given.pop(0) if mode == "input" else
+                          x.new_zeros(x.shape[0], self.hidden))
+        return scan_loop(self.cell, [x], [], states, kinds, self.reverse)
+
     def _state(self, x, mode, given):
         if mode == "input":
             return given.unsqueeze(0)
@@ -654,6 +694,9 @@ class LoweredLSTM(_Lowered):
         self.gates, self.outs, self.init, self.order = list(gates), outs, init, order
 
     def forward(self, x, *inits):
+        if _exporting():
+            modes = [self.init[k] for k in self.order]
+            return self.export_forward(x, inits, modes, [k for _, k in self.outs])
         parts = [self.split(g) for g in self.gates]
         w_ih = torch.cat([p[0] for p in parts], 0)
         w_hh = torch.cat([p[1] for p in parts], 0)
@@ -688,6 +731,8 @@ class LoweredRNN(_Lowered):
         self.dense, self.outs, self.init, self.act = dense, outs, init, act
 
     def forward(self, x, *inits):
+        if _exporting():
+            return self.export_forward(x, inits, [self.init], self.outs)
         w_ih, w_hh, b_ih = self.split(self.dense)
         x = self._io(x.to(w_ih.dtype))
         h0 = self._state(x, self.init, inits[0] if inits else None)
@@ -819,6 +864,8 @@ class LoweredGRU(_Lowered):
         self.outs, self.init = outs, init
 
     def forward(self, x, *inits):
+        if _exporting():
+            return self.export_forward(x, inits, [self.init], self.outs)
         wx_r, wh_r, b_r = self.split(self.r)
         wx_z, wh_z, b_z = self.split(self.z)
         xn, hn = self.cell.get_submodule(self.xn), self.cell.get_submodule(self.hn)

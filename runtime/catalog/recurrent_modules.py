@@ -60,6 +60,69 @@ class Delay(nn.Module):
 # ---- fused layers -------------------------------------------------------------------
 
 
+def _exporting() -> bool:
+    is_exporting = getattr(torch.compiler, "is_exporting", None)
+    return bool(is_exporting and is_exporting())
+
+
+def rnn_scan(rnn: nn.RNNBase, mode: str, x: torch.Tensor, hx=None):
+    """What ``rnn(x, hx)`` computes (batch first, eval), as torch ``scan`` loops: used while
+    torch.export traces, so the program keeps the sequence length dynamic (the fused
+    kernels make torch.export fix it). Returns (out, h_n) or (out, (h_n, c_n)) for LSTM."""
+    from torch._higher_order_ops.scan import scan
+
+    layers, hidden = rnn.num_layers, rnn.hidden_size
+    dirs = 2 if rnn.bidirectional else 1
+    n = x.shape[0]
+    lstm = mode == "LSTM"
+    if hx is None:
+        h0 = c0 = x.new_zeros(layers * dirs, n, hidden)
+    elif lstm:
+        h0, c0 = hx
+    else:
+        h0, c0 = hx, None
+    act = torch.relu if getattr(rnn, "nonlinearity", "tanh") == "relu" else torch.tanh
+    inp, hs, cs = x, [], []
+    for layer in range(layers):
+        outs = []
+        for d in range(dirs):
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            w_ih, w_hh = getattr(rnn, "weight_ih" + sfx), getattr(rnn, "weight_hh" + sfx)
+            b_ih = getattr(rnn, "bias_ih" + sfx) if rnn.bias else None
+            b_hh = getattr(rnn, "bias_hh" + sfx) if rnn.bias else None
+
+            def step(carry, xt, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh):
+                h = carry[0]
+                gi = nn.functional.linear(xt, w_ih, b_ih)
+                gh = nn.functional.linear(h, w_hh, b_hh)
+                if lstm:
+                    i, f, g, o = (gi + gh).chunk(4, -1)
+                    c = torch.sigmoid(f) * carry[1] + torch.sigmoid(i) * torch.tanh(g)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+                    return (h, c), h.clone()
+                if mode == "GRU":
+                    i_r, i_z, i_n = gi.chunk(3, -1)
+                    h_r, h_z, h_n = gh.chunk(3, -1)
+                    r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+                    h = (1 - z) * torch.tanh(i_n + r * h_n) + z * h
+                    return (h,), h.clone()
+                h = act(gi + gh)
+                return (h,), h.clone()
+
+            k = layer * dirs + d
+            xs = (torch.flip(inp, [1]) if d else inp).transpose(0, 1)
+            carry0 = (h0[k], c0[k]) if lstm else (h0[k],)
+            last, ys = scan(step, carry0, xs)
+            ys = ys.transpose(0, 1)
+            outs.append(torch.flip(ys, [1]) if d else ys)
+            hs.append(last[0])
+            if lstm:
+                cs.append(last[1])
+        inp = torch.cat(outs, -1) if dirs > 1 else outs[0]
+    h_n = torch.stack(hs, 0)
+    return inp, ((h_n, torch.stack(cs, 0)) if lstm else h_n)
+
+
 class FusedRNN(nn.Module):
     """torch's fused RNN/LSTM/GRU (batch first) with Netbuilder's ports.
 
@@ -99,7 +162,9 @@ class FusedRNN(nn.Module):
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None,
                 c0: torch.Tensor | None = None):
         hx = self._hx(x, h0, c0)
-        if self.tbptt and self.training and self.dirs == 1 and x.shape[1] > self.tbptt:
+        if _exporting():  # keep the sequence length dynamic in torch.export programs
+            out, state = rnn_scan(self.rnn, self.mode, x, hx)
+        elif self.tbptt and self.training and self.dirs == 1 and x.shape[1] > self.tbptt:
             outs = []
             for i, chunk in enumerate(torch.split(x, self.tbptt, dim=1)):
                 if i:  # the state enters the next chunk without its gradient history
@@ -146,6 +211,14 @@ class LeakyRNN(nn.Module):
         u = self.U(x)  # (N, T, H): the input term of every step at once
         h = h0 if h0 is not None else u.new_zeros(u.shape[0], u.shape[2])
         a = self.leak
+        if _exporting():  # a scan keeps the sequence length dynamic in torch.export
+            from torch._higher_order_ops.scan import scan
+
+            def step(h, ut):
+                h = a * h + (1 - a) * self.f(self.W(h) + ut)
+                return h, h.clone()
+            h, ys = scan(step, h, u.transpose(0, 1))
+            return (ys.transpose(0, 1) if self.return_sequences else h), h
         outs = []
         for t in range(u.shape[1]):
             h = a * h + (1 - a) * self.f(self.W(h) + u[:, t])
@@ -184,7 +257,7 @@ class EchoStateReservoir(nn.Module):
                 self.rnn.weight_ih_l0.copy_(w_in)
 
     def forward(self, x: torch.Tensor):
-        out, h = self.rnn(x)
+        out, h = rnn_scan(self.rnn, "RNN", x) if _exporting() else self.rnn(x)
         return (out if self.return_sequences else h[-1]), h[-1]
 
 

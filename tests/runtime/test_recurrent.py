@@ -471,7 +471,7 @@ def export_onnx_dynamic(doc: GraphDocument, path: Path):
 
 
 @pytest.mark.parametrize("name", ["char_lstm", "char_lstm_cell", "gru_cell", "bigru_tagger",
-                                  "seq2seq", "echo_state_sine"])
+                                  "seq2seq"])
 def test_onnx_export_with_dynamic_batch_and_length(name, tmp_path):
     import onnxruntime as ort
 
@@ -491,18 +491,27 @@ def test_onnx_export_with_dynamic_batch_and_length(name, tmp_path):
                 torch.testing.assert_close(torch.from_numpy(g), w, atol=1e-4, rtol=1e-4)
 
 
-def test_torch_export_of_a_hand_drawn_cell_has_a_dynamic_batch():
+@pytest.mark.parametrize("name", ["char_lstm_cell", "seq2seq"])
+def test_torch_export_keeps_batch_and_length_dynamic(name):
+    """While torch.export traces, time loops (hand-drawn and fused) run as torch scans."""
     from torch.export import Dim
 
-    doc, _ = cell_doc(add_lstm_cell)
+    from runtime.compiler import signature
+
+    doc = load_graph(EXAMPLES / f"{name}.json")
     m = build_module(doc, mode="predict").eval()
-    ep = torch.export.export(m, (torch.randn(2, T, D),),
-                             dynamic_shapes=({0: Dim("batch", min=1, max=4096)},))
+    batch = Dim("batch", min=1, max=4096)
+    dims = tuple({0: batch, **({1: Dim(f"steps_{n}", min=2, max=4096)}
+                               if doc.nodes[n].type in SEQ_TYPES else {})}
+                 for n in signature(doc).inputs)
+    ep = torch.export.export(m, example_inputs(doc, batch=2), dynamic_shapes=dims)
+    assert len(ep.state_dict) == len(m.state_dict())  # one parameter set
     exported = ep.module()
-    assert len(ep.state_dict) == 8  # one parameter set
-    for batch in (1, 5):
-        x = torch.randn(batch, T, D)
-        torch.testing.assert_close(exported(x), m(x))
+    for steps in (5, 13):
+        for n in (1, 3):
+            xs = example_inputs(_with_steps(doc, steps), batch=n, seed=steps)
+            with torch.no_grad():
+                torch.testing.assert_close(exported(*xs), m(*xs), atol=1e-5, rtol=1e-4)
 
 
 def test_char_lstm_cell_equals_embedding_lstm_linear():
