@@ -394,3 +394,59 @@ def test_train_cli_reports_bad_data_without_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and f"{tmp_path / 'bad.csv'}, record 1" in err and "'x'" in err
     assert "Traceback" not in err
+
+
+def _train_in_child(doc_json: str, config: dict, queue, control) -> None:
+    from runtime.serialization import loads
+
+    Trainer(loads(doc_json), TrainConfig.from_dict(config), on_event=queue.put,
+            control=control).fit()
+
+
+def test_control_works_across_a_spawned_process():
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    from runtime.serialization import dumps
+
+    ctx = mp.get_context("spawn")
+    control = Control(ctx)
+    control.pause()
+    q = ctx.Queue()
+    config = cfg(epochs=200, log_every=1).to_dict()
+    child = ctx.Process(target=_train_in_child, args=(dumps(mlp()), config, q, control))
+    child.start()
+    seen = []
+
+    def until(pred, timeout=90.0):
+        import time
+
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                e = q.get(timeout=0.5)
+            except queue_mod.Empty:
+                continue
+            seen.append(e)
+            if pred(e):
+                return e
+        raise AssertionError(f"timed out; last events {[e['event'] for e in seen[-5:]]}")
+
+    try:
+        until(lambda e: e["event"] == "started")
+        control.step()
+        assert until(lambda e: e["event"] == "step")["step"] == 0
+        with pytest.raises(queue_mod.Empty):  # paused again after the single step
+            while True:
+                assert q.get(timeout=1.0)["event"] != "step"
+        control.resume()
+        until(lambda e: e["event"] == "step" and e["step"] >= 20)
+        control.stop()
+        final = until(lambda e: e["event"] == "finished")
+        assert final["metrics"]["status"] == "stopped"
+    finally:
+        control.stop()
+        child.join(30)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
