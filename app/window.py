@@ -12,14 +12,13 @@ import traceback
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMainWindow, QMenu,
                                QStackedWidget, QWidget)
 
 from graph_editor.diagnostics_panel import DiagnosticsPanel
 from graph_editor.editor import GraphEditor
 from graph_editor.inspector import InspectorWidget
-from graph_editor.items import EdgeItem, NodeItem, PortItem
 from graph_editor.palette import PaletteWidget, QuickAddPopup
 from graph_editor.scene import GRID, GraphScene
 from graph_editor.view import GraphView
@@ -27,8 +26,9 @@ from runtime.graph import GraphDocument
 from runtime.serialization import GraphFileError, atomic_write_text, dumps, load_graph, save_graph
 
 from . import recovery
+from .menus import build_menus, context_menu
 from .prompts import Prompts
-from .start_page import StartPage, example_files, example_title
+from .start_page import StartPage, example_title
 from .theme import apply_theme
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "examples"
@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.view = GraphView()
         self.editor = GraphEditor(self.view, self.undo_stack, parent=self)
+        self.examples_dir = EXAMPLES_DIR
         self.start_page = StartPage(EXAMPLES_DIR)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.start_page)
@@ -407,80 +408,8 @@ class MainWindow(QMainWindow):
             self.recent_menu.setEnabled(bool(paths))
 
     # ---- menus ----------------------------------------------------------------------
-    def _action(self, menu: QMenu, text: str, slot, shortcut=None, canvas_only=False) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            keys = shortcut if isinstance(shortcut, list) else [shortcut]
-            action.setShortcuts([QKeySequence(k) for k in keys])
-        action.triggered.connect(lambda checked=False: slot())
-        if canvas_only:  # Ctrl+C in a text field copies text, on the canvas it copies nodes
-            action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
-            self.view.addAction(action)
-        menu.addAction(action)
-        return action
-
     def _build_menus(self) -> None:
-        ed = self.editor
-        f = self.menu("&File")
-        self._action(f, "&New", self.new_document, QKeySequence.New)
-        self._action(f, "&Open…", self.open_dialog, QKeySequence.Open)
-        examples = f.addMenu("Open &Example")
-        for p in example_files(EXAMPLES_DIR):
-            examples.addAction(example_title(p), lambda p=p: self.open_example(p))
-        self.recent_menu = f.addMenu("Open &Recent")
-        f.addSeparator()
-        self._action(f, "&Save", self.save, QKeySequence.Save)
-        self._action(f, "Save &As…", self.save_as, QKeySequence.SaveAs)
-        f.addSeparator()
-        self._action(f, "&Quit", self.close, QKeySequence.Quit)
-        e = self.menu("&Edit")
-        undo = self.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence.Undo)
-        redo = self.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Shift+Z")])
-        e.addAction(undo)
-        e.addAction(redo)
-        e.addSeparator()
-        self._action(e, "Cu&t", ed.cut, QKeySequence.Cut, canvas_only=True)
-        self._action(e, "&Copy", ed.copy, QKeySequence.Copy, canvas_only=True)
-        self._action(e, "&Paste", ed.paste, QKeySequence.Paste, canvas_only=True)
-        self._action(e, "&Duplicate", ed.duplicate, "Ctrl+D", canvas_only=True)
-        self._action(e, "De&lete", ed.delete_selection, [QKeySequence.Delete, "Backspace"],
-                     canvas_only=True)
-        self._action(e, "Select &All", ed.select_all, QKeySequence.SelectAll, canvas_only=True)
-        e.addSeparator()
-        self._action(e, "Auto-&layout", lambda: ed.auto_layout(False), "Ctrl+L")
-        self._action(e, "Auto-layout &Selection", lambda: ed.auto_layout(True), "Ctrl+Shift+L")
-        e.addSeparator()
-        self._action(e, "&Group", ed.group_selection, "Ctrl+G", canvas_only=True)
-        self._action(e, "U&ngroup", ed.ungroup_selection, "Ctrl+Shift+G", canvas_only=True)
-        e.addSeparator()
-        self._action(e, "&Add Layer…", lambda: self._quick_add_at(
-            self.view.mapToScene(self.view.viewport().rect().center())), "Ctrl+K")
-        v = self.menu("&View")
-        self._action(v, "&Fit to View", self.view.fit, "F")
-        self._action(v, "Zoom &In", lambda: self.view.zoom_by(1.25), QKeySequence.ZoomIn)
-        self._action(v, "Zoom &Out", lambda: self.view.zoom_by(0.8), QKeySequence.ZoomOut)
-        self.unrolled_action = QAction("Show &Unrolled Graph (read-only)", self, checkable=True)
-        self.unrolled_action.setShortcut(QKeySequence("Ctrl+U"))
-        self.unrolled_action.toggled.connect(self.show_unrolled)
-        v.addAction(self.unrolled_action)
-        self.snap_action = QAction("&Snap to Grid", self, checkable=True)
-        self.snap_action.toggled.connect(self.set_grid_snap)
-        v.addAction(self.snap_action)
-        theme_menu = v.addMenu("&Theme")
-        self._theme_actions = QActionGroup(self)
-        for key, label in (("system", "&System"), ("light", "&Light"), ("dark", "&Dark")):
-            a = QAction(label, self, checkable=True)
-            a.setData(key)
-            a.triggered.connect(lambda checked=False, k=key: self.set_theme(k))
-            self._theme_actions.addAction(a)
-            theme_menu.addAction(a)
-        v.addSeparator()
-        self._view_menu_docks = v.addMenu("&Panels")
-        for dock in (self.palette_dock, self.inspector_dock, self.diagnostics_dock):
-            self._view_menu_docks.addAction(dock.toggleViewAction())
-        self.snap_action.setChecked(str(self.settings.value("snap", "false")) == "true")
+        build_menus(self)
 
     def show_unrolled(self, on: bool) -> None:
         """Toggle a read-only canvas with the recurrent graph unrolled over time."""
@@ -538,32 +467,7 @@ class MainWindow(QMainWindow):
             a.setChecked(a.data() == key)
 
     def _context_menu(self, item, global_pos) -> None:
-        while item is not None and not isinstance(item, (NodeItem, EdgeItem)):
-            item = item.parentItem()
-        m = QMenu(self)
-        ed = self.editor
-        if isinstance(item, NodeItem):
-            if not item.isSelected():
-                ed.scene.select_nodes([item.node.id])
-            m.addAction("Duplicate", ed.duplicate)
-            m.addAction("Copy", ed.copy)
-            m.addAction("Cut", ed.cut)
-            m.addAction("Delete", ed.delete_selection)
-            m.addSeparator()
-            m.addAction("Group", ed.group_selection)
-            m.addAction("Ungroup", ed.ungroup_selection)
-            m.addAction("Auto-layout selection", lambda: ed.auto_layout(True))
-        elif isinstance(item, EdgeItem):
-            m.addAction("Disconnect", lambda e=item.edge: ed.reconnect(e, None))
-        else:
-            pos = self.view.mapToScene(self.view.mapFromGlobal(global_pos.toPoint()))
-            m.addAction("Add layer…", lambda: self._quick_add_at(pos))
-            m.addAction("Paste", ed.paste)
-            m.addAction("Select all", ed.select_all)
-            m.addSeparator()
-            m.addAction("Auto-layout", lambda: ed.auto_layout(False))
-            m.addAction("Fit to view", self.view.fit)
-        m.popup(global_pos.toPoint())
+        context_menu(self, item, global_pos)
 
     def _arrange_docks(self) -> None:
         """Give the canvas most of the room; docks added by plug-ins stay modest."""

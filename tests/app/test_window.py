@@ -462,3 +462,25 @@ def test_keyboard_tab_quick_add_and_delete_on_the_canvas(make_window, qtbot):
     assert len(w.document) == 0
     qtbot.keyClick(w.view, Qt.Key_Z, Qt.ControlModifier)
     assert len(w.document) == 1
+
+
+def test_context_menus_on_node_edge_and_canvas(make_window):
+    from PySide6.QtWidgets import QMenu
+
+    w = make_window()
+    w.open_example(EXAMPLES / "mlp_spirals.json")
+    scene = w.editor.scene
+    node = scene.node_items["hidden1"]
+    edge = next(iter(scene.edge_items.values()))
+    for item in (node.in_ports["x"], edge, None):  # a port counts as its node
+        w._context_menu(item, QPointF(100, 100))
+        menus = [m for m in w.findChildren(QMenu) if m.isVisible()]
+        assert menus and menus[-1].actions()
+        texts = [a.text() for a in menus[-1].actions()]
+        menus[-1].close()
+        if item is edge:
+            assert "Disconnect" in texts
+        elif item is None:
+            assert "Paste" in texts
+        else:
+            assert "Group" in texts and w.editor.selected_ids() == ["hidden1"]
