@@ -317,7 +317,8 @@ class CrossEntropy(nn.Module):
         self.label_smoothing = label_smoothing
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logits, target = _flatten_leading(logits, target)
+        if logits.dim() != 2 or target.dim() != 1:  # (N, T, C): every step counts
+            logits, target = _flatten_leading(logits, target)
         return F.cross_entropy(logits, target.long(), label_smoothing=self.label_smoothing)
 
 
