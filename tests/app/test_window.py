@@ -484,3 +484,27 @@ def test_context_menus_on_node_edge_and_canvas(make_window):
             assert "Paste" in texts
         else:
             assert "Group" in texts and w.editor.selected_ids() == ["hidden1"]
+
+
+def test_dragging_a_node_is_one_undo_step_and_snaps_to_the_grid(make_window, qtbot):
+    w = make_window()
+    w.open_example(EXAMPLES / "mlp_spirals.json")
+    w.snap_action.setChecked(True)
+    w.view.resetTransform()
+    item = w.editor.scene.node_items["tanh1"]
+    w.view.centerOn(item)
+    qtbot.wait(10)
+    vp = w.view.viewport()
+    start = w.view.mapFromScene(item.sceneBoundingRect().center() + QPointF(0, 12))
+    before = w.document.node("tanh1").position
+    count = w.undo_stack.count()
+    qtbot.mousePress(vp, Qt.LeftButton, Qt.NoModifier, start)
+    for dx in (10, 25, 47):
+        qtbot.mouseMove(vp, start + QPoint(dx, dx // 2))
+    qtbot.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, start + QPoint(47, 23))
+    x, y = w.document.node("tanh1").position
+    assert (x, y) != before and x % 20 == 0 and y % 20 == 0
+    assert w.undo_stack.count() == count + 1
+    w.undo_stack.undo()
+    assert w.document.node("tanh1").position == before
+    assert (item.pos().x(), item.pos().y()) == before
