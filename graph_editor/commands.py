@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from PySide6.QtGui import QUndoCommand
 
-from runtime.graph import Edge, GraphDocument, Node, type_prefix
+from runtime.graph import Edge, GraphDocument, GraphError, Node, type_prefix
 
 _MOVE_ID = 4001
 _PARAM_ID = 4002
@@ -203,8 +203,14 @@ class Paste(QUndoCommand):
         for n in self.nodes:
             self.doc.add_node(n["type"], n["params"], node_id=n["node_id"], label=n["label"],
                               position=n["position"])
-        for e in self.edges:
-            self.doc.add_edge(e)
+        kept = []
+        for e in self.edges:  # a fragment from another version may name a missing port
+            try:
+                self.doc.add_edge(e)
+            except GraphError:
+                continue
+            kept.append(e)
+        self.edges = kept
 
     def undo(self) -> None:
         for n in reversed(self.nodes):

@@ -145,3 +145,19 @@ def test_layout_puts_every_edge_left_to_right(qapp):
         doc.move_node(n, pos)
     for e in doc.edges:
         assert doc.node(e.source).position[0] < doc.node(e.target).position[0]
+
+
+def test_paste_skips_edges_to_ports_that_do_not_exist(qapp):
+    doc = GraphDocument()
+    data = {"format": "netbuilder-clipboard",
+            "nodes": [{"id": "a", "type": "VectorInput", "params": {}, "position": [0, 0]},
+                      {"id": "b", "type": "Dense", "params": {}, "position": [200, 0]}],
+            "edges": [{"source": "a", "source_port": "out", "target": "b", "target_port": "x"},
+                      {"source": "a", "source_port": "out", "target": "b", "target_port": "nope"}]}
+    stack = QUndoStack()
+    stack.push(C.Paste(doc, data))
+    assert sorted(doc.nodes) == ["a", "b"] and len(doc.edges) == 1
+    stack.undo()
+    assert len(doc) == 0
+    stack.redo()
+    assert len(doc.edges) == 1
