@@ -512,6 +512,7 @@ def run(argv: list[str]) -> int:
     app.setOrganizationName("Netbuilder")
     files = [a for a in argv if not a.startswith("-")]
     window = MainWindow(show_start=not files)
+    _report_unexpected_errors(window)
     window.show()
     if files:
         if not window.open_path(files[0], ask_save=False):
@@ -519,3 +520,19 @@ def run(argv: list[str]) -> int:
     else:
         QTimer.singleShot(0, window.offer_untitled_recovery)
     return app.exec()
+
+
+def _report_unexpected_errors(window: MainWindow) -> None:
+    """A bug in a slot must not kill the app or show a traceback dialog: log it to the
+    console and say so in one line in the status bar (unsaved work stays autosaved)."""
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        traceback.print_exception(exc_type, exc, tb, file=sys.stderr)
+        try:
+            window.show_message(f"Internal error: {exc_type.__name__}: {exc} (details in the "
+                                "console; your work is autosaved)", 15000)
+        except RuntimeError:  # the window is gone
+            previous(exc_type, exc, tb)
+
+    sys.excepthook = hook
