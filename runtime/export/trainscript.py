@@ -16,7 +16,8 @@ TEMPLATE = r'''"""Train {cls} as configured in Netbuilder (generated; standalone
     torchrun --nproc_per_node=2 train.py              # DistributedDataParallel
     python train.py --data data.npz --epochs 5        # your arrays: {names}
 
-The batch size is the global batch: each of N processes takes batch_size / N samples.
+The batch size is the global batch: each of N processes takes batch_size / N samples
+of it, so N processes follow the single-process run (up to batch-statistics layers).
 Data: --data FILE.npz, else data.npz beside this file (written by the export when the
 graph names a dataset), else synthetic random data of the right shapes.
 """
@@ -32,8 +33,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
-from torch.utils.data.distributed import DistributedSampler
+from torch.utils.data import TensorDataset
 
 from model import INPUTS, TARGETS, {cls}
 
@@ -100,6 +100,7 @@ def main(argv=None):
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: all)")
     ap.add_argument("--seed", type=int, default=int(cfg.seed))
     ap.add_argument("--out", default="trained.safetensors")
+    ap.add_argument("--loss-log", help="write 'step loss' lines (the global batch's loss)")
     args = ap.parse_args(argv)
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -140,26 +141,37 @@ def main(argv=None):
     tensors = normalise(tensors, n - n_val)
     train_set = TensorDataset(*[t[: n - n_val] for t in tensors])
     val_set = TensorDataset(*[t[n - n_val:] for t in tensors]) if n_val else None
+    # Deterministic sharding: every epoch one global permutation (seed + epoch); each
+    # global batch of batch_size samples is cut into N equal shards, rank r takes shard r.
+    # DDP averages the shards' gradients, so N processes follow the same trajectory as one
+    # process with the same global batch (layers with batch statistics aside).
     per_rank = max(1, args.batch_size // world)
-    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
-                                 seed=args.seed) if distributed else None
-    loader = DataLoader(train_set, batch_size=per_rank, shuffle=sampler is None,
-                        sampler=sampler, drop_last=len(train_set) >= per_rank * world)
+    global_batch = per_rank * world
+    if len(train_set) < global_batch:
+        raise SystemExit(f"{{len(train_set)}} training samples are fewer than one global batch "
+                         f"({{global_batch}}); use a smaller --batch-size")
+
+    def batches(epoch):
+        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(
+            args.seed + epoch))
+        for b in range(len(train_set) // global_batch):
+            idx = order[b * global_batch + rank * per_rank: b * global_batch + (rank + 1) * per_rank]
+            yield [t[idx] for t in train_set.tensors]
+
     named = [(k, p) for k, p in objective.named_parameters() if p.requires_grad]
     optimizer = make_optimizer(cfg, [
         {{"params": [p for k, p in named if p.dim() >= 2], "weight_decay": float(cfg.weight_decay)}},
         {{"params": [p for k, p in named if p.dim() < 2], "weight_decay": 0.0}}])
-    steps_per_epoch = max(1, len(loader))
+    steps_per_epoch = max(1, len(train_set) // global_batch)
+    log = open(args.loss_log, "w") if args.loss_log and rank == 0 else None
     total = steps_per_epoch * args.epochs
     plateau = {{"best": math.inf, "bad": 0, "scale": 1.0}}
 
     step = 0
     for epoch in range(args.epochs):
-        if sampler is not None:
-            sampler.set_epoch(epoch)
         model.train()
         total_loss, count = 0.0, 0
-        for batch in loader:
+        for batch in batches(epoch):
             lr = get_lr(cfg, step, steps_per_epoch, total) * plateau["scale"]
             for g in optimizer.param_groups:
                 g["lr"] = lr
@@ -174,11 +186,17 @@ def main(argv=None):
             if float(getattr(cfg, "clip_norm", 0) or 0) > 0:
                 nn.utils.clip_grad_norm_(objective.parameters(), float(cfg.clip_norm))
             optimizer.step()
-            total_loss += float(loss.detach())
+            step_loss = loss.detach()
+            if distributed:  # the global batch's loss: the mean of the shards' losses
+                dist.all_reduce(step_loss)
+                step_loss = step_loss / world
+            if log is not None:
+                log.write(f"{{step}} {{float(step_loss):.9g}}\n")
+            total_loss += float(step_loss)
             count += 1
             step += 1
             if rank == 0 and step % 10 == 1:
-                print(f"epoch {{epoch + 1}} step {{step}} loss {{float(loss.detach()):.6f}} lr {{lr:.3g}}",
+                print(f"epoch {{epoch + 1}} step {{step}} loss {{float(step_loss):.6f}} lr {{lr:.3g}}",
                       flush=True)
             if args.max_steps and step >= args.max_steps:
                 break
@@ -203,6 +221,8 @@ def main(argv=None):
         if args.max_steps and step >= args.max_steps:
             break
 
+    if log is not None:
+        log.close()
     if rank == 0:
         from safetensors.torch import save_file
         state = {{k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}}

@@ -142,8 +142,9 @@ def test_example_exports_heavy_formats(path, tmp_path):
     if "python" in results:
         assert any("fresh process" in c for c in results["python"].checks)
     if any(n.type in ("LSTM", "GRU", "RNN") for n in doc):
-        # honest report: torch.export cannot keep an LSTM/GRU's length dynamic
-        assert any("sequence length is fixed" in n for n in results["pt2"].notes)
+        # recurrent layers run as torch scans while torch.export traces (issue 3): the
+        # .pt2 program keeps the sequence length dynamic and is checked at a second length
+        assert any("steps" in c for c in results["pt2"].checks), results["pt2"].checks
 
 
 def test_code_built_graphs_every_format(tmp_path):
@@ -416,9 +417,10 @@ def test_cli_import(tmp_path, capsys):
 # ---- distributed training script -------------------------------------------------------
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(120)
 def test_train_script_under_torchrun_two_cpu_processes(tmp_path):
-    """SLOW-ish (~10-25 s): the generated train.py under torchrun with 2 gloo processes."""
+    """SLOW-ish (~15-30 s): the generated train.py under torchrun with 2 gloo processes
+    follows the single-process run with the same global batch (losses step by step)."""
     if shutil.which("torchrun") is None:
         pytest.skip("torchrun not on PATH")
     doc = seq_doc()
@@ -426,13 +428,23 @@ def test_train_script_under_torchrun_two_cpu_processes(tmp_path):
     export(doc, "python", tmp_path / "py")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["OMP_NUM_THREADS"] = "1"
+    args = ["train.py", "--samples", "64", "--max-steps", "4"]
+    one = subprocess.run([sys.executable] + args + ["--loss-log", "one.txt", "--out", "one.safetensors"],
+                         cwd=tmp_path / "py", env=env, capture_output=True, text=True, timeout=60)
+    assert one.returncode == 0, one.stderr[-2000:]
     proc = subprocess.run(
-        ["torchrun", "--standalone", "--nproc_per_node=2", "train.py", "--samples", "64",
-         "--max-steps", "3", "--out", "trained.safetensors"],
-        cwd=tmp_path / "py", env=env, capture_output=True, text=True, timeout=85)
+        ["torchrun", "--standalone", "--nproc_per_node=2"] + args
+        + ["--loss-log", "two.txt", "--out", "trained.safetensors"],
+        cwd=tmp_path / "py", env=env, capture_output=True, text=True, timeout=90)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "on 2 process(es)" in proc.stdout
+    l1 = [float(x.split()[1]) for x in (tmp_path / "py" / "one.txt").read_text().splitlines()]
+    l2 = [float(x.split()[1]) for x in (tmp_path / "py" / "two.txt").read_text().splitlines()]
+    assert len(l1) == len(l2) == 4
+    assert max(abs(a - b) for a, b in zip(l1, l2)) < 1e-5, (l1, l2)
     trained = load_weights(tmp_path / "py" / "trained.safetensors")
+    single = load_weights(tmp_path / "py" / "one.safetensors")
     start = load_weights(tmp_path / "py" / "weights.safetensors")
     assert set(trained) == set(start)
     assert any(not torch.equal(trained[k], start[k]) for k in start)  # it trained
+    assert all(torch.allclose(trained[k], single[k], atol=1e-5) for k in start)
