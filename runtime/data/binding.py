@@ -24,8 +24,11 @@ def _fit(arr: np.ndarray, expected: tuple, node, ds: Dataset, role: str) -> np.n
     same_numel = math.prod(got) == math.prod(expected)
     if same_numel and (len(expected) == 1 or squeeze(got) == squeeze(expected)):
         return arr.reshape((len(arr),) + expected)
+    hint = ""
+    if node.type == "ImageInput" and len(got) == 3 and got[0] == expected[0]:
+        hint = f" (add ?size={expected[1]}x{expected[2]} to the dataset spec to resize)"
     raise DataError(f"dataset {ds.name} gives {fmt_shape(got)} per sample, {role} node "
-                    f"{node.id} expects {fmt_shape(expected)}")
+                    f"{node.id} expects {fmt_shape(expected)}{hint}")
 
 
 def bind(ds: Dataset, doc) -> tuple[list[np.ndarray], list[np.ndarray]]:

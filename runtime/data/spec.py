@@ -1,7 +1,7 @@
 """Dataset spec strings: one line that names a dataset and its options.
 
     spirals                      built-in set (options: spirals?n=2000&noise=0.1)
-    digits                       scikit-learn's bundled 8x8 digits
+    digits                       scikit-learn's bundled 8x8 digits (digits?size=32: resized)
     text | corpus                the bundled public-domain text (text?steps=64)
     csv:path.csv?label=y&features=a,b&task=regression
     npz:data.npz?x=images&y=labels      npy:x.npy,y.npy
@@ -77,6 +77,7 @@ def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: 
         return q if q.is_absolute() or base_dir is None else Path(base_dir) / q
 
     paths = [p(s) for s in path.split(",") if s.strip()] if path else []
+    size = opts.pop("size", None) if kind != "images" else None
     if kind in BUILTIN:
         kw = {k: _num(v, k, spec) for k, v in opts.items()}
         if kind in SEQUENCE_SETS and "steps" not in kw and "steps" in hints:
@@ -116,8 +117,35 @@ def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: 
     else:
         raise DataError(f"unknown dataset {kind!r}; choose one of {', '.join(NAMES)} or a "
                         "file (csv:, npz:, npy:, images:, idx:, cifar:, text:)")
+    if size:
+        ds = _resize(ds, _hw(size, spec))
     check_finite(ds, ds.meta.get("file"))
     ds.meta["spec"] = spec
+    return ds
+
+
+def _hw(size: str, spec: str) -> tuple[int, int]:
+    try:
+        hw = tuple(int(v) for v in size.lower().split("x"))
+        return (hw[0], hw[0]) if len(hw) == 1 else (hw[0], hw[1])
+    except ValueError:
+        raise DataError(f"dataset spec {spec!r}: size={size!r} must look like 32 or 32x32") from None
+
+
+def _resize(ds: Dataset, hw: tuple[int, int]) -> Dataset:
+    """Bilinear (antialiased) resize of image inputs (N, C, H, W), e.g. 8x8 digits for a
+    32x32 LeNet-5."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    xs = []
+    for a in ds.inputs:
+        if a.ndim == 4 and np.issubdtype(a.dtype, np.floating) and tuple(a.shape[2:]) != hw:
+            a = F.interpolate(torch.from_numpy(a), size=hw, mode="bilinear", antialias=True,
+                              align_corners=False).numpy()
+        xs.append(a)
+    ds.inputs = xs
     return ds
 
 

@@ -207,7 +207,9 @@ def test_binding_checks_shapes_and_classes():
     with pytest.raises(DataError) as e:
         bind(load_dataset("digits"), image_classifier(1, 28, 28))
     assert str(e.value) == ("dataset digits gives (1, 8, 8) per sample, input node image "
-                            "expects (1, 28, 28)")
+                            "expects (1, 28, 28) (add ?size=28x28 to the dataset spec to resize)")
+    xs, _ = bind(load_dataset("digits?size=28"), image_classifier(1, 28, 28))
+    assert xs[0].shape == (1797, 1, 28, 28)
     xs, ys = bind(load_dataset("digits"), image_classifier(1, 8, 8))
     assert xs[0].dtype == np.float32 and ys[0].dtype == np.int64
     with pytest.raises(DataError, match="has 10 classes but target node label allows 3"):
