@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -152,4 +153,69 @@ def cmd_import(args) -> int:
         return 0
     except OSError as exc:
         print(f"error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def _dist_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a Netbuilder graph (.json) or bundle (.zip or directory)")
+    p.add_argument("--nproc", type=int, default=2, help="processes (torchrun --nproc_per_node)")
+    p.add_argument("--out", "-o", help="directory for model.py, train.py and the trained "
+                   "weights (default: FILE's name + _ddp)")
+    p.add_argument("--weights", "-w", help="start from these weights (.safetensors)")
+    p.add_argument("--epochs", type=int, help="override the graph's epochs")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps")
+    p.add_argument("--loss-log", help="write 'step loss' lines of the global batch")
+
+
+@subcommand("train-dist", "train with DistributedDataParallel under torchrun (exports "
+            "model.py + train.py, then runs torchrun --nproc_per_node N train.py)", _dist_args)
+def cmd_train_dist(args) -> int:
+    import shutil
+    import subprocess
+
+    from .core import ExportError, export, load_bundle
+
+    if args.nproc < 1:
+        print("error: --nproc must be at least 1", file=sys.stderr)
+        return 1
+    path = Path(args.file)
+    weights = args.weights
+    if path.is_dir() or path.suffix.lower() == ".zip":
+        try:
+            doc, state = load_bundle(path)
+        except ExportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        weights = weights or state
+    else:
+        doc = _load(args.file)
+        if doc is None:
+            return 1
+    out = Path(args.out or f"{path.with_suffix('')}_ddp").resolve()
+    try:
+        r = export(doc, "python", out, weights=weights)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not (out / "train.py").exists():
+        print("error: the graph has no loss node: nothing to train", file=sys.stderr)
+        return 1
+    for n in r.notes:
+        print(f"note: {n}", file=sys.stderr)
+    torchrun = shutil.which("torchrun")
+    launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
+    cmd = launcher + ["--standalone", f"--nproc_per_node={args.nproc}", "train.py",
+                      "--out", str(out / "trained.safetensors")]
+    if args.epochs is not None:
+        cmd += ["--epochs", str(args.epochs)]
+    if args.max_steps:
+        cmd += ["--max-steps", str(args.max_steps)]
+    if args.loss_log:
+        cmd += ["--loss-log", str(Path(args.loss_log).resolve())]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    print(f"running in {out}: {' '.join(cmd[len(launcher):])}", file=sys.stderr)
+    try:
+        return subprocess.call(cmd, cwd=out, env=env)
+    except OSError as exc:
+        print(f"error: cannot start torchrun: {exc}", file=sys.stderr)
         return 1
