@@ -38,8 +38,14 @@ class Dataset:
         return len(self.inputs[0]) if self.inputs else 0
 
     def subset(self, index: np.ndarray) -> "Dataset":
+        """The samples at ``index``; ``meta["index"]`` keeps their positions in the original
+        dataset (misclassified samples are reported by that position)."""
+        index = np.asarray(index)
+        base = self.meta.get("index")
+        original = base[index] if base is not None else index
         return replace(self, inputs=[a[index] for a in self.inputs],
-                       targets=[a[index] for a in self.targets])
+                       targets=[a[index] for a in self.targets],
+                       meta={**self.meta, "index": original})
 
     def sample_shapes(self) -> tuple[list[tuple], list[tuple]]:
         return [a.shape[1:] for a in self.inputs], [a.shape[1:] for a in self.targets]

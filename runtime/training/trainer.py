@@ -178,6 +178,9 @@ class Trainer:
         self.val_x, self.val_y = tensors(val)
         self.test_x, self.test_y = tensors(test)
         self.n_train, self.n_val = len(train), (len(val) if val is not None else 0)
+        self.index = {"train": train.meta.get("index"),  # positions in the whole dataset
+                      "val": val.meta.get("index") if val is not None else None,
+                      "test": test.meta.get("index") if test is not None else None}
         self.stats = stats
 
     def _freeze_and_init(self) -> None:
@@ -447,8 +450,10 @@ class Trainer:
                     0, y * k + p, torch.ones_like(y)).view(k, k)
                 result["confusion"] = conf.tolist()
             wrong = torch.nonzero(p != y).flatten()[:25].tolist()
-            result["misclassified"] = [{"index": i, "label": int(y[i]), "pred": int(p[i])}
-                                       for i in wrong]
+            where = self.index.get(part)  # report positions in the whole dataset
+            result["misclassified"] = [
+                {"index": int(where[i]) if where is not None else i, "label": int(y[i]),
+                 "pred": int(p[i])} for i in wrong]
         return result
 
     # ------------------------------------------------------------------ instrumentation

@@ -99,8 +99,9 @@ def test_digits_cnn_example_reaches_95_percent_validation_accuracy():
     conf = np.array(last["confusion"])
     assert conf.shape == (10, 10) and conf.sum() == round(1797 * 0.2)
     assert np.trace(conf) / conf.sum() == pytest.approx(final["val_accuracy"])
+    labels = t.dataset.targets[0]  # indices point into the whole dataset
     for m in last["misclassified"]:
-        assert m["label"] != m["pred"]
+        assert m["label"] != m["pred"] and labels[m["index"]] == m["label"]
     maps = of(events, "feature_maps")[-1]
     first_conv = next(n for n in t.doc.nodes if t.doc.nodes[n].type == "Conv2d")
     assert maps["node"] == first_conv and maps["maps"].ndim == 3 and maps["maps"].dtype == np.float32
