@@ -199,9 +199,9 @@ class ExportDialog(QDialog):
         fmt = self.selected_format()
         cur = self.path_edit.text().strip()
         base = Path(cur) if cur else self._default_dir / self._base
-        stem = base.name.split(".")[0] if base.name else self._base
-        self.path_edit.setText(str(base.parent / f"{stem}{'_python' if fmt == 'python' else ''}"
-                                   f"{SUFFIX[fmt]}".replace("_python_python", "_python")))
+        stem = (base.name.split(".")[0] if base.name else self._base).removesuffix("_python")
+        name = f"{stem}_python" if fmt == "python" else f"{stem}{SUFFIX[fmt]}"
+        self.path_edit.setText(str(base.parent / name))
 
     def _browse(self) -> None:
         fmt = self.selected_format()

@@ -10,7 +10,6 @@ running it. Importing ONNX reads a protobuf and never runs code.
 from __future__ import annotations
 
 import importlib.util
-import math
 import operator
 import re
 import sys
@@ -84,8 +83,6 @@ def verify_import(res: ImportResult, run_source: Callable, what: str) -> None:
 
 def _input_node(doc: GraphDocument, nid: str, spec: dict, pos) -> None:
     shape = list(spec["shape"])
-    if spec.get("dtype") == "int64" and nid in spec.get("_targets", ()):
-        pass
     if spec.get("role") == "target":
         kind = "class" if spec.get("dtype") == "int64" else "value"
         params = {"kind": kind, "shape": shape}
@@ -124,10 +121,6 @@ class _Ids:
             s = f"{base}_{i}"
         self.used.add(s)
         return s
-
-
-def _grid(i: int) -> tuple[float, float]:
-    return (float(i % 1 * 0 + 40), float(80 * i))
 
 
 # ---- PyTorch modules ------------------------------------------------------------------

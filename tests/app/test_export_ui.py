@@ -2,9 +2,6 @@
 real exporter in a child process and shows the verification result."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from PySide6.QtCore import Qt
 
 from app import export_ui
