@@ -115,10 +115,11 @@ def prepare(doc: GraphDocument, weights: Mapping[str, torch.Tensor] | str | Path
         raise ExportError("the graph has no output: add an Output node or a loss whose "
                           "prediction can be exported")
     analysis = analyze(doc)
-    torch.manual_seed(seed)
     try:
-        train = build_module(doc, mode="train", analysis=analysis) if sig.losses else None
-        predict = build_module(doc, mode="predict", analysis=analysis)
+        with torch.random.fork_rng(devices=[]):  # seeded initial weights, caller's RNG untouched
+            torch.manual_seed(seed)
+            train = build_module(doc, mode="train", analysis=analysis) if sig.losses else None
+            predict = build_module(doc, mode="predict", analysis=analysis)
     except CompileError as exc:
         lines = [str(d) for d in exc.diagnostics if d.is_error]
         raise ExportError("the graph has errors:\n  " + "\n  ".join(lines)) from None
