@@ -145,6 +145,15 @@ def test_same_seed_same_losses_other_seed_other_losses():
     assert a == b and a != c
 
 
+def test_instrumentation_does_not_change_the_losses():
+    doc = _digits_cnn()
+    base = dict(dataset="digits", epochs=1, batch_size=128, augment=["flip", "crop"])  # random
+    quiet = run(doc, cfg(instrument_every=10**6, visualize_every=10**6, **base))[0]
+    busy, _, events = run(doc, cfg(instrument_every=1, visualize_every=1, **base))
+    assert len(of(events, "feature_maps")) == len(busy.step_losses) + 1
+    assert list(quiet.step_losses) == list(busy.step_losses)
+
+
 def test_resume_reproduces_uninterrupted_run(tmp_path):
     doc = mlp()
     config = cfg(dataset="moons", epochs=4, optimizer="adamw", schedule="cosine", augment=[])
