@@ -460,7 +460,7 @@ def scan_loop(cell, seqs, consts, states, outputs, reverse=False):
 
     xs = tuple(torch.flip(s, [1]) if reverse else s for s in seqs)
     xs = tuple(s.transpose(0, 1) for s in xs)  # time first
-    _, ys = scan(step, tuple(states), xs)
+    _, ys = scan(step, tuple(s.contiguous() for s in states), xs)
     out = []
     for kind, y in zip(outputs, ys):
         if kind == "Collect":

@@ -534,3 +534,46 @@ def test_char_lstm_cell_equals_embedding_lstm_linear():
     logits = m.scores(twin_lstm(emb(chars))[0])
     want = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), label.reshape(-1))
     torch.testing.assert_close(m(chars, label)["loss"], want, atol=ATOL, rtol=1e-4)
+
+
+def test_outside_value_enters_every_step_and_learned_initial_state():
+    """h_t = tanh(W [x_t, h_{t-1}, ctx] + b) with ctx from outside the region, a learned
+    h_0, Collect of the pre-activation and Last of h, against a hand-written loop."""
+    d = GraphDocument("ctx")
+    d.add_node("SequenceInput", {"steps": T, "features": D}, node_id="x")
+    d.add_node("VectorInput", {"features": 2}, node_id="ctx")
+    d.add_node("SequenceStep", node_id="step")
+    d.add_node("Delay", {"shape": [H], "init": "learned"}, node_id="h_prev")
+    d.add_node("Concat", {"inputs": 3}, node_id="cat")
+    d.add_node("Dense", {"units": H}, node_id="w")
+    d.add_node("Tanh", node_id="h")
+    d.add_node("Last", node_id="last")
+    d.add_node("Collect", node_id="col")
+    for o in ("y1", "y2"):
+        d.add_node("Output", node_id=o)
+    for s, sp, t, tp in (("x", "out", "step", "seq"), ("step", "out", "cat", "x1"),
+                         ("h_prev", "out", "cat", "x2"), ("ctx", "out", "cat", "x3"),
+                         ("cat", "out", "w", "x"), ("w", "out", "h", "x"),
+                         ("h", "out", "h_prev", "x"), ("h", "out", "last", "x"),
+                         ("w", "out", "col", "x"), ("last", "out", "y1", "x"),
+                         ("col", "out", "y2", "x")):
+        d.connect(s, sp, t, tp)
+    assert validate(d) == []
+    assert analyze(d).nodes["h_prev"].params == H
+    m = build_module(d, mode="predict")
+    loop = m.step_loop
+    assert isinstance(loop, recurrent.RecurrentLoop)
+    with torch.no_grad():
+        loop.states.h_prev.initial.normal_()
+    x, ctx = torch.randn(N, T, D), torch.randn(N, 2)
+    last, col = m(x, ctx)
+    h = loop.states.h_prev.initial.expand(N, H)
+    pre = []
+    for t in range(T):
+        a = loop.cell.w(torch.cat([x[:, t], h, ctx], 1))
+        pre.append(a)
+        h = torch.tanh(a)
+    torch.testing.assert_close(last, h)
+    torch.testing.assert_close(col, torch.stack(pre, 1))
+    last.sum().backward()
+    assert loop.states.h_prev.initial.grad.abs().sum() > 0
