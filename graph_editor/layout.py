@@ -33,6 +33,14 @@ def layered_positions(doc: GraphDocument, node_ids=None) -> dict[str, tuple[floa
         generations = [list(gen) for gen in nx.topological_generations(g)]
     except nx.NetworkXUnfeasible:  # an illegal cycle: fall back to one column per node
         generations = [[n] for n in ids]
+    else:  # a source that feeds only late layers (a loss's Target) sits just before them
+        layer = {n: i for i, gen in enumerate(generations) for n in gen}
+        for n in list(layer):
+            succ = list(g.successors(n))
+            if g.in_degree(n) == 0 and succ and layer[n] == 0:
+                layer[n] = max(0, min(layer[s] for s in succ) - 1)
+        generations = [[n for n in ids if layer[n] == i] for i in range(max(layer.values()) + 1)]
+        generations = [gen for gen in generations if gen]
     x0 = min(doc.node(n).position[0] for n in ids)
     y0 = min(doc.node(n).position[1] for n in ids)
     out: dict[str, tuple[float, float]] = {}

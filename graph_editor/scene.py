@@ -96,6 +96,7 @@ class GraphScene(QGraphicsScene):
             item.setFlag(QGraphicsItem.ItemIsMovable, False)
         self.node_items[node.id] = item
         self.addItem(item)
+        self.ensure_room(item)
 
         if node.id in self.groups_by_node:
             self._rebuild_groups()
@@ -157,6 +158,7 @@ class GraphScene(QGraphicsScene):
         item = self.node_items.get(node_id)
         if item is not None and (item.pos().x(), item.pos().y()) != tuple(new):
             item.setPos(*new)
+            self.ensure_room(item)
 
     # ---- analysis -> items -------------------------------------------------------------
     def apply_analysis(self, analysis, diagnostics) -> None:
@@ -181,6 +183,13 @@ class GraphScene(QGraphicsScene):
     def update_scene_rect(self) -> None:
         rect = self.itemsBoundingRect().adjusted(-2000, -2000, 2000, 2000)
         self.setSceneRect(rect.united(QRectF(-2000, -1500, 4000, 3000)))
+
+    def ensure_room(self, item) -> None:
+        """Grow the scene rect around ``item`` so the view can scroll to it, with room
+        to spare around it for new layers (the rect never shrinks while editing)."""
+        rect = item.sceneBoundingRect()
+        if not self.sceneRect().contains(rect.adjusted(-400, -400, 400, 400)):
+            self.setSceneRect(self.sceneRect().united(rect.adjusted(-2000, -2000, 2000, 2000)))
 
     def selected_node_ids(self) -> list[str]:
         return [i.node.id for i in self.selectedItems() if isinstance(i, NodeItem)]
@@ -358,6 +367,8 @@ class GraphScene(QGraphicsScene):
             if item is not None and item.pos() != old:
                 moves[nid] = ((old.x(), old.y()), (item.pos().x(), item.pos().y()))
         self._press_positions = {}
+        for nid in moves:
+            self.ensure_room(self.node_items[nid])
         if moves:
             self.move_requested.emit(moves)
 
