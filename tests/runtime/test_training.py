@@ -460,3 +460,19 @@ def test_control_works_across_a_spawned_process():
         if child.is_alive():
             child.kill()
     assert child.exitcode == 0
+
+
+def test_train_cli_resumes_from_a_run_folder(tmp_path, capsys):
+    from runtime.cli import main
+
+    doc = mlp()
+    doc.set_training(cfg(dataset="moons", epochs=2).to_dict())
+    save_graph(doc, tmp_path / "net.json")
+    out = tmp_path / "run"
+    assert main(["train", str(tmp_path / "net.json"), "--out", str(out), "--quiet"]) == 0
+    assert main(["train", str(tmp_path / "net.json"), "--out", str(out), "--quiet",
+                 "--epochs", "3", "--resume", str(out)]) == 0
+    final = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert final["epochs"] == 3 and final["status"] == "completed"
+    epochs = [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
