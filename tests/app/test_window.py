@@ -508,3 +508,13 @@ def test_dragging_a_node_is_one_undo_step_and_snaps_to_the_grid(make_window, qtb
     w.undo_stack.undo()
     assert w.document.node("tanh1").position == before
     assert (item.pos().x(), item.pos().y()) == before
+
+
+def test_fit_shows_nodes_added_far_away(make_window, qtbot):
+    w = make_window()
+    a = w.editor.add_node("Dense", (0, 0))
+    b = w.editor.add_node("ReLU", (6000, 2500))
+    w.view.fit()
+    visible = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
+    for nid in (a, b):
+        assert visible.contains(w.editor.scene.node_items[nid].sceneBoundingRect())
