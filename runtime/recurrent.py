@@ -321,7 +321,9 @@ class RegionCompiler:
         cell = self.build_cell(consts, inc)
         p0 = doc.nodes[r.steps[0]].params
         loop = None
-        if _LOWER[0] and not consts and not p0.get("tbptt"):
+        a = self.analysis
+        vectors = all(len(a.nodes[n].output_shape or ()) == 1 for n in r.steps + r.delays)
+        if _LOWER[0] and not consts and not p0.get("tbptt") and vectors:
             loop = lower_cell(doc, r, cell, inc)
         if loop is None:
             loop = RecurrentLoop(cell, self.build_states(), len(r.steps), len(consts),
