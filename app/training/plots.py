@@ -24,6 +24,7 @@ from .buffers import MetricStore
 VANISH, EXPLODE = 1e-7, 1e3  # gradient-norm warning thresholds
 MAX_TILES = 64  # feature maps / filters shown at most
 LOG_FLOOR = 1e-30  # log plots cannot show 0
+MAX_SYMBOLS = 60  # per-epoch curves drop their markers beyond this many epochs
 
 
 def _lut() -> np.ndarray:
@@ -224,8 +225,10 @@ class TrainingPlotsWidget(QWidget):
         self._bad.clear()
         for key in [k for k in self.curves if k.startswith("grad/")]:
             self.grad_plot.removeItem(self.curves.pop(key))
-        for curve in self.curves.values():
+        for key, curve in self.curves.items():
             curve.setData([], [])
+            if key.startswith("epoch/"):
+                curve.setSymbol("o" if "train" in key else "s")
         self.grad_warn_curve.setData([], [])
         self.node_order = []
         self.warning_label.hide()
@@ -238,6 +241,10 @@ class TrainingPlotsWidget(QWidget):
     def stop_live(self) -> None:
         self.timer.stop()
         self.redraw(everything=True)
+        if self._last_step > 0:  # the run is over: fit the step axis to it
+            self._x_max = float(self._last_step)
+            for plot in (self.loss_plot, self.grad_plot, self.acc_plot, self.lr_plot):
+                plot.setXRange(0.0, self._x_max, padding=0.02)
 
     # ---- ingest: called with every batch of events; only touches buffers --------------
     def ingest(self, events: list[dict]) -> None:
@@ -334,11 +341,11 @@ class TrainingPlotsWidget(QWidget):
             self._draw_evaluation(ev)
 
     def _grow_x(self, step: float) -> None:
-        """Widen the shared step axis by 1.5x when the run passes its end, so axes are not
+        """Widen the shared step axis by 1.3x when the run passes its end, so axes are not
         regenerated on every redraw."""
         if step <= self._x_max:
             return
-        self._x_max = max(50.0, step * 1.5)
+        self._x_max = max(50.0, step * 1.3)
         for plot in (self.loss_plot, self.grad_plot, self.acc_plot, self.lr_plot):
             plot.setXRange(0.0, self._x_max, padding=0.0)
 
@@ -370,6 +377,8 @@ class TrainingPlotsWidget(QWidget):
                     continue
                 curve = self._grad_curve(name)
             x, y = buf.data()
+            if name.startswith("epoch/") and len(x) > MAX_SYMBOLS and curve.opts["symbol"]:
+                curve.setSymbol(None)  # hundreds of markers cost more than they show
             curve.setData(x.copy(), y.copy())
             self._drawn[name] = buf.version
             if name == "lr" and len(y):  # from 0, so a flat lr line is a flat line

@@ -58,7 +58,7 @@ class TrainingUI(QObject):
         self.plots_dock = window.add_dock("Training plots", self._plots_holder,
                                           Qt.BottomDockWidgetArea,
                                           object_name="dock_training_plots")
-        self._plots_holder.setMinimumHeight(260)
+        self._plots_holder.setMinimumHeight(340)
         self._tabify_panel()
         self._build_menu()
 
