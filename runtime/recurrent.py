@@ -756,8 +756,11 @@ def unroll(doc: GraphDocument, steps: int | None = None) -> GraphDocument:
     a Delay at t > 0 is an Identity fed by its input's copy at t - 1, at t = 0 an
     ``Initial state`` node; Collect stacks the T copies, Last is an Identity of the final
     copy. ``metadata['unrolled_from']`` maps every id to its rolled id, and
-    ``metadata['unrolled_steps']`` is T. The copies of one node share their parameters in
-    the rolled model: this document is a view, not a separate model to train.
+    ``metadata['unrolled_steps']`` is T. Copy t of a region sits one region-width right of
+    copy t - 1 (nodes after it move right); the sequence inputs of a region (and targets
+    over its time axis) get length T, so the view's shapes agree. The copies of one node
+    share their parameters in the rolled model: this document is a view, not a separate
+    model to train.
     """
     from .analysis import analyze
 
@@ -773,7 +776,16 @@ def unroll(doc: GraphDocument, steps: int | None = None) -> GraphDocument:
     mapping: dict[str, str] = {}
     region_of = {nid: r for r in regions for nid in r.nodes}
     inc = {(e.target, e.target_port): e for e in doc.edges}
-    dx = 220.0
+    gap = 200.0
+    # layout: copy t of a region sits one region-width right of copy t - 1; nodes right of
+    # a region move right by the room its extra copies take
+    spans = []
+    for r in regions:
+        xs = [doc.nodes[n].position[0] for n in r.nodes if n not in r.outputs]
+        spans.append((r, min(xs), max(xs), max(xs) - min(xs) + gap))
+
+    def shift(x, own=None):
+        return sum((steps - 1) * w for r, _, hi, w in spans if r is not own and x > hi)
 
     def copy_id(nid, t):
         return f"{nid}_t{t}"
@@ -781,14 +793,17 @@ def unroll(doc: GraphDocument, steps: int | None = None) -> GraphDocument:
     # width of the unrolled strip per region: shift outside nodes after a region right
     for node in doc:
         r = region_of.get(node.id)
+        x0, y0 = node.position
         if r is None:
             out.add_node(node.type, dict(node.params), node_id=node.id, label=node.label,
-                         position=node.position)
+                         position=(x0 + shift(x0), y0))
             mapping[node.id] = node.id
             continue
-        x0, y0 = node.position
+        width = next(w for rr, _, _, w in spans if rr is r)
+        x0 += shift(x0, r)
         for t in range(steps):
-            pos = (x0 + t * dx * 2, y0)
+            pos = (x0 + t * width, y0)
+            last_x = (steps - 1) * width
             nid = copy_id(node.id, t)
             label = f"{node.display_name} t={t}"
             tags = _tags(node)
@@ -807,10 +822,10 @@ def unroll(doc: GraphDocument, steps: int | None = None) -> GraphDocument:
                 if t == steps - 1:
                     if node.type == "Collect":
                         out.add_node("StackSteps", {"inputs": steps}, node_id=node.id,
-                                     label=node.label, position=(x0 + steps * dx * 2, y0))
+                                     label=node.label, position=(x0 + last_x, y0))
                     else:
                         out.add_node("Identity", {}, node_id=node.id, label=node.label,
-                                     position=(x0 + steps * dx * 2, y0))
+                                     position=(x0 + last_x, y0))
                     mapping[node.id] = node.id
                 continue
             else:
@@ -849,6 +864,24 @@ def unroll(doc: GraphDocument, steps: int | None = None) -> GraphDocument:
         for d in r.delays:
             if doc.nodes[d].params["init"] != "input":
                 out.connect(seq_e.source, seq_e.source_port, copy_id(d, 0), "like")
+    # the view shows T steps: sequence inputs of the regions (and targets over their time
+    # axis) get length T, so the view's shapes agree
+    from .analysis import analyze as _analyze
+
+    a = _analyze(doc)
+    full = nx.DiGraph([(e.source, e.target) for e in doc.edges])
+    for r in regions:
+        old = a.nodes[r.steps[0]].steps if r.steps[0] in a.nodes else None
+        if not old or old == steps:
+            continue
+        for sid in nx.ancestors(full, r.steps[0]):
+            src = doc.nodes[sid]
+            if src.spec.is_source and src.params.get("steps") == old:
+                out.set_param(sid, "steps", steps)
+        for n in out:
+            shape = n.params.get("shape") if n.type == "Target" else None
+            if shape and shape[0] == old:
+                out.set_param(n.id, "shape", [steps] + list(shape[1:]))
     meta = dict(out.metadata)
     meta.update({"unrolled_from": mapping, "unrolled_steps": steps,
                  "description": f"{doc.metadata.get('name', 'graph')} unrolled over {steps} "

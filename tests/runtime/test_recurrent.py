@@ -167,6 +167,11 @@ def test_unrolled_document_computes_the_same():
                 mod.bias.copy_(src.bias)
     x = torch.randn(N, 4, D)
     torch.testing.assert_close(unrolled(x), rolled(x), atol=ATOL, rtol=1e-4)
+    # a view shorter than the analysis length of an example: inputs and targets follow
+    view = recurrent.unroll(load_graph(EXAMPLES / "char_lstm_cell.json"), 3)
+    assert validate(view) == []
+    positions = [n.position for n in view]
+    assert len(set(positions)) == len(positions)
 
 
 def test_truncated_bptt_cuts_the_gradient():
