@@ -10,12 +10,20 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from runtime.cli import SUBCOMMANDS, build_parser, main as cli_main
+    if not argv or _is_graph_path(argv[0]):
+        return start_gui(argv)  # without importing the CLI (and torch): a fast first window
+    from runtime.cli import main as cli_main
 
-    build_parser()  # registers plugin subcommands
-    if argv and (argv[0] in SUBCOMMANDS or argv[0] in ("-h", "--help")):
-        return cli_main(argv)
-    return start_gui(argv)
+    return cli_main(argv)
+
+
+def _is_graph_path(arg: str) -> bool:
+    """A file to open rather than a subcommand: 'x.json', a path, or an existing file."""
+    from pathlib import Path
+
+    if arg.startswith("-"):
+        return False
+    return arg.lower().endswith(".json") or "/" in arg or "\\" in arg or Path(arg).is_file()
 
 
 def start_gui(argv: list[str]) -> int:

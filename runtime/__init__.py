@@ -6,13 +6,35 @@ Importable without Qt or plotting libraries (a test enforces it)::
 """
 from __future__ import annotations
 
-from .analysis import Analysis, NodeInfo, analyze
-from .catalog import CATALOG, get_spec
-from .compiler import CompileError, Signature, build_module, example_inputs, signature
-from .diagnostics import Diagnostic
-from .graph import Edge, GraphDocument, GraphError, Node
-from .serialization import GraphFileError, LoadProblem, dumps, load_graph, loads, save_graph
-from .validation import validate
+import importlib
+
+# Public names -> the module defining them. Loaded on first use (PEP 562), so that
+# `import runtime.catalog` or `runtime.graph` (the editor's needs) does not import torch.
+_EXPORTS = {
+    "Analysis": "analysis", "NodeInfo": "analysis", "analyze": "analysis",
+    "CATALOG": "catalog", "get_spec": "catalog",
+    "CompileError": "compiler", "Signature": "compiler", "build_module": "compiler",
+    "example_inputs": "compiler", "signature": "compiler",
+    "Diagnostic": "diagnostics",
+    "Edge": "graph", "GraphDocument": "graph", "GraphError": "graph", "Node": "graph",
+    "GraphFileError": "serialization", "LoadProblem": "serialization", "dumps": "serialization",
+    "load_graph": "serialization", "loads": "serialization", "save_graph": "serialization",
+    "validate": "validation",
+}
+
+
+def __getattr__(name: str):
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))
+
 
 __version__ = "0.1.0"
 

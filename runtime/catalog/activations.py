@@ -1,9 +1,9 @@
 """Element-wise non-linearities and softmax."""
 from __future__ import annotations
 
-from torch import nn
+from ._lazy import nn
 
-from . import modules as M
+from ._lazy import M
 from . import register
 from .spec import FLOAT, LayerSpec, Param, Port
 

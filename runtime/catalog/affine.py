@@ -1,9 +1,9 @@
 """Affine layers: fully connected, perceptron, maxout, embedding, RBF units."""
 from __future__ import annotations
 
-from torch import nn
+from ._lazy import nn
 
-from . import modules as M
+from ._lazy import M
 from . import register
 from ._util import expect_rank
 from .spec import FLOAT, INDEX, LayerSpec, Param, Port

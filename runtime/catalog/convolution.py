@@ -1,9 +1,9 @@
 """Convolutions: 1-D, 2-D, locally connected, connection-table, transposed, up-sampling."""
 from __future__ import annotations
 
-from torch import nn
+from ._lazy import nn
 
-from . import modules as M
+from ._lazy import M
 from . import register
 from ._util import expect_rank, fmt_shape
 from .spec import FLOAT, LayerSpec, Param, Port, ShapeError, pair
@@ -43,9 +43,8 @@ def _groups_ok(p, in_ch: int) -> None:
 
 
 def _build_conv(n: int):
-    cls = {1: nn.Conv1d, 2: nn.Conv2d}[n]
-
     def build(p, s):
+        cls = nn.Conv1d if n == 1 else nn.Conv2d
         expect_rank(s["x"], (n + 1,))
         _groups_ok(p, s["x"][0])
         for size, k, pad, d in zip(s["x"][1:], pair(p["kernel_size"], n), pair(p["padding"], n),

@@ -2,7 +2,7 @@
 embeddings), one scalar output. Training minimises the sum of all loss nodes."""
 from __future__ import annotations
 
-from . import modules as M
+from ._lazy import M
 from . import register
 from ._util import fmt_shape
 from .spec import FLOAT, INDEX, LayerSpec, Param, Port, ShapeError

@@ -1,7 +1,7 @@
 """Normalisation and regularising layers: batch norm, local response norm, dropout."""
 from __future__ import annotations
 
-from torch import nn
+from ._lazy import nn
 
 from . import register
 from ._util import expect_rank

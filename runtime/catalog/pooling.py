@@ -1,9 +1,9 @@
 """Pooling and sub-sampling. Window pools work on (C, L) and (C, H, W) inputs alike."""
 from __future__ import annotations
 
-from torch import nn
+from ._lazy import nn
 
-from . import modules as M
+from ._lazy import M
 from . import register
 from ._util import expect_rank, fmt_shape, spatial_ndim
 from .spec import FLOAT, LayerSpec, Param, Port, ShapeError, pair

@@ -10,7 +10,7 @@ runtime/recurrent.py). Shapes inside a region are per step: (D), not (T, D).
 """
 from __future__ import annotations
 
-from . import recurrent_modules as R
+from ._lazy import R
 from . import register
 from ._util import expect_rank, fmt_shape
 from .spec import ANY, FLOAT, LayerSpec, Param, Port, ShapeError

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import math
 
-from torch import nn
+from ._lazy import nn
 
-from . import modules as M
+from ._lazy import M
 from . import register
 from ._util import fmt_shape
 from .spec import FLOAT, LayerSpec, Param, Port, ShapeError

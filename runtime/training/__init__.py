@@ -1,9 +1,22 @@
 """Training: TrainConfig, the Trainer (a flat loop emitting metric events), run Control,
-checkpoints and instrumentation. Qt-free; the GUI and the CLI share this code."""
+checkpoints and instrumentation. Qt-free; the GUI and the CLI share this code.
+
+Names load on first use (PEP 562): the editor reads TrainConfig without importing torch.
+"""
 from __future__ import annotations
 
-from .config import ConfigError, TrainConfig
-from .control import Control
-from .trainer import Trainer, TrainingError
+import importlib
 
-__all__ = ["ConfigError", "Control", "TrainConfig", "Trainer", "TrainingError"]
+_EXPORTS = {"ConfigError": "config", "TrainConfig": "config", "Control": "control",
+            "Trainer": "trainer", "TrainingError": "trainer"}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'runtime.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    globals()[name] = value
+    return value
