@@ -153,6 +153,8 @@ def check_recurrent(doc: GraphDocument) -> list[Diagnostic]:
             continue
         src, dst = nodes[e.source], nodes[e.target]
         r = region_of.get(e.source)
+        if r is not None and not r.steps:
+            continue  # a Delay without a time axis: reported once below
         where = f"the recurrent region of {r.describe(doc)}" if r else "a recurrent region"
         if SEQ_IN in _tags(dst):
             err(dst.id, f"input 'seq' takes a whole sequence, but {src.display_name} gives a "
