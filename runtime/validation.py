@@ -198,6 +198,9 @@ def _feedforward_acyclic(doc: GraphDocument) -> bool:
     return seen == len(nodes)
 
 
+_RECURRENT_TAGS = {"delay", "sequence_in", "sequence_out"}
+
+
 def check_cycles(doc: GraphDocument) -> list[Diagnostic]:
     out = []
     if not _feedforward_acyclic(doc):  # the usual case needs no component search
@@ -212,8 +215,8 @@ def check_cycles(doc: GraphDocument) -> list[Diagnostic]:
             out.append(Diagnostic(cycle[0], ERROR, f"cycle without a Delay node: {names}. A "
                                   "recurrent connection must pass through a Delay node",
                                   code="cycle", nodes=tuple(cycle)))
-    if not out:  # legal cycles: Delays inside recurrent regions with one time axis
-        from .recurrent import check_recurrent
+    if not out and any(_RECURRENT_TAGS & set(n.spec.tags) for n in doc):
+        from .recurrent import check_recurrent  # legal cycles: Delays in recurrent regions
 
         out += check_recurrent(doc)
     return out
