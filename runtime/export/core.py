@@ -396,8 +396,8 @@ def export_pt2(p: Prepared, out: Path, result: ExportResult) -> None:
             cases.append(seq_case)
         except Exception:
             result.notes.append(f"the sequence length is fixed at {_steps(p)} in the .pt2 "
-                                "program (torch.export cannot keep it dynamic for this graph, "
-                                "e.g. nn.LSTM); the batch size is dynamic")
+                                "program (torch.export could not keep it dynamic for this "
+                                "graph); the batch size is dynamic")
     elif p.seq_inputs:
         result.notes.append(f"the sequence length is fixed at {_steps(p)}: the graph itself "
                             "needs that length (e.g. a Flatten or Dense over time)")
@@ -628,12 +628,10 @@ def capabilities(doc: GraphDocument) -> dict[str, Capability]:
             caps[f] = Capability(False, "; ".join(f"{t}: {r}" for t, r in bad))
             continue
         notes = ""
-        if f == "pt2" and recurrent:
-            notes = (f"{', '.join(recurrent)}: the sequence length cannot be dynamic in "
-                     "torch.export (fixed at the analysed length); the batch is dynamic")
-        elif f in ("pt2", "onnx", "torchscript") and loops:
-            notes = ("hand-drawn recurrent cells: the sequence length may be fixed at the "
-                     "analysed length (checked and reported at export); the batch is dynamic")
+        if f in ("pt2", "onnx", "torchscript") and (recurrent or loops):
+            notes = ("recurrent graph: the export is checked at a second sequence length; "
+                     "where the format cannot keep the length dynamic it is fixed at the "
+                     "analysed length and the result says so (the batch is always dynamic)")
         elif f == "torchscript":
             notes = "TorchScript is deprecated in PyTorch; prefer .pt2 for deployment"
         elif f == "python" and not sig.losses:
