@@ -49,8 +49,47 @@ def validate(doc: GraphDocument, *, shapes: bool = True) -> list[Diagnostic]:
     if shapes and not has_errors(diags):
         from .analysis import analyze
 
-        diags += analyze(doc).diagnostics
+        analysis = analyze(doc)
+        diags += analysis.diagnostics
+        diags += check_id_ranges(doc, analysis)
     return diags
+
+
+# (type, parameter) that says how many ids an index-valued output can carry
+_ID_SOURCES = {"TokenInput": "vocab_size", "Target": "num_classes"}
+# (type, parameter) that says how many ids an index-valued input accepts
+_ID_SINKS = {"Embedding": "num_embeddings", "OneHot": "num_classes"}
+
+
+def check_id_ranges(doc: GraphDocument, analysis) -> list[Diagnostic]:
+    """Ids out of range fail only at run time (IndexError), so catch them here: a token
+    vocabulary larger than an Embedding or One-hot, or class ids a loss's scores lack."""
+    out = []
+    nodes = doc.nodes
+    for e in doc.edges:
+        src, dst = nodes[e.source], nodes[e.target]
+        param = _ID_SOURCES.get(src.type)
+        if param is None or (src.type == "Target" and src.params.get("kind") != "class"):
+            continue
+        count = src.params.get(param)
+        if not isinstance(count, int):
+            continue
+        if dst.type in _ID_SINKS:
+            cap = dst.params.get(_ID_SINKS[dst.type])
+            if isinstance(cap, int) and count > cap:
+                out.append(Diagnostic(
+                    dst.id, ERROR, f"{_ID_SINKS[dst.type]} is {cap} but {src.display_name} "
+                    f"gives ids up to {count - 1} ({param} {count})", port=e.target_port,
+                    param=_ID_SINKS[dst.type], code="id_range", nodes=(dst.id, src.id)))
+        elif dst.spec.is_loss and src.type == "Target":
+            pred = next((x for x in doc.in_edges(dst.id) if x.target_port == "pred"), None)
+            shape = analysis.edge_shape(pred) if pred is not None else None
+            if shape and shape[-1] != count:
+                out.append(Diagnostic(
+                    dst.id, ERROR, f"target {src.display_name} has {count} classes but the "
+                    f"scores from {pred.source} have {shape[-1]}", port=e.target_port,
+                    code="id_range", nodes=(dst.id, src.id, pred.source)))
+    return out
 
 
 def validate_structure(doc: GraphDocument) -> list[Diagnostic]:
