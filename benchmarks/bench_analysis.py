@@ -11,9 +11,10 @@ whose widths repeat, and a variant where every layer is unique):
 - structural:  the same after adding one ReLU node fed by the middle node, and after
                removing it again (both recorded).
 
-Prints median and p90 (ms) per case. ``--baseline REF`` also loads the runtime package of
+Prints median and p90 (ms) per case, of wall time and of this thread's CPU time (the
+machine is shared and noisy: CPU time is what the code costs, wall time what a user waits). ``--baseline REF`` also loads the runtime package of
 git revision REF (e.g. ``f0ee682``, the core before issue 2) and measures it in the same
-process, alternating A/B blocks, and prints the ratio new/baseline per case.
+process, alternating A/B blocks, and prints the ratio new/baseline (of CPU medians).
 
     python benchmarks/bench_analysis.py                      # all sizes
     python benchmarks/bench_analysis.py --sizes 100,1000 --baseline f0ee682
@@ -76,9 +77,10 @@ class Case:
         return diags, a
 
     def timed(self, doc):
-        t = time.perf_counter()
+        """(wall ms, CPU ms of this thread): CPU time is robust to other processes."""
+        t, c = time.perf_counter(), time.thread_time()
         self.run(doc)
-        return (time.perf_counter() - t) * 1e3
+        return (time.perf_counter() - t) * 1e3, (time.thread_time() - c) * 1e3
 
 
 def check_clean(case, doc):
@@ -145,16 +147,22 @@ def summarise(name, n, unique, res, cases):
     rows = []
     base = cases[0].label if len(cases) > 1 else None
     for c in cases[::-1]:
-        xs = res[c.label]
+        xs = [w for w, _ in res[c.label]]
+        cpu = [u for _, u in res[c.label]]
         row = {"case": name, "nodes": n, "variant": "unique" if unique else "realistic",
                "core": c.label, "median_ms": statistics.median(xs), "p90_ms": p90(xs),
+               "cpu_median_ms": statistics.median(cpu), "cpu_p90_ms": p90(cpu),
                "reps": len(xs)}
         if base and c.label != base:
-            row["ratio_vs_baseline"] = statistics.median(xs) / statistics.median(res[base])
+            bcpu = [u for _, u in res[base]]
+            row["cpu_ratio_vs_baseline"] = statistics.median(cpu) / statistics.median(bcpu)
         rows.append(row)
-        extra = f"  ratio {row['ratio_vs_baseline']:.3f}" if "ratio_vs_baseline" in row else ""
-        print(f"{name:12s} {n:5d} {row['variant']:9s} {c.label:9s} median {row['median_ms']:9.2f} "
-              f"ms  p90 {row['p90_ms']:9.2f} ms  (n={len(xs)}){extra}", flush=True)
+        extra = (f"  CPU ratio {row['cpu_ratio_vs_baseline']:.3f}"
+                 if "cpu_ratio_vs_baseline" in row else "")
+        print(f"{name:12s} {n:5d} {row['variant']:9s} {c.label:9s} wall median "
+              f"{row['median_ms']:9.2f} p90 {row['p90_ms']:9.2f} | CPU median "
+              f"{row['cpu_median_ms']:9.2f} p90 {row['cpu_p90_ms']:9.2f} ms (n={len(xs)}){extra}",
+              flush=True)
     return rows
 
 

@@ -14,9 +14,9 @@ Two hand-written versions: module style (nn.Tanh / nn.ReLU / nn.Flatten modules 
 nn.CrossEntropyLoss criterion, the common idiom) and functional style (torch.tanh, F.relu,
 F.cross_entropy: the leanest Python). Each gets the compiled model's weights and must give
 the same loss. All three run in the same process in alternating blocks (rotating order);
-per model we print the median step time of each and the ratio compiled/hand-written,
-both as the ratio of the medians and as the median of the per-round ratios (paired,
-robust to drift).
+per model we print the median step time of each and the ratio compiled/hand-written:
+of the wall-time medians, the median of the per-round ratios (paired, robust to drift),
+and of the process-CPU-time medians (robust to other processes on a shared machine).
 
     python benchmarks/bench_train_step.py
     python benchmarks/bench_train_step.py --rounds 10 --steps 20 --batch 64
@@ -174,11 +174,12 @@ def make_step(model, inputs, returns_dict: bool, lr: float = 0.01):
     return step
 
 
-def time_block(step, n: int) -> float:
-    t = time.perf_counter()
+def time_block(step, n: int) -> tuple[float, float]:
+    """Per-step (wall ms, process CPU ms) over ``n`` steps."""
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(n):
         step()
-    return (time.perf_counter() - t) / n * 1e3
+    return (time.perf_counter() - t) / n * 1e3, (time.process_time() - c) / n * 1e3
 
 
 def compare(name, doc, make_hand, inputs, rounds, steps):
@@ -198,6 +199,7 @@ def compare(name, doc, make_hand, inputs, rounds, steps):
         for k in keys:
             fns[k]()
     times = {k: [] for k in keys}
+    cpu = {k: [] for k in keys}
     ratios = {k: [] for k in keys if k != "compiled"}
     for r in range(rounds):
         order = keys[r % 3:] + keys[:r % 3]  # rotate who goes first
@@ -205,21 +207,27 @@ def compare(name, doc, make_hand, inputs, rounds, steps):
             order = order[::-1]
         got = {k: time_block(fns[k], steps) for k in order}
         for k in keys:
-            times[k].append(got[k])
+            times[k].append(got[k][0])
+            cpu[k].append(got[k][1])
         for k in ratios:
-            ratios[k].append(got["compiled"] / got[k])
+            ratios[k].append(got["compiled"][0] / got[k][0])
     med = {k: statistics.median(v) for k, v in times.items()}
+    cmed = {k: statistics.median(v) for k, v in cpu.items()}
     row = {"model": name, "compiled_ms": med["compiled"], "hand_ms": med["hand"],
            "hand_functional_ms": med["hand_functional"],
            "ratio": med["compiled"] / med["hand"],
            "ratio_paired": statistics.median(ratios["hand"]),
+           "ratio_cpu": cmed["compiled"] / cmed["hand"],
            "ratio_functional": med["compiled"] / med["hand_functional"],
            "ratio_functional_paired": statistics.median(ratios["hand_functional"]),
-           "rounds": rounds, "steps_per_block": steps}
-    print(f"{name:20s} compiled {med['compiled']:7.3f} ms | hand (modules) {med['hand']:7.3f} ms"
-          f" ratio {row['ratio']:.3f} (paired {row['ratio_paired']:.3f}) | hand (functional) "
-          f"{med['hand_functional']:7.3f} ms ratio {row['ratio_functional']:.3f} "
-          f"(paired {row['ratio_functional_paired']:.3f})", flush=True)
+           "ratio_functional_cpu": cmed["compiled"] / cmed["hand_functional"],
+           "cpu_ms": cmed, "rounds": rounds, "steps_per_block": steps}
+    print(f"{name:20s} wall: compiled {med['compiled']:7.3f} | hand (modules) {med['hand']:7.3f} "
+          f"| hand (functional) {med['hand_functional']:7.3f} ms", flush=True)
+    print(f"{'':20s} compiled/hand (modules): {row['ratio']:.3f} wall, {row['ratio_paired']:.3f} "
+          f"paired, {row['ratio_cpu']:.3f} CPU | compiled/hand (functional): "
+          f"{row['ratio_functional']:.3f} wall, {row['ratio_functional_paired']:.3f} paired, "
+          f"{row['ratio_functional_cpu']:.3f} CPU", flush=True)
     return row
 
 
