@@ -120,6 +120,7 @@ class GuiBench:
         heart.timeout.connect(lambda: beats.append(time.perf_counter()))
         ui.plots.tabs.setCurrentIndex(0)  # the curves are on screen
         heart.start()
+        rss0 = _rss_mb()
         ui.start()
         t_start = time.perf_counter()
         while ui.controller.active:
@@ -136,7 +137,9 @@ class GuiBench:
         return {"steps": s1 - s0, "steps_per_s": (s1 - s0) / (t1 - t0),
                 "startup_s": t0 - t_start, "late_p50_ms": _pct(late, 50),
                 "late_p99_ms": _pct(late, 99), "late_max_ms": late[-1] if late else 0.0,
-                "beats": len(late), "redraws": ui.plots.redraw_count}
+                "beats": len(late), "redraws": ui.plots.redraw_count,
+                "rss_growth_mb": _rss_mb() - rss0,
+                "buffers_kib": ui.plots.store.nbytes / 1024}
 
     def idle_heartbeat(self, seconds: float = 3.0) -> dict:
         from PySide6.QtCore import Qt, QTimer
@@ -154,6 +157,23 @@ class GuiBench:
                 "late_max_ms": late[-1] if late else 0.0}
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def long_run(gui: GuiBench, steps: int) -> dict:
+    """mlp_spirals in the GUI for ``steps`` steps: the UI's memory must not grow with it."""
+    epochs = max(1, steps // 25)  # 800 training samples, batch 32
+    cfg = {**config_for("mlp_spirals", epochs), "batch_size": 32}
+    short = gui.run("mlp_spirals", {**cfg, "epochs": max(1, epochs // 10)}, "process")
+    long = gui.run("mlp_spirals", cfg, "process")
+    return {"steps": long["steps"], "rss_growth_short_mb": short["rss_growth_mb"],
+            "rss_growth_long_mb": long["rss_growth_mb"], "buffers_kib": long["buffers_kib"],
+            "steps_per_s": long["steps_per_s"], "late_p99_ms": long["late_p99_ms"],
+            "late_max_ms": long["late_max_ms"]}
+
+
 def _pct(values: list[float], p: float) -> float:
     if not values:
         return 0.0
@@ -168,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--blocks", type=int, default=2, help="alternating A/B blocks")
     ap.add_argument("--seconds", type=float, default=8.0, help="target run length")
     ap.add_argument("--json", help="write all results here")
+    ap.add_argument("--long-steps", type=int, default=0,
+                    help="also train mlp_spirals this many steps in the GUI (memory check)")
     args = ap.parse_args(argv)
     modes = args.modes.split(",")
     gui = GuiBench() if set(modes) - {"headless"} else None
@@ -175,7 +197,10 @@ def main(argv: list[str] | None = None) -> int:
                      "cpus": os.cpu_count(), "graphs": {}}
     if gui is not None:
         results["idle_heartbeat"] = gui.idle_heartbeat()
-    for graph in args.graphs.split(","):
+    if args.long_steps and gui is not None:
+        results["long_run"] = long_run(gui, args.long_steps)
+        print("long run:", json.dumps(results["long_run"]), flush=True)
+    for graph in [g for g in args.graphs.split(",") if g]:
         probe = run_headless(graph, config_for(graph, 3), UI_THREADS)
         steps_per_epoch = probe["steps"] / 3 + 1
         epochs = max(3, int(args.seconds * probe["steps_per_s"] / steps_per_epoch))

@@ -299,7 +299,8 @@ class TrainingPlotsWidget(QWidget):
                 self._warn(node, f"{node}: {what} gradient (norm {norm:.2g} at step {int(step)})")
 
     def _ingest_epoch(self, ev: dict) -> None:
-        row = {k: v for k, v in ev.items() if k != "event"}
+        row = {k: v for k, v in ev.items()  # scalars only: the table stays small
+               if k != "event" and not isinstance(v, (list, dict, tuple))}
         row["step"] = self._last_step
         self.store.epochs.append(row)
         for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
