@@ -615,11 +615,6 @@ def capabilities(doc: GraphDocument) -> dict[str, Capability]:
     recurrent = sorted(t for t in types if any(k in t for k in ("LSTM", "GRU", "RNN")))
     loops = _loop_regions(doc)
     for f in FORMATS:
-        if f == "python" and loops:
-            caps[f] = Capability(False, "hand-drawn recurrent cells (" + ", ".join(loops) + ") "
-                                 "compile to a looping module that the code generator does not "
-                                 "write yet; use the bundle, .pt2 or ONNX")
-            continue
         if not sig.outputs and f != "bundle":
             caps[f] = Capability(False, "the graph has no output or loss prediction to export")
             continue
@@ -634,6 +629,10 @@ def capabilities(doc: GraphDocument) -> dict[str, Capability]:
                      "analysed length and the result says so (the batch is always dynamic)")
         elif f == "torchscript":
             notes = "TorchScript is deprecated in PyTorch; prefer .pt2 for deployment"
+        elif f == "python" and loops:
+            notes = ("hand-drawn recurrent cells are written as a per-step module and a plain "
+                     "time loop (the app runs them on torch's fused kernels): outputs agree "
+                     "to float precision, not bit for bit")
         elif f == "python" and not sig.losses:
             notes = "no loss nodes: model.py only, no train.py"
         caps[f] = Capability(True, notes)

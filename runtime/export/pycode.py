@@ -278,6 +278,8 @@ class _ForwardWriter:
         info = None
         if node.op == "call_module":
             info = self.analysis.nodes.get(node.target)
+            if node.target in self.doc.nodes and self.doc.nodes[node.target].spec.is_loss:
+                return "  # -> scalar"
             if info and info.output_shapes:
                 shapes = [_fmt_shape(s) for s in info.output_shapes.values()]
                 return "  # -> " + ", ".join(shapes)
@@ -361,15 +363,18 @@ def generate_model_code(doc: GraphDocument, analysis: Analysis, predict: fx.Grap
     for n in predict.graph.nodes:
         if n.op == "call_module" and n.target not in ids:
             ids.append(n.target)
-    loops = [i for i in ids if i not in doc.nodes]
-    if loops:
-        raise CodegenError(f"{', '.join(loops)} (hand-drawn recurrent cells) compile to a looping "
-                           "module that the code generator does not write yet; use the bundle, "
-                           ".pt2 or ONNX")
-    built, rec = record_modules(doc, analysis, ids)
+    regions = _loop_regions(doc, analysis, [i for i in ids if i not in doc.nodes])
+    built, rec = record_modules(doc, analysis, [i for i in ids if i in doc.nodes])
     w = _Writer(rec)
     init_lines = []
+    loop_blocks: list[str] = []
     for nid in ids:
+        if nid in regions:
+            block, ctor = _loop_code(doc, analysis, regions[nid], w)
+            loop_blocks.append(block)
+            init_lines.append(f"# {nid}: recurrent region {', '.join(regions[nid][0].nodes)}")
+            init_lines.append(f"self.{nid} = {ctor}")
+            continue
         node = doc.nodes[nid]
         label = f" - {node.label}" if node.label and node.label != nid else ""
         init_lines.append(f"# {nid}: {node.type}{label}")
@@ -417,6 +422,10 @@ def generate_model_code(doc: GraphDocument, analysis: Analysis, predict: fx.Grap
     if blocks:
         out.append("\n\n# ---- layers torch.nn lacks (copied from Netbuilder's catalog) ----\n")
         out.append("\n\n\n".join(blocks))
+    if loop_blocks:
+        out.append("\n\n# ---- recurrent regions: one time step as a module, and the time loop ----\n")
+        out.append(TIME_LOOP.strip())
+        out.append("\n\n" + "\n\n\n".join(loop_blocks))
     out.append("\n")
     cls_lines = [f"class {class_name}(nn.Module):",
                  f'    """{doc.metadata.get("name", class_name)}: {len(ids)} layers."""', "",
@@ -478,3 +487,107 @@ if __name__ == "__main__":
 def _py(v: Any) -> str:
     """A JSON-like value as a Python literal (True/False/None, not true/false/null)."""
     return repr(v)
+
+
+TIME_LOOP = '''
+class TimeLoop(nn.Module):
+    """Runs ``cell`` once per time step with one set of weights.
+
+    forward(sequences..., constants..., initial states given as inputs...) -> one value per
+    Collect (N, T, ...) or Last (N, ...) output. The states are the Delay modules.
+    """
+
+    def __init__(self, cell, states, n_seq, n_const, outputs, reverse=False, tbptt=0):
+        super().__init__()
+        self.cell, self.states = cell, states
+        self.n_seq, self.n_const, self.outputs = n_seq, n_const, list(outputs)
+        self.reverse, self.tbptt = reverse, tbptt
+
+    def forward(self, *args):
+        seqs = args[:self.n_seq]
+        consts = args[self.n_seq:self.n_seq + self.n_const]
+        inits = list(args[self.n_seq + self.n_const:])
+        n, steps = seqs[0].shape[0], seqs[0].shape[1]
+        like = next((a for a in args if a.is_floating_point()), None)
+        if like is None:
+            like = next(iter(self.parameters()), torch.zeros(()))
+        states = [m.initial_state(n, like, inits.pop(0) if m.init == "input" else None)
+                  for m in self.states.values()]
+        nd = len(states)
+        collected = [[] for _ in self.outputs]
+        last = [None] * len(self.outputs)
+        order = range(steps - 1, -1, -1) if self.reverse else range(steps)
+        for i, t in enumerate(order):
+            res = self.cell(*[s[:, t] for s in seqs], *states, *consts)
+            states = list(res[:nd])
+            for j, y in enumerate(res[nd:]):
+                if self.outputs[j] == "Collect":
+                    collected[j].append(y)
+                else:
+                    last[j] = y
+            if self.tbptt and (i + 1) % self.tbptt == 0:  # truncated backpropagation
+                states = [s.detach() for s in states]
+        out = []
+        for j, kind in enumerate(self.outputs):
+            if kind == "Collect":
+                ys = collected[j][::-1] if self.reverse else collected[j]
+                out.append(torch.stack(ys, 1))
+            else:
+                out.append(last[j])
+        return tuple(out)
+'''
+
+
+def _loop_regions(doc: GraphDocument, analysis: Analysis, names: list[str]) -> dict:
+    """Compiled loop submodules by name -> (region, consts, cell fx module)."""
+    if not names:
+        return {}
+    try:
+        from ..recurrent import RegionCompiler, find_regions
+    except ImportError:
+        raise CodegenError(f"{', '.join(names)}: unknown submodules") from None
+    regions = {r.name: r for r in find_regions(doc)[0]}
+    out = {}
+    for name in names:
+        r = regions.get(name)
+        if r is None:
+            raise CodegenError(f"{name}: a compiled submodule that is not a node or a region")
+        inc = {(e.target, e.target_port): e for e in doc.edges}
+        inside = set(r.nodes)
+        consts: list[tuple[str, str]] = []
+        for nid in r.inner + r.delays + r.outputs:
+            for e in doc.in_edges(nid):
+                if e.source not in inside and not (nid in r.delays and e.target_port == "init"):
+                    if (e.source, e.source_port) not in consts:
+                        consts.append((e.source, e.source_port))
+        cell = RegionCompiler(doc, analysis, r).build_cell(consts, inc)
+        out[name] = (r, consts, cell)
+    return out
+
+
+def _loop_code(doc: GraphDocument, analysis: Analysis, region, w: _Writer) -> tuple[str, str]:
+    """(class source of the region's one-step cell, constructor of its TimeLoop)."""
+    r, consts, cell = region
+    built, rec = record_modules(doc, analysis, r.inner + r.delays)
+    w.rec.calls.update(rec.calls)
+    w.rec.keep.extend(rec.keep)
+    cls = "".join(p[:1].upper() + p[1:] for p in r.name.split("_")) + "Cell"
+    fw = _ForwardWriter(doc, analysis, cell)
+    params, lines = fw.body({})
+    body = [f"class {cls}(nn.Module):",
+            f'    """One time step of {", ".join(r.nodes)} (shapes per step)."""', "",
+            "    def __init__(self):", "        super().__init__()"]
+    for nid in r.inner:
+        if any(n.op == "call_module" and n.target == nid for n in cell.graph.nodes):
+            body.append(f"        self.{nid} = {w.ctor(built[nid])}  # {doc.nodes[nid].type}")
+    if not any(n.op == "call_module" for n in cell.graph.nodes):
+        body.append("        pass")
+    body += ["", f"    def forward(self, {', '.join(params)}):",
+             f"        # inputs: x_t of {', '.join(r.steps)}; states of {', '.join(r.delays) or '-'}"]
+    body += ["        " + ln for ln in lines]
+    states = ", ".join(f"{d!r}: {w.ctor(built[d])}" for d in r.delays)
+    p0 = doc.nodes[r.steps[0]].params
+    kinds = [doc.nodes[o].type for o in r.outputs]
+    ctor = (f"TimeLoop({cls}(), nn.ModuleDict({{{states}}}), {len(r.steps)}, {len(consts)}, "
+            f"{kinds!r}, reverse={bool(p0.get('reverse'))!r}, tbptt={int(p0.get('tbptt') or 0)})")
+    return "\n".join(body), ctor
