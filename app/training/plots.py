@@ -440,12 +440,18 @@ class TrainingPlotsWidget(QWidget):
         if conf is not None:
             m = np.asarray(conf, dtype=np.float64)
             rows = m.sum(axis=1, keepdims=True)
-            self.conf_img.setImage(m / np.maximum(rows, 1), autoLevels=False, levels=(0.0, 1.0))
-            if m.shape[0] <= 12:
-                for i in range(m.shape[0]):
+            frac = m / np.maximum(rows, 1)
+            self.conf_img.setImage(frac, autoLevels=False, levels=(0.0, 1.0))
+            k = m.shape[0]
+            ticks = [[(i + 0.5, str(i)) for i in range(k)]] if k <= 30 else None
+            for axis in ("left", "bottom"):
+                self.conf_plot.getAxis(axis).setTicks(ticks)
+            if k <= 12:
+                for i in range(k):
                     for j in range(m.shape[1]):
+                        dark = frac[i, j] > 0.6  # viridis is light at the top
                         t = pg.TextItem(str(int(m[i, j])), anchor=(0.5, 0.5),
-                                        color=(255, 255, 255))
+                                        color=(0, 0, 0) if dark else (255, 255, 255))
                         t.setPos(j + 0.5, i + 0.5)
                         self.conf_plot.addItem(t)
                         self._conf_texts.append(t)

@@ -34,6 +34,21 @@ def _apply_config_through_undo(window: Any):
     return apply
 
 
+def _dataset_samples(doc: Any, cfg: dict) -> tuple[Any, Any]:
+    """The dataset's first input array as the trainer loads it (misclassified examples are
+    reported by their index in the whole dataset), and its class names; (None, None) if
+    unavailable."""
+    try:
+        from runtime.data.spec import load_dataset
+        from runtime.training import TrainConfig
+
+        c = TrainConfig.from_dict(cfg)
+        ds = load_dataset(c.dataset, doc, seed=c.seed)
+        return (ds.inputs[0] if ds.inputs else None), ds.class_names
+    except Exception:  # noqa: BLE001 - thumbnails are optional; training reports data errors
+        return None, None
+
+
 class TrainingUI(QObject):
     """Everything the Train menu and the Training / Plots docks do."""
 
@@ -76,10 +91,22 @@ class TrainingUI(QObject):
         window.selection_changed.connect(self._on_selection)
         app = QApplication.instance()
         if app is not None:
-            app.aboutToQuit.connect(self.controller.shutdown)
+            app.aboutToQuit.connect(self._on_quit)
         window.destroyed.connect(lambda *_: self.controller.shutdown())
         self.panel.set_document(window.document)
         QTimer.singleShot(0, self.ensure_plots)
+
+    def _on_quit(self) -> None:
+        """Stop training, and delete the plots while Qt is whole: pyqtgraph items left to
+        interpreter teardown crashed the process at exit (segfault after the last window
+        closed) once the image and evaluation plots had been drawn."""
+        self.controller.shutdown()
+        if self.plots is not None:
+            import shiboken6
+
+            self.plots.timer.stop()
+            shiboken6.delete(self.plots)
+            self.plots = None
 
     # ---- menu ------------------------------------------------------------------------
     def _build_menu(self) -> None:
@@ -157,10 +184,7 @@ class TrainingUI(QObject):
             return
         plots = self.ensure_plots()
         plots.reset()
-        preview = self.panel.preview.dataset
-        if preview is not None and preview.inputs:
-            plots.samples = preview.inputs[0]
-            plots.class_names = preview.class_names
+        plots.samples, plots.class_names = _dataset_samples(doc, cfg)
         plots.set_probe(cfg.get("probe_node"))
         plots.start_live()
         self.controller.start(doc, cfg)
