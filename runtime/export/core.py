@@ -615,7 +615,7 @@ def capabilities(doc: GraphDocument) -> dict[str, Capability]:
     recurrent = sorted(t for t in types if any(k in t for k in ("LSTM", "GRU", "RNN")))
     loops = _loop_regions(doc)
     for f in FORMATS:
-        if not sig.outputs and f != "bundle":
+        if not sig.outputs:
             caps[f] = Capability(False, "the graph has no output or loss prediction to export")
             continue
         bad = sorted((t, UNSUPPORTED[f][t]) for t in types if t in UNSUPPORTED[f])
