@@ -68,6 +68,11 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
             "tensors; convert the weights to .safetensors with a trusted script.") from None
     except Exception as exc:
         raise WeightsError(f"{path}: not a readable weights file ({_first_line(exc)})") from None
+    if isinstance(obj, dict) and isinstance(obj.get("weights"), str) \
+            and obj["weights"].endswith(".safetensors"):
+        # a Netbuilder training checkpoint: the weights sit in a safetensors file beside it
+        side = path.parent / Path(obj["weights"]).name
+        return load_weights(side)
     return _state_dict_from(obj, str(path))
 
 

@@ -239,6 +239,22 @@ def test_torch_state_dict_file_is_read_weights_only(tmp_path):
     assert r.verified
 
 
+def test_trainer_checkpoint_exports_with_its_weights(tmp_path):
+    pytest.importorskip("runtime.training.checkpoint")
+    from runtime.training.checkpoint import save_checkpoint
+
+    doc = seq_doc()
+    p = prepare(doc)
+    with torch.no_grad():
+        for v in p.owner.parameters():
+            v.add_(0.5)
+    ck = save_checkpoint(tmp_path, 3, p.owner, torch.optim.SGD(p.owner.parameters(), lr=0.1),
+                         {}, doc.training)
+    q = prepare(doc, ck)  # the .pt names its .safetensors beside it
+    own = p.owner.state_dict()
+    assert all(torch.equal(q.state[k], own[k]) for k in own)
+
+
 def test_bundle_with_a_pickle_inside_is_refused(tmp_path):
     import zipfile
 
