@@ -106,6 +106,7 @@ class TrainingPanel(QWidget):
         self._steps_per_s = 0.0
         self._shown_at = 0.0
         self._pending_step: dict | None = None
+        self._final = False  # the run has ended: no ETA
         self.total_steps = 0
         self.steps_per_epoch = 0
         self.epochs = 0
@@ -328,10 +329,12 @@ class TrainingPanel(QWidget):
             self._steps_per_s = 0.0
             self._pending_step = None
             self._shown_at = 0.0
+            self._final = False
         elif state == "paused":
             self.flush_progress()
             self.progress_label.setText(self.progress_label.text() + " · paused")
         elif state in ("finished", "stopped", "failed", "idle"):
+            self._final = True
             self.flush_progress()
             if self.progress.maximum() == 0:
                 self.progress.setRange(0, 1)
@@ -360,7 +363,10 @@ class TrainingPanel(QWidget):
                     continue  # the error event says it better
                 parts = [f"{k} {v:.4g}" for k, v in metrics.items()
                          if isinstance(v, (int, float)) and v is not None]
-                self.show_status("finished: " + ", ".join(parts))
+                how = metrics.get("status")
+                how = f" ({str(how).replace('_', ' ')})" if how and how != "completed" else ""
+                self.show_status(f"finished{how}: " + ", ".join(parts))
+                self._final = True
             elif kind == "checkpoint":
                 pass
         if last_step is not None:
@@ -397,7 +403,7 @@ class TrainingPanel(QWidget):
                  f"step {step}"]
         if sps:
             parts.append(f"{sps:,.0f} samples/s")
-        if self._steps_per_s > 0 and self.total_steps:
+        if self._steps_per_s > 0 and self.total_steps and not self._final:
             eta = max(0.0, (self.total_steps - step - 1) / self._steps_per_s)
             parts.append("ETA " + _duration(eta))
         loss = ev.get("loss")

@@ -60,8 +60,9 @@ def mosaic(tiles: np.ndarray, gap: int = 1) -> np.ndarray:
     return out
 
 
-def _image_plot(layout: pg.GraphicsLayoutWidget, title: str, row: int, col: int):
-    plot = layout.addPlot(row=row, col=col, title=title)
+def _image_plot(layout: pg.GraphicsLayoutWidget, title: str, row: int, col: int,
+                rowspan: int = 1):
+    plot = layout.addPlot(row=row, col=col, rowspan=rowspan, title=title)
     plot.setAspectLocked(True)
     plot.invertY(True)
     plot.hideAxis("left")
@@ -173,16 +174,18 @@ class TrainingPlotsWidget(QWidget):
     def _build_inside(self) -> None:
         self.inside_view = pg.GraphicsLayoutWidget()
         lw = self.inside_view
-        self.maps_plot, self.maps_img = _image_plot(lw, "Feature maps", 0, 0)
-        self.filters_plot, self.filters_img = _image_plot(lw, "First-layer filters", 0, 1)
-        self.whist_plot = lw.addPlot(row=1, col=0, title="Weights")
-        self.ahist_plot = lw.addPlot(row=1, col=1, title="Activations")
+        # maps | filters | histograms (weights over activations): images get full height
+        self.maps_plot, self.maps_img = _image_plot(lw, "Feature maps", 0, 0, rowspan=2)
+        self.filters_plot, self.filters_img = _image_plot(lw, "First-layer filters", 0, 1,
+                                                          rowspan=2)
+        self.whist_plot = lw.addPlot(row=0, col=2, title="Weights")
+        self.ahist_plot = lw.addPlot(row=1, col=2, title="Activations")
         self.whist = self.whist_plot.plot([], [], stepMode="center", fillLevel=0,
                                           brush=(80, 120, 200, 160), pen=(80, 120, 200))
         self.ahist = self.ahist_plot.plot([], [], stepMode="center", fillLevel=0,
                                           brush=(220, 140, 60, 160), pen=(220, 140, 60))
-        lw.ci.layout.setRowStretchFactor(0, 3)  # images get the room, histograms less
-        lw.ci.layout.setRowStretchFactor(1, 2)
+        for col, stretch in ((0, 3), (1, 2), (2, 3)):
+            lw.ci.layout.setColumnStretchFactor(col, stretch)
         self.tabs.addTab(lw, "Inside")
 
     def _build_evaluation(self) -> None:
@@ -413,6 +416,8 @@ class TrainingPlotsWidget(QWidget):
             self.maps_plot.setTitle(f"Feature maps: {ev.get('node')} (step {ev.get('step')})")
         elif self.probe_node is not None:
             self.maps_img.clear()
+            self.maps_plot.setTitle(f"Feature maps: {self.probe_node} (shown at the next "
+                                    "visualisation step while training)")
         if self._filters is not None and self._filters.get("weights") is not None:
             w = np.asarray(self._filters["weights"])
             self.filters_img.setImage(mosaic(w if w.ndim != 2 else w[None]), autoLevels=False,
