@@ -31,6 +31,9 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint (.pt file "
                    "or a run folder: its newest checkpoint)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=int, default=1, help="processes: above 1 trains with "
+                   "DistributedDataParallel under torchrun through the exported train.py "
+                   "(same as 'netbuilder train-dist')")
 
 
 def _clean(value):
@@ -84,6 +87,9 @@ class _Progress:
 def cmd_train(args) -> int:
     from . import ConfigError, TrainConfig, Trainer
 
+    if args.nproc != 1:
+        return _train_distributed(args)
+
     doc = _load(args.file)
     if doc is None:
         return 1
@@ -111,3 +117,21 @@ def cmd_train(args) -> int:
         final["weights"] = str(trainer.save_weights(out / "weights.safetensors"))
     print(json.dumps(_clean(final)), flush=True)
     return 1 if final.get("status") == "error" else 0
+
+
+def _train_distributed(args) -> int:
+    """--nproc N: DDP under torchrun, through the standalone train.py the export writes."""
+    import argparse as _argparse
+
+    from runtime.export.cli import cmd_train_dist
+
+    unsupported = [f"--{n.replace('_', '-')}" for n in ("data", "device", "seed", "batch_size",
+                                                         "lr", "resume")
+                   if getattr(args, n) is not None]
+    if unsupported:
+        print(f"error: {', '.join(unsupported)} cannot be combined with --nproc; set them in "
+              "the graph's training section", file=sys.stderr)
+        return 1
+    ns = _argparse.Namespace(file=args.file, nproc=args.nproc, out=args.out, weights=None,
+                             epochs=args.epochs, max_steps=None, loss_log=None)
+    return cmd_train_dist(ns)
