@@ -203,7 +203,7 @@ class TrainingController(QObject):
     def _check_worker(self) -> None:
         alive = (self._process.is_alive() if self._process is not None
                  else self._thread is not None and self._thread.isRunning())
-        if alive:
+        if alive and not self._done:  # (after DONE the process only tears down: not waited)
             if self._stop_deadline is not None and time.monotonic() > self._stop_deadline \
                     and self._process is not None:
                 self._process.terminate()
@@ -253,7 +253,7 @@ class TrainingController(QObject):
     def _finish(self, state: str) -> None:
         self._timer.stop()
         if self._process is not None:
-            self._process.join(0.5)
+            self._process.join(0.05)  # exits on its own; multiprocessing reaps it later
             self._process = None
         self._thread = None
         self._queue = None
