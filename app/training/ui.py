@@ -6,15 +6,33 @@ The plots (pyqtgraph) are built after the window is shown, on the first event-lo
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QUndoCommand
 from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QVBoxLayout, QWidget
 
 from .controller import FAILED, FINISHED, STOPPED, TrainingController
 from .panel import TrainingPanel
+
+
+class _SetTrainingCommand(QUndoCommand):
+    """Undoable change of ``document.training`` (used while graph_editor has no such
+    command): it calls only the document's ``set_training``."""
+
+    def __init__(self, doc: Any, config: dict):
+        super().__init__("Change training settings")
+        self.doc = doc
+        self.old = copy.deepcopy(doc.training)
+        self.new = copy.deepcopy(config)
+
+    def redo(self) -> None:
+        self.doc.set_training(self.new)
+
+    def undo(self) -> None:
+        self.doc.set_training(self.old)
 
 
 def _apply_config_through_undo(window: Any):
@@ -22,11 +40,11 @@ def _apply_config_through_undo(window: Any):
     try:
         from graph_editor.commands import SetTraining  # type: ignore[attr-defined]
     except ImportError:
-        SetTraining = None
-    stack = getattr(window, "undo_stack", None)
+        SetTraining = _SetTrainingCommand
 
     def apply(doc: Any, cfg: dict) -> None:
-        if SetTraining is not None and stack is not None:
+        stack = getattr(window, "undo_stack", None)
+        if stack is not None:
             stack.push(SetTraining(doc, cfg))
         else:
             doc.set_training(cfg)

@@ -225,17 +225,33 @@ def test_bad_setting_is_a_message_not_a_traceback(qtbot, window):
     assert "batch_size" in ui.panel.status_label.text()
 
 
-def test_form_edits_the_document_and_follows_undo(qtbot, window):
+def test_form_edits_the_document_through_undo(qtbot, window):
     panel = window.training_ui.panel
     lr = panel._editors["lr"]
+    before = dict(window.document.training)
     lr.setText("0.05")
     lr.editingFinished.emit()
     assert window.document.training["lr"] == 0.05
-    window.document.set_training({"lr": 0.2})
-    assert lr.text() == "0.2"
-    if window.undo_stack.count():  # a SetTraining command exists: undo restores
-        window.undo_stack.undo()
-        assert window.document.training.get("lr") != 0.2 or window.undo_stack.count() > 1
+    window.undo_stack.undo()  # the edit is one undoable command
+    assert window.document.training == before
+    assert float(lr.text()) == before.get("lr", panel.config()["lr"])  # the form follows
+    window.undo_stack.redo()
+    assert window.document.training["lr"] == 0.05 and lr.text() == "0.05"
+    epochs = panel._editors["epochs"]
+    epochs.setValue(7)
+    assert window.document.training["epochs"] == 7
+    window.document.set_training({**window.document.training, "optimizer": "sgd"})
+    assert panel._editors["optimizer"].currentText() == "sgd"
+
+
+def test_thread_mode_trains_too(qtbot, window):
+    _configure(window, epochs=4)
+    ui = window.training_ui
+    ui.controller.mode = "thread"
+    ui.start()
+    qtbot.waitUntil(lambda: ui.controller.state in ("finished", "failed"), timeout=60000)
+    assert ui.controller.state == "finished", ui.controller.error
+    assert ui.plots.store.series["loss"].n >= 90 and len(ui.plots.store.epochs) == 4
 
 
 def test_buffers_stay_bounded_and_export(tmp_path, qtbot, window):
