@@ -86,7 +86,7 @@ class GuiBench:
         self.window.show()
         self.ui = self.window.training_ui
         self._spin(0.5)
-        self.ui.ensure_plots()
+        self.ui.ensure_built()
 
     def _spin(self, seconds: float) -> None:
         end = time.perf_counter() + seconds

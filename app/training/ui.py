@@ -67,6 +67,18 @@ def _dataset_samples(doc: Any, cfg: dict) -> tuple[Any, Any]:
         return None, None
 
 
+def _holder(name: str, text: str) -> QWidget:
+    w = QWidget()
+    w.setObjectName(name)
+    lay = QVBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    label = QLabel(text, w)
+    label.setAlignment(Qt.AlignCenter)
+    label.setWordWrap(True)
+    lay.addWidget(label)
+    return w
+
+
 class TrainingUI(QObject):
     """Everything the Train menu and the Training / Plots docks do."""
 
@@ -74,20 +86,15 @@ class TrainingUI(QObject):
         super().__init__(window)
         self.window = window
         self.controller = TrainingController(self, mode=mode)
-        self.panel = TrainingPanel(apply_config=_apply_config_through_undo(window))
-        self.panel.setObjectName("training_panel")
+        # The panel's form needs TrainConfig (torch) and the plots need pyqtgraph: both are
+        # built by ensure_built() once the window has painted, into these holders.
+        self.panel: TrainingPanel | None = None
         self.plots = None  # TrainingPlotsWidget once built
-        self._plots_holder = QWidget()
-        self._plots_holder.setObjectName("training_plots")
-        lay = QVBoxLayout(self._plots_holder)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self._placeholder = QLabel("Live plots appear here when training runs.",
-                                   self._plots_holder)
-        self._placeholder.setAlignment(Qt.AlignCenter)
-        lay.addWidget(self._placeholder)
-
-        self.panel_dock = window.add_dock("Training", self.panel, Qt.RightDockWidgetArea,
-                                          object_name="dock_training")
+        self._panel_holder = _holder("training_panel", "Loading the training panel…")
+        self._plots_holder = _holder("training_plots",
+                                     "Live plots appear here when training runs.")
+        self.panel_dock = window.add_dock("Training", self._panel_holder,
+                                          Qt.RightDockWidgetArea, object_name="dock_training")
         self.plots_dock = window.add_dock("Training plots", self._plots_holder,
                                           Qt.BottomDockWidgetArea,
                                           object_name="dock_training_plots")
@@ -96,12 +103,6 @@ class TrainingUI(QObject):
         self._build_menu()
 
         c = self.controller
-        p = self.panel
-        p.start_requested.connect(self.start)
-        p.pause_requested.connect(c.pause)
-        p.resume_requested.connect(c.resume)
-        p.step_requested.connect(c.step)
-        p.stop_requested.connect(c.stop)
         c.events_received.connect(self._on_events)
         c.state_changed.connect(self._on_state)
         c.failed.connect(self._on_failed)
@@ -111,8 +112,25 @@ class TrainingUI(QObject):
         if app is not None:
             app.aboutToQuit.connect(self._on_quit)
         window.destroyed.connect(lambda *_: self.controller.shutdown())
-        self.panel.set_document(window.document)
-        QTimer.singleShot(0, self.ensure_plots)
+        QTimer.singleShot(300, self.ensure_built)  # after the first paint
+
+    def ensure_built(self) -> TrainingPanel:
+        """Build the panel and the plots (imports torch and pyqtgraph) if not done yet."""
+        if self.panel is None:
+            panel = TrainingPanel(apply_config=_apply_config_through_undo(self.window))
+            c = self.controller
+            panel.start_requested.connect(self.start)
+            panel.pause_requested.connect(c.pause)
+            panel.resume_requested.connect(c.resume)
+            panel.step_requested.connect(c.step)
+            panel.stop_requested.connect(c.stop)
+            self._panel_holder.layout().itemAt(0).widget().hide()
+            self._panel_holder.layout().addWidget(panel)
+            self.panel = panel
+            panel.set_document(self.window.document)
+            panel.set_state(c.state)
+        self.ensure_plots()
+        return self.panel
 
     def _on_quit(self) -> None:
         """Stop training, and delete the plots while Qt is whole: pyqtgraph items left to
@@ -183,7 +201,7 @@ class TrainingUI(QObject):
             from .plots import TrainingPlotsWidget
 
             self.plots = TrainingPlotsWidget(self._plots_holder)
-            self._placeholder.hide()
+            self._plots_holder.layout().itemAt(0).widget().hide()
             self._plots_holder.layout().addWidget(self.plots)
         return self.plots
 
@@ -191,6 +209,7 @@ class TrainingUI(QObject):
     def start(self) -> None:
         if self.controller.active:
             return
+        self.ensure_built()
         doc = self.window.document
         cfg = dict(doc.training or {})
         try:
@@ -216,7 +235,8 @@ class TrainingUI(QObject):
                 self.window.show_message(f"Training: {ev['message']}", 8000)
 
     def _on_state(self, state: str) -> None:
-        self.panel.set_state(state)
+        if self.panel is not None:
+            self.panel.set_state(state)
         active = self.controller.active
         a = self.actions
         a["start"].setEnabled(not active)
@@ -233,13 +253,14 @@ class TrainingUI(QObject):
             self.window.show_message("Training stopped", 5000)
 
     def _on_failed(self, message: str) -> None:
-        self.panel.show_status(f"Training failed: {message}", error=True)
+        self.ensure_built().show_status(f"Training failed: {message}", error=True)
         self.window.show_message(f"Training failed: {message}", 15000)
 
     def _on_document_replaced(self, doc: Any) -> None:
         if self.controller.active:
             self.controller.stop()
-        self.panel.set_document(doc)
+        if self.panel is not None:
+            self.panel.set_document(doc)
 
     def _on_selection(self, node_ids: list) -> None:
         if len(node_ids) != 1:

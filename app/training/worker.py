@@ -32,20 +32,20 @@ class BatchSender:
 
     def put(self, event: dict) -> None:
         now = time.monotonic()
-        with self._lock:
+        with self._lock:  # sending under the lock keeps batches in order (DONE last)
             if not self._batch:
                 self._since = now
             self._batch.append(event)
             if now - self._since < self._flush_s and event.get("event") not in (DONE, "error"):
                 return
             batch, self._batch = self._batch, []
-        self._send(batch)
+            self._send(batch)
 
     def flush(self) -> None:
         with self._lock:
             batch, self._batch = self._batch, []
-        if batch:
-            self._send(batch)
+            if batch:
+                self._send(batch)
 
     def close(self) -> None:
         self.flush()

@@ -105,6 +105,7 @@ def window(qtbot, tmp_path):
     doc = load_graph(SPIRALS)
     win = _real_window(doc, tmp_path) or StandInWindow(doc)
     assert win.document is doc and hasattr(win, "training_ui")
+    win.training_ui.ensure_built()  # (otherwise built 300 ms after the window shows)
     qtbot.addWidget(win)
     messages = getattr(win, "messages", None)
     if messages is None:  # real window: record status-bar messages too
@@ -252,6 +253,25 @@ def test_thread_mode_trains_too(qtbot, window):
     qtbot.waitUntil(lambda: ui.controller.state in ("finished", "failed"), timeout=60000)
     assert ui.controller.state == "finished", ui.controller.error
     assert ui.plots.store.series["loss"].n >= 90 and len(ui.plots.store.epochs) == 4
+
+
+def test_install_imports_nothing_heavy():
+    """The window must show fast: installing the training UI imports neither torch nor
+    pyqtgraph (they load when the panel is built, after the first paint)."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+            "from PySide6.QtWidgets import QApplication; app = QApplication([])\n"
+            "from app.window import MainWindow; w = MainWindow()\n"
+            "assert hasattr(w, 'training_ui'), 'training UI not installed'\n"
+            "print(sorted(m for m in ('torch', 'pyqtgraph') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)
+    if "No module named 'app.window'" in out.stderr:
+        pytest.skip("app.window not present")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_buffers_stay_bounded_and_export(tmp_path, qtbot, window):
