@@ -400,6 +400,9 @@ class TrainingPlotsWidget(QWidget):
         curve = self.grad_plot.plot([], [], pen=pg.mkPen(color, width=1), name=node,
                                     skipFiniteCheck=True)
         self.curves[name] = curve
+        self.grad_plot.disableAutoRange()  # adding an item must not change the ranges
+        if self._x_max > 0:
+            self.grad_plot.setXRange(0.0, self._x_max, padding=0.0)
         return curve
 
     def _probe_event(self, table: dict[str, dict]) -> dict | None:
