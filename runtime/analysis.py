@@ -124,7 +124,7 @@ def analyze(doc: GraphDocument) -> Analysis:
     if derived is None:
         return analyze_full(doc)
     analyzer = derived.get("analyzer")
-    if analyzer is None:
+    if analyzer is None or analyzer._doc() is not doc:  # (a copy.deepcopy of a document)
         analyzer = derived["analyzer"] = Analyzer(doc)
     return analyzer.analyze()
 

@@ -43,7 +43,7 @@ def validate(doc: GraphDocument, *, shapes: bool = True) -> list[Diagnostic]:
         diags = validate_structure(doc)
     else:
         validator = derived.get("validator")
-        if validator is None:
+        if validator is None or validator._doc() is not doc:  # (a deepcopy of a document)
             validator = derived["validator"] = _Validator(doc)
         diags = validator.run()
     if shapes and not has_errors(diags):

@@ -275,3 +275,16 @@ def test_edge_indexes_match_a_scan():
     assert removed == [e for e in before if nid in (e.source, e.target)]
     doc.insert_node(node, removed)
     assert sorted(map(str, doc.edges)) == sorted(map(str, before))
+
+
+def test_deep_copied_document_is_analysed_itself():
+    import copy
+
+    doc = small_cnn()
+    analyze(doc)
+    validate(doc)
+    twin = copy.deepcopy(doc)
+    twin.set_param("c1", "filters", 3)
+    assert analyze(twin).nodes["c1"].output_shape == (3, 12, 12)
+    assert analyze(doc).nodes["c1"].output_shape == (4, 12, 12)
+    assert validate(twin) == reference(twin)[0]
