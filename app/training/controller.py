@@ -209,18 +209,22 @@ class TrainingController(QObject):
                 self._process.terminate()
                 self._stop_deadline = None
             return
-        if not self._done and self._process is not None:
-            # The process is gone; one more drain could still find its last events.
+        if not self._done:
+            # The worker is gone; its last events may have arrived after this tick's drain.
             if self._drain_rest():
                 return
-            code = self._process.exitcode
-            why = (f"was killed by signal {-code}" if code is not None and code < 0
-                   else f"exited with code {code}")
-            hint = " (probably out of memory)" if code == -9 else ""
+            if self._process is not None:
+                code = self._process.exitcode
+                why = (f"was killed by signal {-code}" if code is not None and code < 0
+                       else f"exited with code {code}")
+                hint = " (probably out of memory)" if code == -9 else ""
+            else:  # (run_training reports every exception, so this is unexpected)
+                why, hint = "ended", ""
             if self.state == STOPPING:
                 self._finish(STOPPED)
             else:
-                self._fail(f"the training process {why}{hint} before finishing; "
+                what = "process" if self._process is not None else "thread"
+                self._fail(f"the training {what} {why}{hint} before finishing; "
                            "the document is unchanged")
             return
         if self.state == FAILED:
