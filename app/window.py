@@ -519,6 +519,10 @@ def run(argv: list[str]) -> int:
             window.stack.setCurrentWidget(window.start_page)
     else:
         QTimer.singleShot(0, window.offer_untitled_recovery)
+    if app.platformName() == "offscreen":
+        # Qt's offscreen platform crashes at exit if the clipboard holds data set from
+        # Python (PySide6 6.11; xcb, Wayland and the others do not): empty it first.
+        app.aboutToQuit.connect(lambda: app.clipboard().clear())
     return app.exec()
 
 
