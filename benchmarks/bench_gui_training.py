@@ -121,12 +121,14 @@ class GuiBench:
         ui.plots.tabs.setCurrentIndex(0)  # the curves are on screen
         heart.start()
         rss0 = _rss_mb()
+        cpu0 = time.process_time()
         ui.start()
         t_start = time.perf_counter()
         while ui.controller.active:
             self.app.processEvents()
             time.sleep(0.001)
         heart.stop()
+        ui_cpu = time.process_time() - cpu0
         ui.controller.events_received.disconnect(on_events)
         if ui.controller.error:
             raise SystemExit(f"GUI run failed: {ui.controller.error}")
@@ -139,6 +141,8 @@ class GuiBench:
                 "late_p99_ms": _pct(late, 99), "late_max_ms": late[-1] if late else 0.0,
                 "beats": len(late), "redraws": ui.plots.redraw_count,
                 "rss_growth_mb": _rss_mb() - rss0,
+                # UI process CPU time per second of training (thread mode: includes training)
+                "ui_cpu_share": ui_cpu / max(time.perf_counter() - t_start, 1e-9),
                 "buffers_kib": ui.plots.store.nbytes / 1024}
 
     def idle_heartbeat(self, seconds: float = 3.0) -> dict:
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     if gui is not None:
-        gui.ui.controller.shutdown()
+        gui.ui._on_quit()  # what aboutToQuit does: stop training, delete the plots
         gui.window.close()
     return 0
 
