@@ -7,6 +7,7 @@ The plots (pyqtgraph) are built after the window is shown, on the first event-lo
 from __future__ import annotations
 
 import copy
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,11 @@ class TrainingUI(QObject):
             self.panel = panel
             panel.set_document(self.window.document)
             panel.set_state(c.state)
+            self.ensure_plots()
+            # torch and pyqtgraph just created ~10^6 long-lived objects; without this, the
+            # first full garbage collection stalls the UI for ~200 ms during the first run.
+            gc.collect()
+            gc.freeze()
         self.ensure_plots()
         return self.panel
 
