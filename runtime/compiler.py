@@ -201,11 +201,16 @@ def example_inputs(doc: GraphDocument, batch: int = 2, *, mode: str = "predict",
     for nid in names:
         node = doc.nodes[nid]
         shape = (batch,) + tuple(node.spec.source_shape(node.params))
-        p = node.params
-        if node.type == "TokenInput":
-            out.append(torch.randint(0, p["vocab_size"], shape, generator=gen))
-        elif node.type == "Target" and p["kind"] == "class":
-            out.append(torch.randint(0, p["num_classes"], shape, generator=gen))
-        else:
-            out.append(torch.randn(shape, generator=gen))
+        out.append(random_source(node, shape, gen))
     return tuple(out)
+
+
+def random_source(node, shape, gen: torch.Generator) -> torch.Tensor:
+    """A random tensor an input or target node could give: valid ids for token and class
+    nodes, standard normal values otherwise. ``shape`` includes the batch."""
+    p = node.params
+    if node.type == "TokenInput":
+        return torch.randint(0, p["vocab_size"], tuple(shape), generator=gen)
+    if node.type == "Target" and p["kind"] == "class":
+        return torch.randint(0, p["num_classes"], tuple(shape), generator=gen)
+    return torch.randn(tuple(shape), generator=gen)

@@ -23,24 +23,31 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-@subcommand("export", "export a graph (bundle, torchscript, pt2, onnx, python) and verify it "
-            "numerically", _export_args)
-def cmd_export(args) -> int:
-    from .core import ExportError, capabilities, export, load_bundle
+def _load_graph_or_bundle(path: Path, weights):
+    """(document, weights) from a graph file or a bundle (.zip or folder, whose weights are
+    used unless ``weights`` is given); (None, None) after printing the problem."""
+    from .core import ExportError, load_bundle
 
-    path = Path(args.file)
-    weights = args.weights
     if path.is_dir() or path.suffix.lower() == ".zip":
         try:
             doc, state = load_bundle(path)
         except ExportError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 1
-        weights = weights or state
-    else:
-        doc = _load(args.file)
-        if doc is None:
-            return 1
+            return None, None
+        return doc, weights or state
+    doc = _load(str(path))
+    return doc, (weights if doc is not None else None)
+
+
+@subcommand("export", "export a graph (bundle, torchscript, pt2, onnx, python) and verify it "
+            "numerically", _export_args)
+def cmd_export(args) -> int:
+    from .core import ExportError, capabilities, export
+
+    path = Path(args.file)
+    doc, weights = _load_graph_or_bundle(path, args.weights)
+    if doc is None:
+        return 1
     cap = capabilities(doc).get(args.format)
     if cap is not None and not cap.supported:
         msg = f"{args.file} cannot be exported as {args.format}: {cap.reason}"
@@ -173,24 +180,15 @@ def cmd_train_dist(args) -> int:
     import shutil
     import subprocess
 
-    from .core import ExportError, export, load_bundle
+    from .core import ExportError, export
 
     if args.nproc < 1:
         print("error: --nproc must be at least 1", file=sys.stderr)
         return 1
     path = Path(args.file)
-    weights = args.weights
-    if path.is_dir() or path.suffix.lower() == ".zip":
-        try:
-            doc, state = load_bundle(path)
-        except ExportError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        weights = weights or state
-    else:
-        doc = _load(args.file)
-        if doc is None:
-            return 1
+    doc, weights = _load_graph_or_bundle(path, args.weights)
+    if doc is None:
+        return 1
     out = Path(args.out or f"{path.with_suffix('')}_ddp").resolve()
     try:
         r = export(doc, "python", out, weights=weights)

@@ -35,7 +35,8 @@ import torch
 from torch import fx
 
 from ..analysis import Analysis, analyze
-from ..compiler import CompileError, Signature, _class_name, build_module, signature
+from ..compiler import (CompileError, Signature, _class_name, build_module, random_source,
+                        signature)
 from ..graph import GraphDocument
 from ..serialization import (GraphFileError, atomic_write_bytes, atomic_write_text, dumps,
                              loads)
@@ -167,13 +168,7 @@ def make_inputs(p: Prepared, batch: int, *, steps: int | None = None, seed: int 
         shape = [batch] + list(node.spec.source_shape(node.params))
         if steps is not None and i in p.seq_inputs:
             shape[1] = steps
-        prm = node.params
-        if node.type == "TokenInput":
-            out.append(torch.randint(0, prm["vocab_size"], shape, generator=gen))
-        elif node.type == "Target" and prm["kind"] == "class":
-            out.append(torch.randint(0, prm["num_classes"], shape, generator=gen))
-        else:
-            out.append(torch.randn(shape, generator=gen))
+        out.append(random_source(node, shape, gen))
     return tuple(out)
 
 
