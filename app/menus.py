@@ -57,8 +57,12 @@ def build_menus(w) -> None:
     _action(w, e, "Auto-&layout", lambda: ed.auto_layout(False), "Ctrl+L")
     _action(w, e, "Auto-layout &Selection", lambda: ed.auto_layout(True), "Ctrl+Shift+L")
     e.addSeparator()
-    _action(w, e, "&Group", ed.group_selection, "Ctrl+G", canvas_only=True)
-    _action(w, e, "U&ngroup", ed.ungroup_selection, "Ctrl+Shift+G", canvas_only=True)
+    _action(w, e, "&Group into Block", ed.group_block, "Ctrl+G", canvas_only=True)
+    _action(w, e, "U&ngroup Block", ed.ungroup_block, "Ctrl+Shift+G", canvas_only=True)
+    _action(w, e, "&Open Block", ed.open_block, "Ctrl+B", canvas_only=True)
+    _action(w, e, "Close Bloc&k (Back to Parent)", ed.close_block, "Ctrl+Shift+B")
+    _action(w, e, "&Frame Selection", ed.group_selection, "Ctrl+Alt+G", canvas_only=True)
+    _action(w, e, "Remove F&rame", ed.ungroup_selection, "Ctrl+Alt+Shift+G", canvas_only=True)
     e.addSeparator()
     _action(w, e, "&Add Layer…", lambda: w._quick_add_at(
         w.view.mapToScene(w.view.viewport().rect().center())), "Ctrl+K")
@@ -102,8 +106,12 @@ def context_menu(w, item, global_pos) -> None:
         m.addAction("Cut", ed.cut)
         m.addAction("Delete", ed.delete_selection)
         m.addSeparator()
-        m.addAction("Group", ed.group_selection)
-        m.addAction("Ungroup", ed.ungroup_selection)
+        m.addAction("Group", ed.group_block)  # into one Block node
+        if item.node.type == "Block":
+            m.addAction("Open Block", lambda nid=item.node.id: ed.open_block(nid))
+            m.addAction("Ungroup Block", lambda nid=item.node.id: ed.ungroup_block(nid))
+        m.addAction("Frame Selection", ed.group_selection)
+        m.addAction("Remove Frame", ed.ungroup_selection)
         m.addAction("Auto-layout selection", lambda: ed.auto_layout(True))
     elif isinstance(item, EdgeItem):
         m.addAction("Disconnect", lambda e=item.edge: ed.reconnect(e, None))

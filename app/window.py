@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
         ed.selection_changed.connect(self._on_selection)
         ed.analysis_updated.connect(self._on_analysis)
         ed.message.connect(self.show_message)
+        ed.document_shown.connect(self._on_document_shown)  # a block opened or closed
         self.undo_stack.cleanChanged.connect(self._update_title)
         self.undo_stack.indexChanged.connect(self._update_title)
         self.start_page.new_requested.connect(self.new_document)
@@ -320,7 +321,15 @@ class MainWindow(QMainWindow):
         path = self.prompts.save_path(suggestion)
         return self.save_to(path) if path is not None else False
 
+    def _on_document_shown(self, doc) -> None:
+        self.inspector.set_document(doc)
+        crumb = self.editor.breadcrumb()
+        if crumb:
+            self.show_message(f"Editing {crumb}: Edit > Close Block (Ctrl+Shift+B) to go back",
+                              0)
+
     def save_to(self, path) -> bool:
+        self.editor.close_all_blocks()  # the open blocks' edits belong in the saved file
         path = Path(path)
         old_recovery = self.recovery_path()
         try:

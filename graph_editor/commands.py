@@ -246,3 +246,58 @@ def Ungroup(doc: GraphDocument, node_ids) -> SetGroups:
     from .groups import without_groups_of
 
     return SetGroups(doc, without_groups_of(doc.metadata, node_ids), "Ungroup")
+
+
+class GroupBlock(QUndoCommand):
+    """Replace the selection by one Block node holding it as its inner graph."""
+
+    def __init__(self, doc: GraphDocument, node_ids, label: str = ""):
+        from runtime import blocks
+
+        self.plan = blocks.group_plan(doc, node_ids, label=label)
+        super().__init__(f"Group {len(self.plan['remove'])} nodes into a block")
+        self.doc = doc
+        self.block_id = self.plan["block"]["node_id"]
+        self._removed: list[tuple[Node, list[Edge], int]] = []
+
+    def redo(self) -> None:
+        from runtime import blocks
+
+        self._removed = blocks.apply_group(self.doc, self.plan)
+
+    def undo(self) -> None:
+        from runtime import blocks
+
+        blocks.undo_group(self.doc, self.block_id, self._removed)
+        self._removed = []
+
+
+class UngroupBlock(QUndoCommand):
+    """Replace a Block node by its inner nodes and edges."""
+
+    def __init__(self, doc: GraphDocument, block_id: str):
+        from runtime import blocks
+
+        self.plan = blocks.ungroup_plan(doc, block_id)
+        super().__init__(f"Ungroup {block_id}")
+        self.doc, self.block_id = doc, block_id
+        self._block: tuple[Node, list[Edge], int] | None = None
+
+    @property
+    def new_ids(self) -> list[str]:
+        return [n.id for n in self.plan["nodes"]]
+
+    def redo(self) -> None:
+        from runtime import blocks
+
+        node = self.doc.node(self.block_id)
+        edges = [e for e in self.doc.edges if self.block_id in (e.source, e.target)]
+        self._block = (copy.deepcopy(node), edges, list(self.doc.nodes).index(self.block_id))
+        blocks.apply_ungroup(self.doc, self.block_id, self.plan)
+
+    def undo(self) -> None:
+        for nid in reversed(self.new_ids):
+            self.doc.remove_node(nid)
+        node, edges, index = self._block
+        self.doc._removed_at[node.id] = index  # back in its place in node order
+        self.doc.insert_node(copy.deepcopy(node), edges)

@@ -27,6 +27,7 @@ class GraphEditor(QObject):
     analysis_updated = Signal(object, list)  # Analysis (or None), diagnostics
     selection_changed = Signal(list)  # node ids
     message = Signal(str)  # something to tell the user (status bar)
+    document_shown = Signal(object)  # the canvas shows this document (a block's inner graph)
 
     def __init__(self, view: GraphView, undo_stack: QUndoStack, theme: Theme = LIGHT,
                  parent=None):
@@ -43,15 +44,26 @@ class GraphEditor(QObject):
         self._timer.setInterval(15)  # several edits (a macro, fast typing) coalesce
         self._timer.timeout.connect(self.run_analysis)
         self._paste_count = 0
+        # Open blocks, outermost first: (the document that holds the block, block id).
+        self.block_path: list[tuple[GraphDocument, str]] = []
         view.add_requested.connect(lambda t, pos: self.add_node(t, pos))
+        view.block_open_requested.connect(lambda nid: self.open_block(nid))
 
     # ---- document -----------------------------------------------------------------
     def set_document(self, doc: GraphDocument) -> None:
+        while self.block_path:  # a new document abandons the open blocks' edits
+            self.block_path.pop()
+            self.undo_stack.endMacro()
+        self.undo_stack.clear()
+        self._attach(doc)
+        self.undo_stack.setClean()
+
+    def _attach(self, doc: GraphDocument) -> None:
+        """Show ``doc`` on the canvas (the undo stack is left as it is)."""
         if self.scene is not None:
             self.scene.detach()
             for event in self._analysis_events(self.doc):
                 event.disconnect(self._on_structure_changed)
-        self.undo_stack.clear()
         self.doc = doc
         self.scene = GraphScene(doc, self.theme, parent=self)
         self.scene.connect_requested.connect(self.connect_edge)
@@ -62,9 +74,9 @@ class GraphEditor(QObject):
         self.view.setScene(self.scene)
         for event in self._analysis_events(doc):
             event.connect(self._on_structure_changed)
-        self.undo_stack.setClean()
         self.analysis, self.diagnostics = None, []
         self.schedule_analysis()
+        self.document_shown.emit(doc)
 
     def set_theme(self, theme: Theme) -> None:
         self.theme = theme
@@ -285,3 +297,89 @@ class GraphEditor(QObject):
             self.message.emit("The selection is not in a group")
             return
         self.undo_stack.push(C.Ungroup(self.doc, ids))
+
+    # ---- blocks (runtime/blocks.py): group into one node, ungroup, edit in place ------
+    def group_block(self, label: str = "") -> str | None:
+        """Replace the selection by one Block node (one undo step); returns its id."""
+        ids = self.selected_ids()
+        if not ids:
+            self.message.emit("Select the nodes to group into a block first")
+            return None
+        try:
+            cmd = C.GroupBlock(self.doc, ids, label)
+        except (GraphError, KeyError, ValueError) as exc:
+            self.message.emit(f"Cannot group: {exc}")
+            return None
+        if not self._push(cmd):
+            return None
+        self.scene.select_nodes([cmd.block_id])
+        return cmd.block_id
+
+    def _selected_block(self) -> str | None:
+        ids = [n for n in self.selected_ids() if self.doc.node(n).type == "Block"]
+        return ids[0] if len(ids) == 1 else None
+
+    def ungroup_block(self, block_id: str | None = None) -> list[str]:
+        """Put a Block's inner nodes back in its place (one undo step)."""
+        block_id = block_id or self._selected_block()
+        if block_id is None:
+            self.message.emit("Select one block to ungroup")
+            return []
+        try:
+            cmd = C.UngroupBlock(self.doc, block_id)
+        except (GraphError, KeyError, ValueError) as exc:
+            self.message.emit(f"Cannot ungroup {block_id}: {exc}")
+            return []
+        if not self._push(cmd):
+            return []
+        self.scene.select_nodes(cmd.new_ids)
+        return cmd.new_ids
+
+    def open_block(self, block_id: str | None = None) -> bool:
+        """Show a Block's inner graph on the canvas for editing; close_block goes back.
+
+        Edits inside are recorded on the undo stack as one macro that ends with the Block's
+        ``graph`` parameter set to the edited inner graph (one undo step in the parent).
+        """
+        from runtime import blocks
+
+        block_id = block_id or self._selected_block()
+        if block_id is None or block_id not in self.doc or self.doc.node(block_id).type != "Block":
+            self.message.emit("Select one block to open")
+            return False
+        try:
+            inner = blocks.inner_document(self.doc.node(block_id))
+        except (GraphError, KeyError, TypeError, ValueError) as exc:
+            self.message.emit(f"Cannot open {block_id}: {exc}")
+            return False
+        self.undo_stack.beginMacro(f"Edit block {block_id}")
+        self.block_path.append((self.doc, block_id))
+        self._attach(inner)
+        self.message.emit(f"Editing block {block_id}: Edit > Close Block to go back")
+        return True
+
+    def close_block(self) -> bool:
+        """Write the inner graph back to its Block (undoable) and show the parent graph."""
+        from runtime import blocks
+
+        if not self.block_path:
+            return False
+        parent, block_id = self.block_path.pop()
+        new = blocks.graph_param(self.doc)
+        if new != parent.node(block_id).params.get("graph"):
+            self.undo_stack.push(C.SetParam(parent, block_id, "graph", new))
+        self.undo_stack.endMacro()
+        self._attach(parent)
+        self.scene.select_nodes([block_id])
+        return True
+
+    def close_all_blocks(self) -> None:
+        while self.block_path:
+            self.close_block()
+
+    def breadcrumb(self) -> str:
+        """'graph > block1 > block2' while blocks are open."""
+        if not self.block_path:
+            return ""
+        root = self.block_path[0][0].metadata.get("name", "graph")
+        return " > ".join([root] + [b for _, b in self.block_path])

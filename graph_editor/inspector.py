@@ -151,6 +151,8 @@ class InspectorWidget(QWidget):
                            f"<code>{node.id}</code></span>")
         self.label_edit.setText(node.label)
         for param in spec.params:
+            if param.type == "graph":  # a Block's inner graph: edited by opening the block
+                continue
             editor = self._make_editor(param, node.params.get(param.name, param.default))
             editor.setToolTip(param.doc)
             self.editors[param.name] = editor

@@ -12,6 +12,7 @@ MIN_ZOOM, MAX_ZOOM = 0.08, 4.0
 class GraphView(QGraphicsView):
     add_requested = Signal(str, QPointF)  # node type, scene position (palette drop)
     quick_add_requested = Signal(QPointF)  # scene position (Tab or double-click)
+    block_open_requested = Signal(str)  # a Block node was double-clicked
     context_requested = Signal(object, QPointF)  # item under cursor (or None), global pos
 
     def __init__(self, parent=None):
@@ -141,8 +142,16 @@ class GraphView(QGraphicsView):
         super().mouseReleaseEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.LeftButton and self.itemAt(event.position().toPoint()) is None:
+        item = self.itemAt(event.position().toPoint())
+        if event.button() == Qt.LeftButton and item is None:
             self.quick_add_requested.emit(self.mapToScene(event.position().toPoint()))
+            event.accept()
+            return
+        while item is not None and not hasattr(item, "node"):
+            item = item.parentItem()
+        if event.button() == Qt.LeftButton and item is not None \
+                and getattr(item.node, "type", None) == "Block":
+            self.block_open_requested.emit(item.node.id)
             event.accept()
             return
         super().mouseDoubleClickEvent(event)

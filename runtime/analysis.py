@@ -120,6 +120,10 @@ def analyze(doc: GraphDocument) -> Analysis:
     change, so the answer always equals :func:`analyze_full`. Unchanged nodes' NodeInfo
     objects are shared between successive results: treat them as read-only.
     """
+    from . import blocks
+
+    if blocks.has_blocks(doc):  # analyse the expansion (runtime/blocks.py)
+        return blocks.analyze(doc)
     derived = getattr(doc, "derived", None)
     if derived is None:
         return analyze_full(doc)

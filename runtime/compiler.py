@@ -66,6 +66,13 @@ def build_module(doc: GraphDocument, *, mode: str = "train",
     """Compile ``doc``; raises CompileError (with diagnostics) if it has errors."""
     if mode not in ("train", "predict"):
         raise ValueError(f"mode must be 'train' or 'predict', not {mode!r}")
+    from . import blocks
+
+    if blocks.has_blocks(doc):  # compile the expansion (runtime/blocks.py)
+        try:
+            doc, analysis = blocks.expand(doc), None
+        except blocks.GraphError as exc:
+            raise CompileError(blocks.validate(doc)) from exc
     diags = validate(doc, shapes=False)
     if any(d.is_error for d in diags):
         raise CompileError(diags)

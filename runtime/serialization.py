@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .catalog import CATALOG
+from .catalog import CATALOG, HIDDEN
 from .graph import Edge, GraphDocument, GraphError
 
 FORMAT = "netbuilder.graph"
@@ -76,14 +76,14 @@ def graph_from_dict(data: Any, source: str = "<graph>") -> GraphDocument:
     doc.training = dict(data.get("training") or {})
     for i, nd in enumerate(data["nodes"]):
         where = f"$.nodes[{i}]"
-        if nd["type"] not in CATALOG:
+        if nd["type"] not in CATALOG and nd["type"] not in HIDDEN:
             import difflib
 
             close = difflib.get_close_matches(nd["type"], CATALOG, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             problems.append(LoadProblem(f"{where}.type", f"unknown node type {nd['type']!r}{hint}"))
             continue
-        spec = CATALOG[nd["type"]]
+        spec = CATALOG.get(nd["type"]) or HIDDEN[nd["type"]]
         params = nd.get("params") or {}
         known = {p.name for p in spec.params}
         for name in params:

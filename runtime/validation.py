@@ -38,6 +38,10 @@ def feedforward_graph(doc: GraphDocument) -> nx.DiGraph:
 
 
 def validate(doc: GraphDocument, *, shapes: bool = True) -> list[Diagnostic]:
+    from . import blocks
+
+    if blocks.has_blocks(doc):  # validate the expansion (runtime/blocks.py)
+        return blocks.validate(doc, shapes=shapes)
     derived = getattr(doc, "derived", None)
     if derived is None:
         diags = validate_structure(doc)

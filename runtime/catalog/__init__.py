@@ -9,6 +9,7 @@ from .spec import (ANY, FLOAT, INDEX, LayerSpec, Param, Port, ShapeError,
                    kinds_compatible, pair)
 
 CATALOG: dict[str, LayerSpec] = {}
+HIDDEN: dict[str, LayerSpec] = {}  # types made by the app, not the palette (blocks.py)
 
 
 def register(*specs: LayerSpec) -> None:
@@ -23,6 +24,8 @@ def get_spec(type_id: str) -> LayerSpec:
     try:
         return CATALOG[type_id]
     except KeyError:
+        if type_id in HIDDEN:
+            return HIDDEN[type_id]
         import difflib
 
         close = difflib.get_close_matches(type_id, CATALOG, n=3)
@@ -40,6 +43,8 @@ def categories() -> dict[str, list[LayerSpec]]:
 
 # Registration (order = palette order).
 from . import inputs, affine, convolution, pooling, activations, normalization, wiring, losses, recurrent  # noqa: E402,F401
+from .blocks import SPECS as _BLOCK_SPECS  # noqa: E402
+HIDDEN.update((s.type, s) for s in _BLOCK_SPECS)
 
 __all__ = ["CATALOG", "register", "get_spec", "categories", "LayerSpec", "Param", "Port",
            "ShapeError", "FLOAT", "INDEX", "ANY", "kinds_compatible", "pair"]
