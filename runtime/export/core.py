@@ -515,8 +515,14 @@ def export_python(p: Prepared, out: Path, result: ExportResult) -> None:
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} exists and is not a directory (python export writes a "
                           "directory with model.py, weights.safetensors and train.py)")
+    from ..blocks import expand, has_blocks
+
+    doc, analysis, sig = p.doc, p.analysis, p.sig
+    if has_blocks(doc):  # code has one attribute per layer: blocks are inlined (C1 -> block1__C1)
+        doc = expand(doc)
+        analysis, sig = analyze(doc), signature(doc)
     try:
-        code = generate_model_code(p.doc, p.analysis, p.predict, p.train, p.sig, p.class_name)
+        code = generate_model_code(doc, analysis, p.predict, p.train, sig, p.class_name)
     except CodegenError as exc:
         raise ExportError(f"cannot write the model as Python code: {exc}") from None
     compile(code, "model.py", "exec")  # a syntax error here is a bug of ours

@@ -115,3 +115,16 @@ def test_block_free_documents_take_no_detour(lenet):
     analyze(lenet)
     assert lenet.derived["has_blocks"] == (lenet.structure_revision, False)
     assert "analyzer" in lenet.derived and "validator" in lenet.derived
+
+
+@pytest.mark.parametrize("fmt", ["python", "onnx", "bundle"])
+def test_grouped_graph_exports_and_verifies(lenet, tmp_path, fmt):
+    from runtime.export.core import export
+
+    blocks.group(lenet, ["C1", "tanh_C1"])
+    out = tmp_path / ("lenet.onnx" if fmt == "onnx" else "lenet")
+    result = export(lenet, fmt, out)
+    assert result.verified, result
+    if fmt == "python":
+        code = (out / "model.py").read_text()
+        assert "self.block1__C1 = " in code
