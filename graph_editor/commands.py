@@ -301,3 +301,18 @@ class UngroupBlock(QUndoCommand):
         node, edges, index = self._block
         self.doc._removed_at[node.id] = index  # back in its place in node order
         self.doc.insert_node(copy.deepcopy(node), edges)
+
+
+class DropRedo(QUndoCommand):
+    """Pushes nothing: pushing it only discards the redo entries above the current index
+    (used when a block closes unchanged, so its inner steps cannot be redone on the
+    parent). Obsolete after redo, so QUndoStack drops it."""
+
+    def __init__(self):
+        super().__init__("")
+
+    def redo(self) -> None:
+        self.setObsolete(True)
+
+    def undo(self) -> None:
+        pass

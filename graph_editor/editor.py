@@ -44,16 +44,16 @@ class GraphEditor(QObject):
         self._timer.setInterval(15)  # several edits (a macro, fast typing) coalesce
         self._timer.timeout.connect(self.run_analysis)
         self._paste_count = 0
-        # Open blocks, outermost first: (the document that holds the block, block id).
-        self.block_path: list[tuple[GraphDocument, str]] = []
+        # Open blocks, outermost first: (the document that holds the block, block id,
+        # the undo index when it was opened).
+        self.block_path: list[tuple[GraphDocument, str, int]] = []
+        undo_stack.indexChanged.connect(self._keep_undo_inside_block)
         view.add_requested.connect(lambda t, pos: self.add_node(t, pos))
         view.block_open_requested.connect(lambda nid: self.open_block(nid))
 
     # ---- document -----------------------------------------------------------------
     def set_document(self, doc: GraphDocument) -> None:
-        while self.block_path:  # a new document abandons the open blocks' edits
-            self.block_path.pop()
-            self.undo_stack.endMacro()
+        self.block_path.clear()  # a new document abandons the open blocks' edits
         self.undo_stack.clear()
         self._attach(doc)
         self.undo_stack.setClean()
@@ -338,8 +338,9 @@ class GraphEditor(QObject):
     def open_block(self, block_id: str | None = None) -> bool:
         """Show a Block's inner graph on the canvas for editing; close_block goes back.
 
-        Edits inside are recorded on the undo stack as one macro that ends with the Block's
-        ``graph`` parameter set to the edited inner graph (one undo step in the parent).
+        Edits inside are undoable one by one while the block is open; closing replaces
+        them by one step in the parent: the Block's ``graph`` parameter set to the edited
+        inner graph.
         """
         from runtime import blocks
 
@@ -352,8 +353,7 @@ class GraphEditor(QObject):
         except (GraphError, KeyError, TypeError, ValueError) as exc:
             self.message.emit(f"Cannot open {block_id}: {exc}")
             return False
-        self.undo_stack.beginMacro(f"Edit block {block_id}")
-        self.block_path.append((self.doc, block_id))
+        self.block_path.append((self.doc, block_id, self.undo_stack.index()))
         self._attach(inner)
         self.message.emit(f"Editing block {block_id}: Edit > Close Block to go back")
         return True
@@ -364,12 +364,15 @@ class GraphEditor(QObject):
 
         if not self.block_path:
             return False
-        parent, block_id = self.block_path.pop()
+        parent, block_id, start = self.block_path[-1]
         new = blocks.graph_param(self.doc)
+        self.undo_stack.setIndex(start)  # unwind the inner steps (on the inner copy)
+        self.block_path.pop()
+        self._attach(parent)
         if new != parent.node(block_id).params.get("graph"):
             self.undo_stack.push(C.SetParam(parent, block_id, "graph", new))
-        self.undo_stack.endMacro()
-        self._attach(parent)
+        else:
+            self.undo_stack.push(C.DropRedo())  # forget the inner steps' redo entries
         self.scene.select_nodes([block_id])
         return True
 
@@ -382,4 +385,11 @@ class GraphEditor(QObject):
         if not self.block_path:
             return ""
         root = self.block_path[0][0].metadata.get("name", "graph")
-        return " > ".join([root] + [b for _, b in self.block_path])
+        return " > ".join([root] + [b for _, b, _ in self.block_path])
+
+    def _keep_undo_inside_block(self, index: int) -> None:
+        """While a block is open, undo stops at the opening: earlier steps belong to the
+        parent graph, which is not on the canvas."""
+        if self.block_path and index < self.block_path[-1][2]:
+            self.undo_stack.setIndex(self.block_path[-1][2])
+            self.message.emit("Close the block (Edit > Close Block) to undo further")

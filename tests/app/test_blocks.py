@@ -103,11 +103,49 @@ def test_double_click_opens_a_block(window, qtbot):
     w, ed = window, window.editor
     ed.scene.select_nodes(["C1", "tanh_C1"])
     bid = ed.group_block()
-    item = ed.scene.node_items[bid] if hasattr(ed.scene, "node_items") else None
-    if item is None:
-        pytest.skip("scene has no node_items map")
+    item = ed.scene.node_items[bid]
     pos = w.view.mapFromScene(item.sceneBoundingRect().center())
     qtbot.mouseDClick(w.view.viewport(), Qt.LeftButton, pos=pos)
     assert ed.block_path and ed.block_path[-1][1] == bid
     ed.close_block()
     assert ed.doc is w.document
+
+
+def test_undo_and_redo_work_inside_an_open_block(window):
+    w, ed = window, window.editor
+    outer = w.document
+    ed.scene.select_nodes(["C1", "tanh_C1"])
+    bid = ed.group_block()
+    grouped = graph_to_dict(outer)
+    steps = w.undo_stack.index()
+    assert ed.open_block(bid)
+    inner = ed.doc
+    ed.set_param("C1", "filters", 8)
+    ed.set_param("C1", "kernel_size", 3)
+    assert w.undo_stack.canUndo()
+    w.undo_stack.undo()
+    assert inner.node("C1").params["kernel_size"] == 5 and inner.node("C1").params["filters"] == 8
+    w.undo_stack.undo()
+    assert inner.node("C1").params["filters"] == 6
+    w.undo_stack.undo()  # past the opening: refused, the parent graph is not touched
+    assert w.undo_stack.index() == steps and same(outer, grouped) and ed.doc is inner
+    w.undo_stack.redo()
+    assert inner.node("C1").params["filters"] == 8
+    assert ed.close_block()
+    # one step in the parent replaces the inner ones; no stale inner redo entries remain
+    assert w.undo_stack.index() == steps + 1 and not w.undo_stack.canRedo()
+    assert analyze(outer).nodes[bid].output_shapes == {"out1": (8, 28, 28)}
+    w.undo_stack.undo()
+    assert same(outer, grouped)
+
+
+def test_closing_an_unchanged_block_leaves_no_undo_step(window):
+    w, ed = window, window.editor
+    ed.scene.select_nodes(["C1", "tanh_C1"])
+    bid = ed.group_block()
+    steps = w.undo_stack.index()
+    assert ed.open_block(bid)
+    ed.set_param("C1", "filters", 8)
+    ed.set_param("C1", "filters", 6)
+    assert ed.close_block()
+    assert w.undo_stack.index() == steps and w.undo_stack.count() == steps
