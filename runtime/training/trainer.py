@@ -1,5 +1,5 @@
 """The Trainer: compiles the graph, loads the data, runs a flat training loop and emits
-metrics as small picklable event dicts (protocol in docs/HELPERS.md).
+metrics as small picklable event dicts (protocol in docs/interfaces.md).
 
     trainer = Trainer(doc, TrainConfig.from_dict(doc.training), on_event=print)
     final = trainer.fit()    # {"train_loss", "val_loss", "val_accuracy", "status", ...}

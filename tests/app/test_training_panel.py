@@ -1,7 +1,7 @@
 """GUI tests of the training panel: real training (spawned process) seen through the plots.
 
 Uses the real MainWindow when app.window is importable, otherwise a minimal stand-in that
-implements the agreed window API (docs/HELPERS.md). Everything trains for real on CPU.
+implements the agreed window API (docs/interfaces.md). Everything trains for real on CPU.
 """
 from __future__ import annotations
 
