@@ -431,8 +431,6 @@ def test_unrolled_view_is_read_only_and_toggles_back(make_window):
     assert not w.unrolled_action.isChecked()
     assert "no recurrent part" in w.statusBar().currentMessage()
     cell = EXAMPLES / "gru_cell.json"
-    if not cell.exists():
-        pytest.skip("recurrent examples not present")
     w.open_example(cell)
     delays = [e for e in w.editor.scene.edge_items.values() if e.delay]
     assert delays  # recurrent connections are drawn dashed

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from runtime.catalog import CATALOG
 from runtime.graph import GraphDocument
 from runtime.serialization import load_graph, save_graph
 from runtime.training import Control, TrainConfig, Trainer
@@ -67,10 +66,7 @@ def of(events, kind):
 # ---- accuracy targets (issue 5, item 7) ---------------------------------------------------
 def example(stem: str) -> tuple[GraphDocument, TrainConfig]:
     """A gallery example with its own training section (single-threaded for the test)."""
-    path = EXAMPLES / f"{stem}.json"
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    doc = load_graph(path)
+    doc = load_graph(EXAMPLES / f"{stem}.json")
     config = TrainConfig.from_dict(doc.training)
     config.threads = 1
     return doc, config
@@ -124,7 +120,6 @@ def char_lstm(steps=32, vocab=64) -> GraphDocument:
     return d
 
 
-@pytest.mark.skipif("LSTM" not in CATALOG, reason="recurrent node types not available")
 def test_char_lstm_beats_unigram_entropy():
     doc = char_lstm()
     t, final, events = run(doc, cfg(dataset="text", epochs=5, val_split=0.1, sample_length=40))
