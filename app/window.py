@@ -51,6 +51,7 @@ class MainWindow(QMainWindow):
         self.recovery_dir = Path(recovery_dir) if recovery_dir else recovery.default_recovery_dir()
         self.prompts = prompts or Prompts(self)
         self.session = recovery.new_session_id()
+        recovery.claim(self.session)
         self.file_path: Path | None = None
         self._document: GraphDocument | None = None
         self._forced_modified = False  # recovered work counts as unsaved
@@ -187,11 +188,14 @@ class MainWindow(QMainWindow):
         self.diagnostics.set_diagnostics(diagnostics)
         errors = sum(1 for d in diagnostics if d.is_error)
         warnings = len(diagnostics) - errors
+        shown = self.editor.doc  # the graph on the canvas: an open block's inner graph
         if analysis is not None:
-            text = (f"{len(self.document)} nodes · {analysis.total_params:,} parameters · "
+            text = (f"{len(shown)} nodes · {analysis.total_params:,} parameters · "
                     f"{analysis.total_macs:,} MACs")
         else:
-            text = f"{len(self.document)} nodes"
+            text = f"{len(shown)} nodes"
+        if self.editor.block_path:
+            text = f"{self.editor.breadcrumb()}: {text}"
         if errors or warnings:
             text += f" · {errors} error{'s' if errors != 1 else ''}, {warnings} warning" \
                     f"{'s' if warnings != 1 else ''}"
@@ -250,6 +254,7 @@ class MainWindow(QMainWindow):
             return self.save()
         if answer == "discard":
             recovery.remove(self.recovery_path())
+            recovery.forget_document(self.recovery_dir, self.session)
             return True
         return False
 
@@ -340,6 +345,7 @@ class MainWindow(QMainWindow):
         recovery.remove(old_recovery)
         self.file_path = path.resolve()
         recovery.remove(self.recovery_path())
+        recovery.forget_document(self.recovery_dir, self.session)  # nothing left to recover
         self._forced_modified = False
         self.undo_stack.setClean()
         self._update_title()
@@ -353,41 +359,63 @@ class MainWindow(QMainWindow):
             return recovery.recovery_path_for(self.file_path)
         return recovery.untitled_recovery_path(self.recovery_dir, self.session)
 
+    def _autosave_key(self) -> tuple:
+        """Changes whenever the document or any open block's inner graph changes."""
+        return (self.document.revision,) + tuple(d.revision for d in self.editor.open_documents())
+
     def autosave_now(self) -> Path | None:
-        """Write the recovery file when there are unsaved changes since the last autosave."""
-        if not self.is_modified() or self.document.revision == self._autosaved_revision:
+        """Write the recovery file when there are unsaved changes since the last autosave.
+
+        The file holds the whole document with the edits inside open blocks written in,
+        so work inside a block survives a crash too."""
+        key = self._autosave_key()
+        if not self.is_modified() or key == self._autosaved_revision:
             return None
         path = self.recovery_path()
         try:
-            atomic_write_text(path, dumps(self.document))
+            atomic_write_text(path, dumps(self.editor.composed_document()))
+            if self.file_path is not None:
+                recovery.note_document(self.recovery_dir, self.session, self.file_path)
         except OSError as exc:
             self.show_message(f"Autosave failed: {exc}")
             return None
-        self._autosaved_revision = self.document.revision
+        self._autosaved_revision = key
         return path
 
-    def offer_untitled_recovery(self) -> bool:
-        """At start: offer the newest recovery file of an untitled document."""
-        files = recovery.untitled_recoveries(self.recovery_dir)
-        if not files:
+    def offer_recovery(self) -> bool:
+        """At a plain start: offer the newest work that a crashed session left unsaved
+        (an untitled graph, or a document with a newer autosave beside it). Work of
+        sessions still running is left alone."""
+        found = recovery.orphans(self.recovery_dir)
+        if not found:
             return False
-        newest = files[0]
+        orphan = found[0]
         recovered = False
-        if self.prompts.recover("an untitled graph", recovery.describe_time(newest)):
+        if self.prompts.recover(orphan.name, recovery.describe_time(orphan.recovery)):
             try:
-                doc = load_graph(newest)
+                doc = load_graph(orphan.recovery)
             except GraphFileError as exc:
                 self.prompts.error("Cannot recover", f"The recovery file is damaged: {exc}")
             else:
-                self.set_document(doc, None, modified=True)
+                path = orphan.document.resolve() if orphan.document is not None else None
+                self.set_document(doc, path, modified=True)
                 self.show_canvas()
+                if path is not None:
+                    self._add_recent(path)
                 recovered = True
-        recovery.remove(newest)
+        if orphan.document is None or not recovered:
+            recovery.remove(orphan.recovery)
+        recovery.remove(orphan.ref)
+        if recovered:
+            self.autosave_now()  # the recovered work is this session's to protect now
+            self.show_message(f"Recovered unsaved changes of {orphan.name}")
         return recovered
 
     def closeEvent(self, event) -> None:
         if self.maybe_save():
             recovery.remove(self.recovery_path())
+            recovery.forget_document(self.recovery_dir, self.session)
+            recovery.release(self.session)
             self._autosave_timer.stop()
             self._closing = True
             event.accept()
@@ -527,7 +555,7 @@ def run(argv: list[str]) -> int:
         if not window.open_path(files[0], ask_save=False):
             window.stack.setCurrentWidget(window.start_page)
     else:
-        QTimer.singleShot(0, window.offer_untitled_recovery)
+        QTimer.singleShot(0, window.offer_recovery)
     if app.platformName() == "offscreen":
         # Qt's offscreen platform crashes at exit if the clipboard holds data set from
         # Python (PySide6 6.11; xcb, Wayland and the others do not): empty it first.

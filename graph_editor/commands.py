@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import time
 from typing import Any, Iterable
 
 from PySide6.QtGui import QUndoCommand
@@ -16,6 +17,7 @@ from runtime.graph import Edge, GraphDocument, GraphError, Node, type_prefix
 
 _MOVE_ID = 4001
 _PARAM_ID = 4002
+PARAM_MERGE_S = 0.6  # edits of one parameter closer together than this are one step
 _drag_counter = itertools.count(1)
 
 
@@ -89,13 +91,16 @@ class Disconnect(QUndoCommand):
 
 
 class SetParam(QUndoCommand):
-    """Change one parameter. Consecutive edits of the same parameter merge (spin boxes)."""
+    """Change one parameter. A burst of edits of the same parameter (a spin box's arrow
+    held down or clicked quickly) merges into one step; edits further apart than
+    PARAM_MERGE_S stay separate, so every value the user paused on can be undone to."""
 
     def __init__(self, doc: GraphDocument, node_id: str, name: str, value: Any):
         super().__init__(f"Set {node_id}.{name}")
         self.doc, self.node_id, self.name = doc, node_id, name
         self.old = copy.deepcopy(doc.node(node_id).params.get(name))
         self.new = copy.deepcopy(value)
+        self.last_edit = time.monotonic()
 
     def id(self) -> int:
         return _PARAM_ID
@@ -103,7 +108,11 @@ class SetParam(QUndoCommand):
     def mergeWith(self, other: QUndoCommand) -> bool:
         if not isinstance(other, SetParam) or (other.node_id, other.name) != (self.node_id, self.name):
             return False
-        self.new = other.new
+        if other.doc is not self.doc or other.last_edit - self.last_edit > PARAM_MERGE_S:
+            return False
+        self.new, self.last_edit = other.new, other.last_edit
+        if self.new == self.old:  # spun back to where it started: no step at all
+            self.setObsolete(True)
         return True
 
     def redo(self) -> None:

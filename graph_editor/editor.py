@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import shiboken6
 from PySide6.QtCore import QObject, QPointF, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
@@ -376,6 +377,30 @@ class GraphEditor(QObject):
         self.scene.select_nodes([block_id])
         return True
 
+    def open_documents(self) -> list[GraphDocument]:
+        """The inner graphs of the open blocks, outermost first (empty when none is open)."""
+        if not self.block_path:
+            return []
+        return [parent for parent, _, _ in self.block_path[1:]] + [self.doc]
+
+    def composed_document(self) -> GraphDocument:
+        """The root document with the current edits of every open block written into
+        its Block node: what closing all blocks would give, without closing them (for
+        autosave). The root itself when no block is open; a new document otherwise."""
+        from runtime import blocks
+        from runtime.serialization import graph_from_dict, graph_to_dict
+
+        if not self.block_path:
+            return self.doc
+        graph = blocks.graph_param(self.doc)
+        for parent, block_id, _ in reversed(self.block_path):
+            data = graph_to_dict(parent)
+            for node in data["nodes"]:
+                if node["id"] == block_id:
+                    node["params"]["graph"] = graph
+            graph = {"nodes": data["nodes"], "edges": data["edges"]}
+        return graph_from_dict(data)
+
     def close_all_blocks(self) -> None:
         while self.block_path:
             self.close_block()
@@ -391,5 +416,7 @@ class GraphEditor(QObject):
         """While a block is open, undo stops at the opening: earlier steps belong to the
         parent graph, which is not on the canvas."""
         if self.block_path and index < self.block_path[-1][2]:
+            if not shiboken6.isValid(self.undo_stack):  # the stack clears as it is destroyed
+                return
             self.undo_stack.setIndex(self.block_path[-1][2])
             self.message.emit("Close the block (Edit > Close Block) to undo further")

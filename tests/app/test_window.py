@@ -232,16 +232,119 @@ def test_autosave_writes_beside_the_document_and_is_offered_back(make_window, tm
     assert not rec.exists()
 
 
-def test_untitled_recovery_at_start(make_window, tmp_path):
+CRASHING_SESSION = """
+import os, sys
+from pathlib import Path
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+from app.window import MainWindow
+app = QApplication([])
+rec_dir, doc = Path(sys.argv[1]), (sys.argv[2] or None)
+w = MainWindow(settings=QSettings(str(rec_dir / "s.ini"), QSettings.IniFormat),
+               recovery_dir=rec_dir, plugins=False)
+if doc:
+    assert w.open_path(doc, ask_save=False)
+w.editor.add_node("Dense", (0, 400))
+assert w.autosave_now() is not None
+print(len(w.document), flush=True)
+os._exit(9)  # a crash: no close, no clean-up
+"""
+
+
+def _crash_a_session(tmp_path, document="") -> int:
+    """Run a real window in a child process that autosaves an edit and then dies."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(root))
+    r = subprocess.run([sys.executable, "-c", CRASHING_SESSION, str(tmp_path / "recovery"),
+                        str(document)], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 9, r.stderr[-2000:]
+    return int(r.stdout.split()[-1])
+
+
+def test_untitled_work_of_a_crashed_session_is_offered_at_start(make_window, tmp_path):
+    nodes = _crash_a_session(tmp_path)
+    (rec,) = (tmp_path / "recovery").glob("untitled-*.autosave")
+    w = make_window()
+    assert w.offer_recovery()
+    assert w.prompts.asked == ["recover"]
+    assert len(w.document) == nodes and w.isWindowModified() and w.file_path is None
+    assert not rec.exists()  # now autosaved under this session's own name
+    assert w.recovery_path().exists()
+
+
+def test_titled_work_of_a_crashed_session_is_offered_at_a_plain_start(make_window, tmp_path):
+    path = tmp_path / "net.json"
+    save_graph(load_graph(EXAMPLES / "mlp_spirals.json"), path)
+    saved = path.read_text()
+    time.sleep(0.05)  # the autosave must be newer than the document
+    nodes = _crash_a_session(tmp_path, path)
+    assert path.read_text() == saved  # autosave never writes over the document
+    w = make_window()
+    assert w.offer_recovery()
+    assert w.file_path == path.resolve() and len(w.document) == nodes
+    assert w.isWindowModified()
+    assert w.save() and len(load_graph(path)) == nodes
+    assert not (tmp_path / ".net.json.autosave").exists()
+    assert not w.offer_recovery()  # nothing left over
+    assert not list((tmp_path / "recovery").glob("session-*.ref"))
+
+
+def test_declined_recovery_is_removed(make_window, tmp_path):
+    _crash_a_session(tmp_path)
+    w = make_window()
+    w.prompts.recover_answer = False
+    assert not w.offer_recovery()
+    assert not list((tmp_path / "recovery").glob("untitled-*.autosave"))
+    assert not w.offer_recovery()
+
+
+def test_work_of_a_running_window_is_never_offered(make_window, tmp_path):
     w = make_window()
     w.editor.add_node("Dense", (0, 0))
     rec = w.autosave_now()
     assert rec is not None and rec.parent == tmp_path / "recovery"
-    saved = canonical(w.document)
     w2 = make_window()
-    assert w2.offer_untitled_recovery()
-    assert canonical(w2.document) == saved
-    assert not rec.exists()
+    assert not w2.offer_recovery()
+    assert w2.prompts.asked == [] and rec.exists()
+
+
+def test_edits_inside_an_open_block_are_autosaved(make_window, tmp_path):
+    path = tmp_path / "net.json"
+    save_graph(load_graph(EXAMPLES / "lenet5.json"), path)
+    w = make_window()
+    w.open_path(path)
+    w.editor.scene.select_nodes(["C1", "tanh_C1"])
+    block = w.editor.group_block()
+    assert w.editor.open_block(block)
+    w.editor.run_analysis()
+    where, totals = w.totals_label.text().split(": ", 1)
+    inner_n = len(w.editor.doc)  # the two grouped layers and the block's ports
+    assert where.endswith(block) and totals.startswith(f"{inner_n} nodes")  # the block's graph
+    w.editor.add_node("ReLU", (0, 300))
+    w.editor.add_node("ReLU", (0, 400))
+    rec = w.autosave_now()
+    assert rec is not None
+    inner = load_graph(rec).node(block).params["graph"]["nodes"]
+    assert len(inner) == inner_n + 2
+    assert w.editor.block_path  # still open: autosave did not close it
+    w.editor.add_node("Tanh", (0, 500))
+    assert w.autosave_now() is not None  # an edit inside the block is a change to save
+    assert len(load_graph(rec).node(block).params["graph"]["nodes"]) == inner_n + 3
+    assert w.autosave_now() is None  # and nothing new: nothing written
+
+
+def test_saving_keeps_the_file_permissions(make_window, tmp_path):
+    path = tmp_path / "net.json"
+    save_graph(load_graph(EXAMPLES / "mlp_spirals.json"), path)
+    os.chmod(path, 0o644)
+    w = make_window()
+    w.open_path(path)
+    w.editor.add_node("ReLU", (0, 300))
+    assert w.save()
+    assert (path.stat().st_mode & 0o777) == 0o644
 
 
 def test_closing_with_unsaved_changes_asks(make_window):

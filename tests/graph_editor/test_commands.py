@@ -126,6 +126,29 @@ def test_consecutive_edits_of_one_parameter_merge(qapp):
     assert doc.node("d").params["units"] == 4
 
 
+def test_edits_of_one_parameter_far_apart_are_separate_steps(qapp, monkeypatch):
+    clock = iter([0.0, 0.2, 0.3, 2.0, 5.0])  # a burst (three edits), then two separate ones
+    monkeypatch.setattr(C.time, "monotonic", lambda: next(clock))
+    doc = GraphDocument()
+    doc.add_node("Dense", {"units": 4}, node_id="d")
+    stack = QUndoStack()
+    for v in (5, 6, 12, 20, 32):
+        stack.push(C.SetParam(doc, "d", "units", v))
+    assert stack.count() == 3
+    for expected in (20, 12, 4):
+        stack.undo()
+        assert doc.node("d").params["units"] == expected
+
+
+def test_a_burst_that_returns_to_the_start_leaves_no_step(qapp):
+    doc = GraphDocument()
+    doc.add_node("Dense", {"units": 4}, node_id="d")
+    stack = QUndoStack()
+    for v in (5, 4):
+        stack.push(C.SetParam(doc, "d", "units", v))
+    assert stack.count() == 0 and doc.node("d").params["units"] == 4
+
+
 def test_paste_renames_taken_ids_and_keeps_inner_edges(qapp):
     doc = start_doc()
     ids = sorted(doc.nodes)[:3]
