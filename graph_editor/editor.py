@@ -43,7 +43,8 @@ class GraphEditor(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(15)  # several edits (a macro, fast typing) coalesce
-        self._timer.timeout.connect(self.run_analysis)
+        self._timer.timeout.connect(self._scheduled_analysis)
+        self._waiting_for_torch = False
         self._paste_count = 0
         # Open blocks, outermost first: (the document that holds the block, block id,
         # the undo index when it was opened).
@@ -103,6 +104,22 @@ class GraphEditor(QObject):
     def schedule_analysis(self) -> None:
         if self.analysis_enabled:
             self._timer.start()
+
+    def _scheduled_analysis(self) -> None:
+        """The live analysis after edits; the first one of a session waits, off the UI
+        thread, for torch to load (graph_editor/warmup.py) instead of freezing the window."""
+        from . import warmup
+
+        if warmup.is_ready():
+            self.run_analysis()
+            return
+        if not self._waiting_for_torch:
+            self._waiting_for_torch = True
+            warmup.when_ready(self._torch_ready)
+
+    def _torch_ready(self) -> None:
+        self._waiting_for_torch = False
+        self.run_analysis()
 
     def run_analysis(self) -> None:
         """Validate and analyse now (memoised per node: only changed nodes recompute)."""
