@@ -20,6 +20,7 @@ from .items import EdgeItem, NodeItem, PortItem, wire_path
 from .theme import LIGHT, Theme
 
 GRID = 20.0
+WIRE_END_GRAB = 24.0  # scene units around a wire's end where pressing picks that end up
 
 
 def connection_problem(doc: GraphDocument, src: str, src_port: str, dst: str, dst_port: str,
@@ -249,10 +250,39 @@ class GraphScene(QGraphicsScene):
                 return item
         return None
 
-    def begin_wire(self, port: PortItem) -> None:
-        """Start dragging a wire from ``port`` (an input with an edge re-plugs that edge)."""
+    def _wire_end_at(self, pos: QPointF) -> tuple[Edge, bool] | None:
+        """A wire whose end lies under ``pos`` (within WIRE_END_GRAB): (edge, True) for its
+        output (source) end, (edge, False) for its input end."""
+        if any(isinstance(i, NodeItem) for i in self.items(pos)):
+            return None  # on a node: that press moves or selects the node
+        best = None
+        for item in self.items(QRectF(pos.x() - WIRE_END_GRAB, pos.y() - WIRE_END_GRAB,
+                                      2 * WIRE_END_GRAB, 2 * WIRE_END_GRAB)):
+            if not isinstance(item, EdgeItem) or not item.isVisible():
+                continue
+            for at_source, end in zip((True, False), item.endpoints()):
+                d = (end - pos).manhattanLength()
+                if d <= WIRE_END_GRAB and (best is None or d < best[0]):
+                    best = (d, item.edge, at_source)
+        return None if best is None else (best[1], best[2])
+
+    def begin_wire_end(self, edge: Edge, at_source: bool) -> None:
+        """Pick up one end of an existing wire to plug it elsewhere (or drop it on the
+        canvas to remove it); the other end stays where it is."""
+        if not at_source:
+            self.begin_wire(self.node_items[edge.target].port(edge.target_port, False))
+            return
+        self.begin_wire(self.node_items[edge.target].port(edge.target_port, False),
+                        keep_source=False)
+        self._wire_edge = edge
+        self.edge_items[edge].setVisible(False)
+
+    def begin_wire(self, port: PortItem, keep_source: bool = True) -> None:
+        """Start dragging a wire from ``port`` (an input with an edge re-plugs that edge's
+        input end, unless ``keep_source`` is False: then the input end stays and the
+        caller re-plugs the source end)."""
         self._wire_edge = None
-        if not port.is_output:
+        if not port.is_output and keep_source:
             existing = [e for e in self.doc.in_edges(port.node_id) if e.target_port == port.name]
             if existing:
                 self._wire_edge = existing[0]
@@ -340,6 +370,11 @@ class GraphScene(QGraphicsScene):
             port = None if self.read_only else self._port_at(event.scenePos())
             if port is not None:
                 self.begin_wire(port)
+                event.accept()
+                return
+            end = None if self.read_only else self._wire_end_at(event.scenePos())
+            if end is not None:  # grab a wire by either end to re-plug it
+                self.begin_wire_end(*end)
                 event.accept()
                 return
             if event.modifiers() & Qt.ShiftModifier:  # shift-click toggles a node

@@ -527,6 +527,31 @@ def test_drag_an_edge_end_off_its_input_disconnects_it(make_window, qtbot):
     assert edge in w.document.edges
 
 
+def test_drag_a_wire_by_its_output_end_to_another_output(make_window, qtbot):
+    """Output ports fan out (a drag from one starts a new wire), so a wire's source end is
+    picked up just beside the port, on the wire itself."""
+    w = make_window()
+    w.open_example(EXAMPLES / "mlp_spirals.json")
+    w.view.resetTransform()
+    w.view.centerOn(w.editor.scene.node_items["hidden1"])
+    qtbot.wait(10)
+    old = next(e for e in w.document.edges if (e.source, e.target) == ("hidden1", "tanh1"))
+    vp = w.view.viewport()
+    beside = port_view_pos(w, "hidden1", old.source_port, True) + QPoint(12, 0)
+    other = port_view_pos(w, "point", "out", True)
+    qtbot.mousePress(vp, Qt.LeftButton, Qt.NoModifier, beside)
+    qtbot.mouseMove(vp, other)
+    qtbot.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, other)
+    into_tanh = [e for e in w.document.edges if e.target == "tanh1"]
+    assert [(e.source, e.target_port) for e in into_tanh] == [("point", old.target_port)]
+    assert ("hidden1", "hidden2") not in [(e.source, e.target) for e in w.document.edges]
+    w.undo_stack.undo()  # one step
+    assert old in w.document.edges and len([e for e in w.document.edges if e.target == "tanh1"]) == 1
+    # a press on a node near its port still moves the node, never grabs a wire
+    inside = port_view_pos(w, "hidden1", old.source_port, True) - QPoint(12, 0)
+    assert w.editor.scene._wire_end_at(w.view.mapToScene(inside)) is None
+
+
 def test_unrolled_view_is_read_only_and_toggles_back(make_window):
     w = make_window()
     w.open_example(EXAMPLES / "lenet5.json")
