@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import shiboken6
-from PySide6.QtCore import QObject, QPointF, QTimer, Signal
+from PySide6.QtCore import QObject, QPointF, QRectF, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from runtime.graph import Edge, GraphDocument, GraphError
@@ -276,11 +276,31 @@ class GraphEditor(QObject):
             return []
         self._paste_count += 1
         offset = PASTE_OFFSET * self._paste_count
-        cmd = C.Paste(self.doc, data, (offset, offset), text)
+        dx, dy = self._paste_offset(data, offset)
+        cmd = C.Paste(self.doc, data, (dx, dy), text)
         if not self._push(cmd):
             return []
         self.scene.select_nodes(cmd.new_ids)
+        items = [self.scene.node_items[n] for n in cmd.new_ids if n in self.scene.node_items]
+        if items:
+            rect = items[0].sceneBoundingRect()
+            for item in items[1:]:
+                rect = rect.united(item.sceneBoundingRect())
+            self.view.ensureVisible(rect, 40, 40)
         return cmd.new_ids
+
+    def _paste_offset(self, data: dict, offset: float) -> tuple[float, float]:
+        """Beside the copied nodes when they are in view (copy and paste in one window);
+        otherwise (another window, or scrolled away) centred in the view."""
+        xs = [float(n.get("position", (0, 0))[0]) for n in data["nodes"]]
+        ys = [float(n.get("position", (0, 0))[1]) for n in data["nodes"]]
+        visible = self.view.mapToScene(self.view.viewport().rect()).boundingRect()
+        box = QRectF(min(xs) + offset, min(ys) + offset, max(xs) - min(xs) + 1,
+                     max(ys) - min(ys) + 1)
+        if visible.isEmpty() or visible.intersects(box):
+            return offset, offset
+        c = visible.center()
+        return c.x() - (min(xs) + max(xs)) / 2, c.y() - (min(ys) + max(ys)) / 2
 
     def duplicate(self) -> list[str]:
         ids = self.selected_ids()

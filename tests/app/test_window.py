@@ -176,9 +176,16 @@ def test_clipboard_is_plain_json_another_window_can_paste(make_window):
     a.open_example(EXAMPLES / "lenet5.json")
     a.editor.scene.select_nodes(["C1", "tanh_C1"])
     a.editor.copy()
+    far = b.editor.add_node("Dense", (5000, -3000))
+    b.view.centerOn(b.editor.scene.node_items[far])  # b looks far from where they sat in a
+    looking_at = b.view.mapToScene(b.view.viewport().rect().center())
     ids = b.editor.paste()
+    assert b.view.mapToScene(b.view.viewport().rect().center()) == looking_at  # no jump
     assert sorted(b.document.node(i).type for i in ids) == ["Conv2d", "Tanh"]
-    assert len(b.document.edges) == 1
+    assert len([e for e in b.document.edges if e.source in ids]) == 1
+    visible = b.view.mapToScene(b.view.viewport().rect()).boundingRect()
+    for i in ids:  # pasted where the user is looking
+        assert visible.intersects(b.editor.scene.node_items[i].sceneBoundingRect())
 
 
 def test_save_and_reopen_gives_an_equal_document(make_window, tmp_path):
