@@ -66,15 +66,16 @@ def _summary_args(p: argparse.ArgumentParser) -> None:
 @subcommand("summary", "per-layer output shapes, parameters and MACs", _summary_args)
 def cmd_summary(args) -> int:
     from .analysis import analyze
-    from .validation import validate
+    from .validation import analysis_diagnostics, validate
 
     doc = _load(args.file)
     if doc is None:
         return 1
     diags = validate(doc, shapes=False)
     analysis = analyze(doc) if not has_errors(diags) else None
-    errors = [d for d in diags if d.is_error] + (
-        [d for d in analysis.diagnostics if d.is_error] if analysis else [])
+    if analysis is not None:  # what validate adds: shapes and ids out of range
+        diags = diags + analysis_diagnostics(doc, analysis)
+    errors = [d for d in diags if d.is_error]
     if errors:
         for d in errors:
             print(str(d), file=sys.stderr)

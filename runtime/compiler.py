@@ -25,7 +25,7 @@ from torch import fx, nn
 from .analysis import Analysis, analyze
 from .diagnostics import Diagnostic
 from .graph import GraphDocument
-from .validation import validate
+from .validation import analysis_diagnostics, validate
 
 
 class CompileError(Exception):
@@ -77,8 +77,9 @@ def build_module(doc: GraphDocument, *, mode: str = "train",
     if any(d.is_error for d in diags):
         raise CompileError(diags)
     analysis = analysis or analyze(doc)
-    if any(d.is_error for d in analysis.diagnostics):
-        raise CompileError(analysis.diagnostics)
+    diags = analysis_diagnostics(doc, analysis)  # shapes, time axes, ids out of range
+    if any(d.is_error for d in diags):
+        raise CompileError(diags)
     sig = signature(doc)
     needed = _needed_nodes(doc, sig, mode)
     incoming = {(e.target, e.target_port): e for e in doc.edges}

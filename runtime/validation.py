@@ -53,10 +53,16 @@ def validate(doc: GraphDocument, *, shapes: bool = True) -> list[Diagnostic]:
     if shapes and not has_errors(diags):
         from .analysis import analyze
 
-        analysis = analyze(doc)
-        diags += analysis.diagnostics
-        diags += check_id_ranges(doc, analysis)
+        diags += analysis_diagnostics(doc, analyze(doc))
     return diags
+
+
+def analysis_diagnostics(doc: GraphDocument, analysis) -> list[Diagnostic]:
+    """What ``validate(shapes=True)`` adds to the structural checks, for an analysis one
+    already has: the analysis' own diagnostics (shapes, time axes) and the id-range
+    checks (which need the analysed shapes). ``summary``, ``compile`` and
+    ``build_module`` report these, so they refuse exactly what ``validate`` refuses."""
+    return list(analysis.diagnostics) + check_id_ranges(doc, analysis)
 
 
 # (type, parameter) that says how many ids an index-valued output can carry
