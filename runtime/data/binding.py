@@ -47,6 +47,9 @@ def bind(ds: Dataset, doc) -> tuple[list[np.ndarray], list[np.ndarray]]:
             if not np.issubdtype(a.dtype, np.integer):
                 raise DataError(f"dataset {ds.name} gives real values but token input {nid} "
                                 "needs integer token ids")
+            if a.size and a.min() < 0:
+                raise DataError(f"dataset {ds.name} has a negative token id {int(a.min())} for "
+                                f"input node {nid}")
             if a.size and a.max() >= node.params["vocab_size"]:
                 raise DataError(f"dataset {ds.name} uses {int(a.max()) + 1} token ids but input "
                                 f"node {nid} allows {node.params['vocab_size']} (vocab_size)")
@@ -62,6 +65,12 @@ def bind(ds: Dataset, doc) -> tuple[list[np.ndarray], list[np.ndarray]]:
                 raise DataError(f"dataset {ds.name} gives real-valued targets but target node "
                                 f"{nid} expects class ids (kind=class); set its kind to value")
             k = node.params["num_classes"]
+            if a.size and a.min() < 0:
+                r = int(np.argmax((a.reshape(len(a), -1) < 0).any(axis=1)))
+                where = ds.meta.get("index")
+                raise DataError(f"dataset {ds.name} has a negative class label {int(a.min())} "
+                                f"for target node {nid} (classes are 0, 1, 2, ...)",
+                                ds.meta.get("file"), int(where[r]) if where is not None else r)
             if a.size and a.max() >= k:
                 raise DataError(f"dataset {ds.name} has {int(a.max()) + 1} classes but target "
                                 f"node {nid} allows {k} (num_classes)")

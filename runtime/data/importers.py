@@ -7,8 +7,10 @@ Every reader raises :class:`DataError` naming the file and, where it applies, th
 from __future__ import annotations
 
 import csv
-import gzip
+import io
+import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +22,51 @@ RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "data"
 CORPUS = RESOURCES / "corpus.txt"
 
 
-def _open(path: Path):
+def _read_bytes(path: Path) -> tuple[bytes, str | None]:
+    """The file's bytes, gunzipped when it is gzipped. A truncated or corrupt gzip stream
+    gives the bytes decompressed up to the damage and a note saying what is wrong (the
+    caller names the record where the data ends)."""
     if not path.exists():
         raise DataError("file not found", str(path))
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")
+    if path.is_dir():
+        raise DataError("is a folder, not a file", str(path))
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror or exc}", str(path)) from None
+    if raw[:2] != b"\x1f\x8b":
+        return raw, None
+    out = bytearray()
+    rest = raw
+    while rest:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        for i in range(0, len(rest), 1 << 16):  # in chunks: keep what precedes damage
+            try:
+                out += d.decompress(rest[i:i + (1 << 16)])
+            except zlib.error as exc:
+                return bytes(out), (f"corrupt gzip data after {len(out)} uncompressed bytes "
+                                    f"({exc})")
+            if d.eof:
+                break
+        if not d.eof:
+            return bytes(out), (f"gzip data ends early after {len(out)} uncompressed bytes: "
+                                "the file is truncated (an incomplete download?)")
+        rest = d.unused_data.lstrip(b"\0")  # another gzip member may follow
+    return bytes(out), None
+
+
+def check_class_labels(y: np.ndarray, file: str | None, what: str = "class label") -> int:
+    """Integer class labels must be >= 0; returns the number of classes (max + 1).
+    Raises DataError naming ``file`` and the first record with a negative label."""
+    if y.size == 0:
+        return 0
+    flat = y.reshape(len(y), -1) if y.ndim else y.reshape(1, 1)
+    bad = (flat < 0).any(axis=1)
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise DataError(f"{what} {int(flat[r][flat[r] < 0][0])} is negative (class labels "
+                        "must be 0, 1, 2, ...)", file, r)
+    return int(y.max()) + 1
 
 
 # ---- bundled ------------------------------------------------------------------------
@@ -44,11 +85,33 @@ def digits() -> Dataset:
 # ---- CSV ----------------------------------------------------------------------------
 def read_csv(path: Path, label: str | None = None, features: list[str] | None = None,
              task: str | None = None) -> Dataset:
-    """Header row required. ``label``: the label column (default: the last); ``features``:
-    feature columns (default: all others). Labels that are all integers or are strings are
-    classes; others (or task=regression) are real targets."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.reader(f))
+    """Header row required (UTF-8). ``label``: the label column (default: the last);
+    ``features``: feature columns (default: all others). A label column whose values are
+    all whole numbers gives classes 0..max; one whose values are all text gives a class
+    per distinct text; real numbers (or task=regression) are real targets. Empty label
+    cells and columns mixing numbers and text are errors naming the line."""
+    if task not in (None, "classification", "regression"):
+        raise DataError(f"task={task!r}: expected classification or regression", str(path))
+    raw, problem = _read_bytes(path)
+    if problem:
+        raise DataError(problem, str(path))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"(line {line}, byte {exc.start}) is not UTF-8 text: save the CSV as "
+                        "UTF-8 (is it a CSV file at all?)", str(path),
+                        line - 2 if line >= 2 else None) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, lines = [], []
+    try:
+        for row in reader:
+            if row:  # (blank lines carry no record)
+                rows.append(row)
+                lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise DataError(f"(line {reader.line_num}) is not valid CSV: {exc}", str(path),
+                        max(0, len(rows) - 1) if rows else None) from None
     if not rows:
         raise DataError("empty CSV file", str(path))
     header = [h.strip() for h in rows[0]]
@@ -64,42 +127,68 @@ def read_csv(path: Path, label: str | None = None, features: list[str] | None = 
     li = header.index(label)
     x = np.zeros((len(rows) - 1, len(fi)), np.float32)
     labels = []
+    lines = lines[1:]
     for r, row in enumerate(rows[1:]):
+        line = lines[r]
         if len(row) != len(header):
-            raise DataError(f"(line {r + 2}) has {len(row)} fields, the header has "
+            raise DataError(f"(line {line}) has {len(row)} fields, the header has "
                             f"{len(header)}", str(path), r)
         for j, c in enumerate(fi):
             try:
                 x[r, j] = float(row[c])
             except ValueError:
-                raise DataError(f"(line {r + 2}) column {header[c]!r}: cannot read "
+                raise DataError(f"(line {line}) column {header[c]!r}: cannot read "
                                 f"{row[c]!r} as a number", str(path), r) from None
-        labels.append(row[li].strip())
-    return _labelled(path.stem, x, labels, task, str(path))
+        value = row[li].strip()
+        if not value:
+            raise DataError(f"(line {line}) column {label!r}: the label is empty", str(path), r)
+        labels.append(value)
+    if not labels:
+        raise DataError("has a header but no records", str(path))
+    return _labelled(path.stem, x, labels, task, str(path), lines, label)
 
 
-def _labelled(name, x, labels, task, file) -> Dataset:
+def _labelled(name, x, labels, task, file, lines=None, column=None) -> Dataset:
+    """Classes or real targets from label strings (see read_csv)."""
     def num(s):
         try:
             return float(s)
         except ValueError:
             return None
 
+    where = (lambda i: f"(line {lines[i]}) " if lines else "")  # noqa: E731
+    col = f"column {column!r}: " if column else ""
     values = [num(s) for s in labels]
-    if task == "regression" or (task is None and all(v is not None for v in values)
+    for i, v in enumerate(values):
+        if v is not None and not math.isfinite(v):
+            raise DataError(f"{where(i)}{col}label {labels[i]!r} is not a finite number",
+                            file, i)
+    numeric = [v is not None for v in values]
+    if task == "regression" or (task is None and all(numeric)
                                 and not all(v == int(v) for v in values)):
-        bad = next((i for i, v in enumerate(values) if v is None), None)
+        bad = next((i for i, ok in enumerate(numeric) if not ok), None)
         if bad is not None:
-            raise DataError(f"label {labels[bad]!r} is not a number", file, bad)
+            raise DataError(f"{where(bad)}{col}label {labels[bad]!r} is not a number", file, bad)
         y = np.array(values, np.float32)[:, None]
         return Dataset(name, [x], [y], "regression", meta={"file": file})
-    if all(v is not None for v in values):
-        y = np.array(values, np.int64)
-        if y.min() < 0:
-            raise DataError(f"class label {y.min()} is negative", file, int(np.argmin(y)))
-        return Dataset(name, [x], [y], "classification", int(y.max()) + 1, meta={"file": file})
+    if all(numeric):
+        bad = next((i for i, v in enumerate(values) if v != int(v)), None)
+        if bad is not None:
+            raise DataError(f"{where(bad)}{col}label {labels[bad]!r} is not a whole number "
+                            "(class labels of a numeric column are 0, 1, 2, ...)", file, bad)
+        y = np.array(values, np.float64).astype(np.int64)
+        k = check_class_labels(y, file)
+        return Dataset(name, [x], [y], "classification", k, meta={"file": file})
+    if any(numeric):  # mixed: name the first value of the rarer kind
+        text_majority = numeric.count(False) >= numeric.count(True)
+        bad = next(i for i, ok in enumerate(numeric) if ok == text_majority)
+        kind, other = ("a number", "text") if text_majority else ("text", "numbers")
+        raise DataError(f"{where(bad)}{col}label {labels[bad]!r} is {kind} but the other labels "
+                        f"are {other}: a label column must be all numbers or all text",
+                        file, bad)
     names = sorted(set(labels))
-    y = np.array([names.index(s) for s in labels], np.int64)
+    lookup = {n: i for i, n in enumerate(names)}
+    y = np.array([lookup[s] for s in labels], np.int64)
     return Dataset(name, [x], [y], "classification", len(names), names, meta={"file": file})
 
 
@@ -120,16 +209,25 @@ def read_numpy(paths: list[Path], x_key: str | None = None, y_key: str | None = 
             x, y = (np.load(p, allow_pickle=False) for p in paths)
         else:
             raise DataError("give one .npz file or two .npy files (inputs,labels)")
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"cannot read NumPy data: {exc}", ",".join(map(str, paths))) from None
+    label_file = str(paths[1]) if len(paths) == 2 else f"{paths[0]} (array {yk!r})"
+    if x.ndim == 0 or y.ndim == 0:
+        raise DataError("needs arrays with one row per sample, got a single number",
+                        ",".join(map(str, paths)))
     if len(x) != len(y):
         raise DataError(f"{len(x)} inputs but {len(y)} labels", ",".join(map(str, paths)))
+    for arr, what in ((x, "inputs"), (y, "labels")):
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise DataError(f"{what} have dtype {arr.dtype}; expected numbers",
+                            label_file if what == "labels" else str(paths[0]))
     name = paths[0].stem
     if np.issubdtype(y.dtype, np.integer):
+        k = check_class_labels(y, label_file)  # names the file and the record
         return Dataset(name, [x.astype(np.float32)], [y.astype(np.int64)], "classification",
-                       int(y.max()) + 1)
+                       k, meta={"file": label_file})
     return Dataset(name, [x.astype(np.float32)], [y.astype(np.float32)], "regression")
 
 
@@ -183,18 +281,23 @@ _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f
 
 
 def read_idx(path: Path) -> np.ndarray:
-    with _open(path) as f:
-        data = f.read()
+    data, problem = _read_bytes(path)
+    if len(data) < 4 and problem:
+        raise DataError(problem, str(path))
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
         raise DataError("not an IDX file (bad magic number)", str(path))
     ndim = data[3]
+    if ndim == 0 or len(data) < 4 + 4 * ndim:
+        raise DataError("truncated IDX header" if ndim else "IDX file with no dimensions",
+                        str(path))
     dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
     dtype = np.dtype(_IDX_TYPES[data[2]])
     rec = int(np.prod(dims[1:], dtype=np.int64)) * dtype.itemsize
     body = data[4 + 4 * ndim:]
-    if len(body) < dims[0] * rec:
-        raise DataError(f"truncated: header says {dims[0]} records, data ends inside this one",
-                        str(path), len(body) // max(rec, 1))
+    if problem or len(body) < dims[0] * rec:
+        why = f"{problem}; " if problem else "truncated: "
+        raise DataError(f"{why}the header says {dims[0]} records, the data ends inside this "
+                        "one", str(path), len(body) // max(rec, 1))
     return np.frombuffer(body, dtype, count=int(np.prod(dims))).reshape(dims)
 
 
@@ -204,6 +307,9 @@ def read_mnist(images: Path, labels: Path) -> Dataset:
         raise DataError(f"{len(x)} images but {len(y)} labels in {labels}", str(images))
     if y.ndim != 1:
         raise DataError(f"labels must be one number per record, got shape {y.shape}", str(labels))
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"labels must be whole numbers, the file holds {y.dtype}", str(labels))
+    check_class_labels(y, str(labels))
     x = x.astype(np.float32) / 255.0
     if x.ndim == 3:
         x = x[:, None]
@@ -228,9 +334,11 @@ def read_cifar(paths: list[Path]) -> Dataset:
         raise DataError("no CIFAR-10 batch files (data_batch_*.bin)", ",".join(map(str, paths)))
     xs, ys = [], []
     for f in files:
-        with _open(f) as fh:
-            data = np.frombuffer(fh.read(), np.uint8)
+        raw, problem = _read_bytes(f)
+        data = np.frombuffer(raw, np.uint8)
         n, rest = divmod(data.size, 3073)
+        if problem:
+            raise DataError(f"{problem}; the data ends inside this record", str(f), n)
         if rest:
             raise DataError(f"size {data.size} bytes is not a whole number of 3073-byte "
                             "records; the last record is truncated", str(f), n)
@@ -250,7 +358,9 @@ def read_text(path: Path, steps: int = 64, stride: int | None = None,
               vocab_size: int | None = None) -> Dataset:
     """Character-level next-token data: windows of ``steps`` characters; the target is the
     window shifted by one. The vocabulary is every character of the text, sorted."""
-    raw = _open(path).read()
+    raw, problem = _read_bytes(path)
+    if problem:
+        raise DataError(problem, str(path))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

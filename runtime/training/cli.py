@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import _load, subcommand
+from ..cli import subcommand
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -30,6 +30,8 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint (.pt file "
                    "or a run folder: its newest checkpoint)")
+    p.add_argument("--max-steps", type=int, metavar="N", help="end the run after N steps "
+                   "(a quick check; the last epoch is cut short)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--nproc", type=int, default=1, help="processes: above 1 trains with "
                    "DistributedDataParallel under torchrun through the exported train.py "
@@ -83,15 +85,46 @@ class _Progress:
             print(f"\n{kind}: {e['message']}", file=sys.stderr)
 
 
+def _print_final(final: dict) -> None:
+    print(json.dumps(_clean(final)), flush=True)
+
+
+def _error(message: str, **extra) -> int:
+    """Report a failure: the message on stderr, then the JSON line (always the last)."""
+    print(f"error: {message}", file=sys.stderr)
+    _print_final({"status": "error", "error": message, **extra})
+    return 1
+
+
 @subcommand("train", "train a graph on a dataset (headless; same trainer as the editor)", _args)
 def cmd_train(args) -> int:
+    try:
+        return _train(args)
+    except Exception as exc:  # noqa: BLE001 - the last resort: a message, never a traceback
+        return _error(f"unexpected {type(exc).__name__}: {exc}")
+
+
+RESUME_FLAGS = {"data": "dataset", "seed": "seed", "batch_size": "batch_size", "lr": "lr"}
+
+
+def _train(args) -> int:
+    from runtime.serialization import GraphFileError, load_graph
+
     from . import ConfigError, TrainConfig, Trainer
+    from . import checkpoint as ckpt
+    from . import runs
+    from .config import resume_config
 
     if args.nproc != 1:
         return _train_distributed(args)
-
-    doc = _load(args.file)
-    if doc is None:
+    try:
+        doc = load_graph(args.file)
+    except GraphFileError as exc:
+        print(f"error: cannot load {exc.source}", file=sys.stderr)
+        for prob in exc.problems:
+            print(f"  {prob}", file=sys.stderr)
+        first = f": {exc.problems[0]}" if exc.problems else ""
+        _print_final({"status": "error", "error": f"cannot load {exc.source}{first}"})
         return 1
     try:
         cfg = TrainConfig.from_dict(doc.training)
@@ -103,19 +136,56 @@ def cmd_train(args) -> int:
             cfg.dataset = args.data
         cfg.validate()
     except ConfigError as exc:
-        print(f"error: {args.file}: {exc}", file=sys.stderr)
-        return 1
+        return _error(f"{args.file}: {exc}")
+    if args.max_steps is not None and args.max_steps < 1:
+        return _error("--max-steps must be at least 1")
     out = Path(args.out or Path("runs") / Path(args.file).stem)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    with open(out / "metrics.jsonl", "a", encoding="utf-8") as metrics:
+    notes = []
+    if args.resume:
+        try:
+            ckpt_path, state = ckpt.read_state(args.resume)
+            saved = TrainConfig.from_dict({k: v for k, v in dict(state["config"]).items()
+                                           if k in TrainConfig().to_dict()})
+        except (ckpt.CheckpointError, ConfigError, TypeError) as exc:
+            return _error(f"cannot resume from {args.resume}: {exc}")
+        clash = [(f"--{flag.replace('_', '-')}", getattr(cfg, key), getattr(saved, key))
+                 for flag, key in RESUME_FLAGS.items()
+                 if getattr(args, flag) is not None and getattr(cfg, key) != getattr(saved, key)]
+        if clash:
+            said = ", ".join(f"{f} {mine!r} (the checkpoint has {theirs!r})"
+                             for f, mine, theirs in clash)
+            return _error(f"cannot resume from {ckpt_path} with {said}: an exact continuation "
+                          "needs the checkpoint's settings. Drop these options, or start a new "
+                          "run without --resume")
+        cfg, ignored = resume_config(cfg, saved.to_dict())
+        if ignored:
+            notes.append(f"resuming with the checkpoint's settings; the graph's differ and "
+                         f"are ignored: {'; '.join(ignored)}")
+        if runs.continues_in(out, ckpt_path):
+            moved = runs.trim_after(out, int(state["epoch"]))
+            if moved is not None:
+                notes.append(f"{out} had epochs after {state['epoch']}: moved them to {moved}")
+        elif (moved := runs.archive_previous_run(out)) is not None:
+            notes.append(f"{out} held another run: moved its files to {moved}")
+    else:
+        moved = runs.archive_previous_run(out)
+        if moved is not None:
+            notes.append(f"{out} held a previous run: moved its files to {moved} "
+                         "(a new run never mixes with an old one; --resume continues one)")
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        metrics = open(out / "metrics.jsonl", "a", encoding="utf-8")
+    except OSError as exc:
+        return _error(f"cannot write to {out}: {exc.strerror or exc}")
+    with metrics:
         progress = _Progress(metrics, args.quiet)
         trainer = Trainer(doc, cfg, out_dir=out, on_event=progress, resume=args.resume,
-                          base_dir=Path(args.file).resolve().parent)
+                          base_dir=Path(args.file).resolve().parent, max_steps=args.max_steps)
         final = trainer.fit()
-    if trainer.module is not None and final.get("status") != "error":
-        final["weights"] = str(trainer.save_weights(out / "weights.safetensors"))
-    print(json.dumps(_clean(final)), flush=True)
+    _print_final(final)
     return 1 if final.get("status") == "error" else 0
 
 
@@ -129,9 +199,9 @@ def _train_distributed(args) -> int:
                                                          "lr", "resume")
                    if getattr(args, n) is not None]
     if unsupported:
-        print(f"error: {', '.join(unsupported)} cannot be combined with --nproc; set them in "
-              "the graph's training section", file=sys.stderr)
-        return 1
+        return _error(f"{', '.join(unsupported)} cannot be combined with --nproc; set them in "
+                      "the graph's training section")
     ns = _argparse.Namespace(file=args.file, nproc=args.nproc, out=args.out, weights=None,
-                             epochs=args.epochs, max_steps=None, loss_log=None)
+                             epochs=args.epochs, max_steps=args.max_steps, loss_log=None,
+                             json_result=True)
     return cmd_train_dist(ns)

@@ -33,7 +33,7 @@ class TrainConfig:
     # ---- optimisation ----
     optimizer: str = "adam"  # sgd | momentum | nesterov | adagrad | adadelta | rmsprop | adam | adamw
     lr: float = 1e-3  # base learning rate eps_0
-    momentum: float = 0.9  # alpha for momentum / nesterov (and rmsprop's momentum if > 0 there)
+    momentum: float = 0.9  # alpha for momentum / nesterov, and rmsprop's momentum (0 = plain RMSprop)
     weight_decay: float = 0.0  # L2 penalty on weights (not biases); decoupled for adamw
     l1: float = 0.0  # L1 penalty lambda * sum |w| on weights (not biases), added to the loss
     batch_size: int = 64  # mini-batch size m
@@ -147,3 +147,28 @@ def _coerce(name: str, value: Any, default: Any, annotation: str) -> Any:
     if not isinstance(value, str):
         raise ConfigError(name, f"expected text, received {value!r}")
     return value
+
+
+# Settings a resumed run may change without breaking exact continuation: how long it runs,
+# where, and what it reports. Every other setting is the checkpoint's.
+FREE_ON_RESUME = ("epochs", "early_stopping", "device", "threads", "log_every",
+                  "instrument_every", "visualize_every", "probe_node", "sample_length",
+                  "temperature", "keep_checkpoints", "init_weights")
+
+
+def resume_config(current: TrainConfig, saved: dict[str, Any]) -> tuple[TrainConfig, list[str]]:
+    """The config of a resumed run: the checkpoint's settings (``saved``), with only the
+    FREE_ON_RESUME settings taken from ``current``; and, for each other setting where
+    ``current`` differs, a line saying it was ignored (``lr 0.5 (the checkpoint's 0.01)``).
+    Raises ConfigError when the saved config is unreadable."""
+    base = TrainConfig.from_dict({k: v for k, v in (saved or {}).items()
+                                  if k in {f.name for f in fields(TrainConfig)}})
+    ignored = []
+    for f in fields(TrainConfig):
+        mine, theirs = getattr(current, f.name), getattr(base, f.name)
+        if f.name in FREE_ON_RESUME:
+            setattr(base, f.name, mine)
+        elif mine != theirs:
+            ignored.append(f"{f.name} {mine!r} (the checkpoint's {theirs!r} is kept)")
+    base.validate()
+    return base, ignored

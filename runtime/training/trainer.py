@@ -23,7 +23,8 @@ from ..data import DataError, Dataset, bind, load_dataset, normalisation, split
 from ..data.augment import augment
 from . import checkpoint as ckpt
 from . import instrument as ins
-from .config import ConfigError, TrainConfig
+from . import runs
+from .config import ConfigError, TrainConfig, resume_config
 from .control import Control
 
 STEP_LOSSES_KEPT = 100_000  # newest step losses kept in memory (for tests and summaries)
@@ -55,7 +56,7 @@ def make_optimizer(cfg: TrainConfig, groups: list[dict]) -> torch.optim.Optimize
         return torch.optim.SGD(groups, lr=lr, momentum=m, nesterov=(o == "nesterov" and m > 0))
     return {"adagrad": lambda: torch.optim.Adagrad(groups, lr=lr),
             "adadelta": lambda: torch.optim.Adadelta(groups, lr=lr),
-            "rmsprop": lambda: torch.optim.RMSprop(groups, lr=lr),
+            "rmsprop": lambda: torch.optim.RMSprop(groups, lr=lr, momentum=cfg.momentum),
             "adam": lambda: torch.optim.Adam(groups, lr=lr),
             "adamw": lambda: torch.optim.AdamW(groups, lr=lr)}[o]()
 
@@ -82,7 +83,8 @@ class Trainer:
     def __init__(self, doc, config: TrainConfig | None = None, data: Dataset | str | None = None,
                  device: str | None = None, out_dir: str | Path | None = None,
                  on_event: Callable[[dict], Any] | None = None, control: Control | None = None,
-                 resume: str | Path | None = None, base_dir: str | Path | None = None):
+                 resume: str | Path | None = None, base_dir: str | Path | None = None,
+                 max_steps: int | None = None):
         self.doc = doc
         self.cfg = config if config is not None else TrainConfig.from_dict(doc.training)
         self.data = data
@@ -92,6 +94,7 @@ class Trainer:
         self.control = control or Control()
         self.resume = resume
         self.base_dir = base_dir
+        self.max_steps = max_steps or None  # end the run after this many steps (smoke tests)
         self.module: torch.nn.Module | None = None
         self.history: list[dict] = []  # epoch events (without arrays)
         self.step_losses: deque[float] = deque(maxlen=STEP_LOSSES_KEPT)  # bounded memory
@@ -110,8 +113,12 @@ class Trainer:
     # ------------------------------------------------------------------ set-up
     def setup(self) -> None:
         """Compile, load and split the data, build the optimizer; raises plain errors."""
+        self._resume_state = None
+        if self.resume:
+            self._read_resume()
         cfg = self.cfg
         cfg.validate()
+        self._prepare_out_dir()
         self.device = resolve_device(self.device_name)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -152,10 +159,51 @@ class Trainer:
         self.probe_args = tuple(t[:64] for t in src_x + src_y)
         self.n_batches = max(1, self.n_train // cfg.batch_size + (self.n_train % cfg.batch_size > 1))
         self.total_steps = self.n_batches * cfg.epochs
+        if self.max_steps:
+            self.total_steps = min(self.total_steps, self.max_steps)
         self.state = {"epoch": 0, "step": 0, "plateau_scale": 1.0, "plateau_best": math.inf,
                       "plateau_bad": 0, "best": math.inf, "bad_epochs": 0}
-        if self.resume:
-            self._restore(self.resume)
+        if self._resume_state is not None:
+            self._restore()
+
+    def _read_resume(self) -> None:
+        """Read the checkpoint to resume from, and continue with its settings: only those
+        that do not change the trajectory (epochs, device, reporting) come from this run's
+        config; other differences are ignored with a warning."""
+        try:
+            self._resume_path, self._resume_state = ckpt.read_state(self.resume)
+            saved = dict(self._resume_state["config"])
+            self.cfg, ignored = resume_config(self.cfg, saved)
+        except (ckpt.CheckpointError, ConfigError, TypeError) as exc:
+            raise TrainingError(f"cannot resume from {self.resume}: {exc}") from None
+        if isinstance(self.data, str) and self.data != self.cfg.dataset:
+            ignored.append(f"dataset {self.data!r} (the checkpoint's {self.cfg.dataset!r} is kept)")
+            self.data = None
+        if ignored:
+            self.emit("warning", node=None, message=(
+                f"resuming {self._resume_path.name} with the checkpoint's settings (exact "
+                "continuation); ignored: " + "; ".join(ignored)))
+
+    def _prepare_out_dir(self) -> None:
+        """A new run never mixes with an older one in ``out_dir`` (see runs.py)."""
+        if self.out_dir is None:
+            return
+        if self._resume_state is None:
+            if ckpt.list_checkpoints(self.out_dir / "checkpoints"):
+                moved = runs.archive_previous_run(self.out_dir)
+                self.emit("warning", node=None, message=(
+                    f"{self.out_dir} held a previous run: its files were moved to {moved}"))
+        elif not runs.continues_in(self.out_dir, self._resume_path):
+            if ckpt.list_checkpoints(self.out_dir / "checkpoints"):
+                moved = runs.archive_previous_run(self.out_dir)
+                self.emit("warning", node=None, message=(
+                    f"{self.out_dir} held another run: its files were moved to {moved}"))
+        else:
+            moved = runs.trim_after(self.out_dir, int(self._resume_state["epoch"]))
+            if moved is not None:
+                self.emit("warning", node=None, message=(
+                    f"{self.out_dir} held epochs after {self._resume_state['epoch']} (an "
+                    f"abandoned continuation): moved to {moved}"))
 
     def _load_data(self) -> None:
         cfg = self.cfg
@@ -187,11 +235,10 @@ class Trainer:
         cfg = self.cfg
         children = dict(self.module.named_children())
         for nid in cfg.frozen:
-            if nid not in children:
-                raise ConfigError("frozen", f"no layer node {nid!r} in the graph")
-            for p in children[nid].parameters():
-                p.requires_grad_(False)
-        if cfg.init_weights:
+            for p in self._node_modules(nid, children):
+                for q in p.parameters():
+                    q.requires_grad_(False)
+        if cfg.init_weights and self._resume_state is None:
             path = Path(cfg.init_weights)
             if not path.is_absolute() and self.base_dir:
                 path = Path(self.base_dir) / path
@@ -215,6 +262,21 @@ class Trainer:
                 self.emit("warning", message=f"{path.name}: no tensor matches a node of this "
                           "graph; nothing loaded", node=None)
             self.loaded_nodes = sorted(loaded)
+
+    def _node_modules(self, nid: str, children: dict) -> list[torch.nn.Module]:
+        """The layers of node ``nid``: the node itself, or every layer inside a Block
+        (compiled with ids ``<block>__<inner id>``)."""
+        from ..blocks import SEP
+
+        if nid in children:
+            return [children[nid]]
+        inner = [m for name, m in children.items() if name.startswith(nid + SEP)]
+        if inner:
+            return inner
+        node = self.doc.nodes.get(nid)
+        if node is not None:
+            raise ConfigError("frozen", f"node {nid!r} ({node.type}) has no parameters to freeze")
+        raise ConfigError("frozen", f"no layer node {nid!r} in the graph")
 
     def _find_accuracy(self) -> None:
         """Which output and target give accuracy: the first classification loss."""
@@ -257,9 +319,11 @@ class Trainer:
         try:
             if self.module is None or not hasattr(self, "state"):
                 self.setup()
-        except (DataError, ConfigError, CompileError, TrainingError, FileNotFoundError,
-                ValueError) as exc:
+        except (DataError, ConfigError, CompileError, TrainingError, ValueError) as exc:
             return self._fail(str(exc), None)
+        except OSError as exc:  # a file that cannot be read or written (FileNotFoundError...)
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            return self._fail(f"{where}{exc.strerror or exc}", None)
         try:
             return self._loop()
         except torch.OutOfMemoryError:
@@ -271,7 +335,10 @@ class Trainer:
                 "(amp), or make the model smaller", self.state["step"])
         except DataError as exc:
             return self._fail(str(exc), self.state["step"])
-        except RuntimeError as exc:  # a torch error inside a step: report, never a traceback
+        except OSError as exc:  # e.g. a checkpoint that cannot be written (disk full)
+            return self._fail(f"cannot write to {exc.filename or self.out_dir}: "
+                              f"{exc.strerror or exc}", self.state["step"])
+        except (RuntimeError, IndexError) as exc:  # a torch error inside a step: report
             return self._fail(f"training failed at step {self.state['step']}: {exc}",
                               self.state["step"])
 
@@ -290,6 +357,7 @@ class Trainer:
         status = "completed"
         t_flush = time.perf_counter()
         model.train()
+        cut = False  # max_steps reached
         for epoch in range(st["epoch"], cfg.epochs):
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
             perm = torch.randperm(n, generator=gen).to(dev)
@@ -297,6 +365,9 @@ class Trainer:
             correct = torch.zeros((), device=dev, dtype=torch.long)
             seen = count = 0
             for b in range(self.n_batches):
+                if self.max_steps and st["step"] >= self.max_steps:
+                    cut = True
+                    break
                 if not self.control.wait():
                     status = "stopped"
                     break
@@ -341,7 +412,8 @@ class Trainer:
                     correct += c
                     count += m
                 st["step"] += 1
-                if len(buf_meta) == cfg.log_every or b == self.n_batches - 1:
+                if len(buf_meta) == cfg.log_every or b == self.n_batches - 1 or (
+                        self.max_steps and st["step"] >= self.max_steps):
                     bad = self._flush(buf_loss, buf_norm, buf_meta, t_flush, bs)
                     buf_meta, t_flush = [], time.perf_counter()
                     if bad is not None:
@@ -360,9 +432,12 @@ class Trainer:
                 break
             status = self._end_epoch(epoch + 1, (loss_sum / seen).item(),
                                      correct.item() / count if self.acc and count else None)
-            if status != "completed":
+            if status != "completed" or cut:
                 break
         final = {**self._final(), "status": status}
+        if self.out_dir is not None:  # the trained weights outlive the process
+            final["weights"] = str(self.save_weights(self.out_dir / "weights.safetensors"))
+            final["out_dir"] = str(self.out_dir)
         self.emit("finished", metrics=final)
         return final
 
@@ -497,19 +572,30 @@ class Trainer:
             out["test_loss"], out["test_accuracy"] = test["loss"], test["accuracy"]
         return out
 
-    def _restore(self, path) -> None:
+    def _restore(self) -> None:
+        path, state = self._resume_path, self._resume_state
         try:
-            weights, state = ckpt.load_checkpoint(path)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise TrainingError(f"cannot resume from {path}: {exc}") from None
-        missing = set(self.module.state_dict()) - set(weights)
+            weights, _ = ckpt.load_checkpoint(path)
+        except ckpt.CheckpointError as exc:
+            raise TrainingError(f"cannot resume: {exc}") from None
+        own = self.module.state_dict()
+        missing = set(own) - set(weights)
         if missing:
             raise TrainingError(f"cannot resume from {path}: it has no weights for "
                                 f"{', '.join(sorted({m.split('.')[0] for m in missing}))}")
-        self.module.load_state_dict(weights)
-        self.optimizer.load_state_dict(state["optimizer"])
-        ckpt.set_rng_state(state["rng"])
-        tr = dict(state["trainer"])
+        wrong = sorted({k.split(".")[0] for k in own if k in weights
+                        and tuple(weights[k].shape) != tuple(own[k].shape)})
+        if wrong:
+            raise TrainingError(f"cannot resume from {path}: its weights for "
+                                f"{', '.join(wrong)} have other shapes than this graph's")
+        try:
+            self.module.load_state_dict(weights)
+            self.optimizer.load_state_dict(state["optimizer"])
+            ckpt.set_rng_state(state["rng"])
+            tr = dict(state["trainer"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise TrainingError(f"cannot resume from {path}: its optimizer or random state "
+                                f"does not fit this graph ({exc})") from None
         self.history = list(tr.pop("history", []))
         self.state.update(tr)
         self.last_checkpoint = str(path)
