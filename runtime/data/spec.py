@@ -1,7 +1,10 @@
 """Dataset spec strings: one line that names a dataset and its options.
 
     spirals                      built-in set (options: spirals?n=2000&noise=0.1)
-    digits                       scikit-learn's bundled 8x8 digits (digits?size=32: resized)
+    tagging keywords waves reverse triplets   token tagging, token-sequence classes,
+                                 multichannel wave classes, seq2seq reversal, triplets
+    digits                       scikit-learn's bundled 8x8 digits (digits?size=32: resized;
+                                 digits?channels=3: as RGB)
     text | corpus                the bundled public-domain text (text?steps=64)
     csv:path.csv?label=y&features=a,b&task=regression
     npz:data.npz?x=images&y=labels      npy:x.npy,y.npy
@@ -21,7 +24,7 @@ from urllib.parse import parse_qsl
 
 from . import importers as I
 from .dataset import DataError, Dataset, check_finite
-from .synthetic import BUILTIN, SEQUENCE_SETS
+from .synthetic import BUILTIN, HINTED
 
 KINDS = ("csv", "npz", "npy", "images", "idx", "cifar", "text")
 NAMES = tuple(BUILTIN) + ("digits", "text", "corpus")
@@ -49,13 +52,22 @@ def graph_hints(doc) -> dict[str, Any]:
     hints: dict[str, Any] = {}
     if doc is None:
         return hints
+    tokens = []
     for n in doc:
         if n.type in ("SequenceInput", "TokenInput") and "steps" not in hints:
             hints["steps"] = n.params["steps"]
             if n.type == "TokenInput":
                 hints["vocab_size"] = n.params["vocab_size"]
+        if n.type == "TokenInput":
+            tokens.append((n.params["steps"], n.params["vocab_size"]))
+        if n.type == "SequenceInput" and "features" not in hints:
+            hints["features"] = n.params["features"]
         if n.type == "ImageInput" and "image" not in hints:
             hints["image"] = (n.params["channels"], n.params["height"], n.params["width"])
+        if (n.type == "Target" and n.params.get("kind") == "class" and "classes" not in hints):
+            hints["classes"] = n.params["num_classes"]
+    if len(tokens) >= 2:  # sequence to sequence: the second token input is the decoder's
+        hints["out_steps"], hints["out_vocab"] = tokens[1]
     return hints
 
 
@@ -78,10 +90,12 @@ def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: 
 
     paths = [p(s) for s in path.split(",") if s.strip()] if path else []
     size = opts.pop("size", None) if kind != "images" else None
+    channels = opts.pop("channels", None) if kind != "images" else None
     if kind in BUILTIN:
         kw = {k: _num(v, k, spec) for k, v in opts.items()}
-        if kind in SEQUENCE_SETS and "steps" not in kw and "steps" in hints:
-            kw["steps"] = hints["steps"]
+        for option, hint in HINTED.get(kind, {}).items():
+            if option not in kw and hint in hints:
+                kw[option] = hints[hint]
         try:
             ds = BUILTIN[kind](seed=kw.pop("seed", seed), **kw)
         except TypeError as exc:
@@ -119,6 +133,8 @@ def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: 
                         "file (csv:, npz:, npy:, images:, idx:, cifar:, text:)")
     if size:
         ds = _resize(ds, _hw(size, spec))
+    if channels:
+        ds = _channels(ds, channels, spec)
     check_finite(ds, ds.meta.get("file"))
     ds.meta["spec"] = spec
     return ds
@@ -144,6 +160,26 @@ def _resize(ds: Dataset, hw: tuple[int, int]) -> Dataset:
         if a.ndim == 4 and np.issubdtype(a.dtype, np.floating) and tuple(a.shape[2:]) != hw:
             a = F.interpolate(torch.from_numpy(a), size=hw, mode="bilinear", antialias=True,
                               align_corners=False).numpy()
+        xs.append(a)
+    ds.inputs = xs
+    return ds
+
+
+def _channels(ds: Dataset, channels: str, spec: str) -> Dataset:
+    """Image inputs (N, C, H, W) with 1 channel repeated to 3, or 3 turned to grey."""
+    import numpy as np
+
+    if channels not in ("1", "3"):
+        raise DataError(f"dataset spec {spec!r}: channels={channels!r} must be 1 or 3")
+    want = int(channels)
+    xs = []
+    for a in ds.inputs:
+        if a.ndim == 4 and np.issubdtype(a.dtype, np.floating) and a.shape[1] != want:
+            if a.shape[1] == 1:
+                a = np.repeat(a, 3, axis=1)
+            elif a.shape[1] == 3:
+                a = np.tensordot(a, np.array([0.299, 0.587, 0.114], a.dtype),
+                                 axes=([1], [0]))[:, None].astype(a.dtype)
         xs.append(a)
     ds.inputs = xs
     return ds

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dataset import Dataset
+from .dataset import DataError, Dataset
 
 
 def _cls(name, x, y, k, **meta):
@@ -119,6 +119,109 @@ def sine(n: int = 1000, steps: int = 50, noise: float = 0.05, seed: int = 0) -> 
                    [s[:, 1:, None].astype(np.float32)], "regression")
 
 
+def tagging(n: int = 2000, steps: int = 40, vocab: int = 1000, classes: int = 12,
+            seed: int = 0) -> Dataset:
+    """Sequence tagging (part-of-speech style): a fixed random lexicon gives every token id
+    one of ``classes`` tags; the target of each position is its token's tag. Input (T)
+    token ids in 1..vocab-1 (0 is padding), target (T) class ids."""
+    if vocab < 2 or classes < 1:
+        raise DataError(f"tagging needs vocab >= 2 and classes >= 1, got {vocab} and {classes}")
+    rng = np.random.default_rng(seed)
+    lexicon = rng.integers(0, classes, vocab)
+    x = rng.integers(1, vocab, (n, steps))
+    return Dataset("tagging", [x.astype(np.int64)], [lexicon[x].astype(np.int64)], "sequence",
+                   classes)
+
+
+def keywords(n: int = 2000, steps: int = 40, vocab: int = 1000, classes: int = 2,
+             per_class: int = 10, seed: int = 0) -> Dataset:
+    """Token sequences classified by the keywords they contain (a stand-in for sentiment
+    or topic classification): each class owns ``per_class`` token ids; a sequence is filler
+    tokens with one to three keywords of its class at random places. Input (T) token ids,
+    target: the class."""
+    first_filler = 1 + classes * per_class
+    if vocab <= first_filler or steps < 3:
+        raise DataError(f"keywords needs vocab > {first_filler} (classes x per_class + 1) and "
+                        f"steps >= 3, got vocab {vocab} and steps {steps}")
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    x = rng.integers(first_filler, vocab, (n, steps))
+    for i in range(n):
+        k = rng.integers(1, 4)
+        where = rng.choice(steps, k, replace=False)
+        x[i, where] = 1 + y[i] * per_class + rng.integers(0, per_class, k)
+    return _cls_tokens("keywords", x, y, classes)
+
+
+def _cls_tokens(name, x, y, k):
+    return Dataset(name, [x.astype(np.int64)], [y.astype(np.int64)], "classification", k)
+
+
+def waves(n: int = 1000, steps: int = 32, features: int = 8, classes: int = 4,
+          noise: float = 0.3, seed: int = 0) -> Dataset:
+    """Multichannel sequence classification: class k is a sine wave of (k + 1) * 1.5 cycles
+    over the sequence on every channel, with random phase and amplitude per channel, plus
+    noise. Input (T, features), target: the class."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    cycles = (y + 1) * 1.5
+    t = np.arange(steps)[None, :, None] / steps
+    phase = rng.uniform(0, 2 * np.pi, (n, 1, features))
+    amp = rng.uniform(0.5, 1.5, (n, 1, features))
+    x = amp * np.sin(2 * np.pi * cycles[:, None, None] * t + phase)
+    return _cls("waves", x + rng.normal(0, noise, x.shape), y, classes)
+
+
+def reverse(n: int = 2000, steps: int = 20, out_steps: int = 24, vocab: int = 100,
+            out_vocab: int = 120, seed: int = 0) -> Dataset:
+    """Sequence to sequence: reverse a token sequence (as Sutskever et al. 2014 reversed
+    their sources). Source (``steps``): 5..steps ids in 1..vocab-1, then padding 0. Target
+    (``out_steps``): the source reversed (ids shifted by 2), an end token 2, then padding
+    0. Previous (``out_steps``): the target behind a start token 1 (teacher forcing).
+    Inputs: source, previous; target: the target's class ids."""
+    if out_steps < steps + 1 or out_vocab < vocab + 2:
+        raise DataError(f"reverse needs out_steps >= steps + 1 and out_vocab >= vocab + 2, "
+                        f"got steps {steps}, out_steps {out_steps}, vocab {vocab}, "
+                        f"out_vocab {out_vocab}")
+    rng = np.random.default_rng(seed)
+    src = np.zeros((n, steps), np.int64)
+    tgt = np.zeros((n, out_steps), np.int64)
+    lengths = rng.integers(min(5, steps), steps + 1, n)
+    for i, length in enumerate(lengths):
+        tokens = rng.integers(1, vocab, length)
+        src[i, :length] = tokens
+        tgt[i, :length] = tokens[::-1] + 2
+        tgt[i, length] = 2  # end
+    prev = np.concatenate([np.ones((n, 1), np.int64), tgt[:, :-1]], 1)  # start token 1
+    return Dataset("reverse", [src, prev], [tgt], "sequence", out_vocab)
+
+
+def triplets(n: int = 1000, features: int = 16, clusters: int = 8, spread: float = 0.5,
+             seed: int = 0) -> Dataset:
+    """Triplets for metric learning (a triplet loss): (anchor, positive, negative) per
+    sample; anchor and positive come from one Gaussian cluster, the negative from another.
+    Input (3, features); no target."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (clusters, features))
+    a = rng.integers(0, clusters, n)
+    b = (a + rng.integers(1, clusters, n)) % clusters
+    pick = lambda c: centres[c] + rng.normal(0, spread, (n, features))  # noqa: E731
+    x = np.stack([pick(a), pick(a), pick(b)], 1)
+    return Dataset("triplets", [x.astype(np.float32)], [], "embedding",
+                   meta={"cluster": a})
+
+
 BUILTIN = {"xor": xor, "spirals": spirals, "moons": moons, "circles": circles, "blobs": blobs,
-           "regression": regression, "adding": adding, "copy": copy_task, "sine": sine}
-SEQUENCE_SETS = {"adding", "copy", "sine"}
+           "regression": regression, "adding": adding, "copy": copy_task, "sine": sine,
+           "tagging": tagging, "keywords": keywords, "waves": waves, "reverse": reverse,
+           "triplets": triplets}
+SEQUENCE_SETS = {"adding", "copy", "sine", "tagging", "keywords", "waves"}
+# Options a built-in set takes from the graph when the spec does not give them
+# (runtime.data.spec.graph_hints): option -> hint.
+HINTED = {"adding": {"steps": "steps"}, "copy": {"steps": "steps"}, "sine": {"steps": "steps"},
+          "tagging": {"steps": "steps", "vocab": "vocab_size", "classes": "classes"},
+          "keywords": {"steps": "steps", "vocab": "vocab_size", "classes": "classes"},
+          "waves": {"steps": "steps", "features": "features", "classes": "classes"},
+          "reverse": {"steps": "steps", "vocab": "vocab_size", "out_steps": "out_steps",
+                      "out_vocab": "out_vocab"},
+          "triplets": {"features": "features"}}

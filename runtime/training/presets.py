@@ -23,6 +23,38 @@ EXAMPLE_TRAINING: dict[str, dict[str, Any]] = {
     # character LSTM on the bundled public-domain text (next-character prediction)
     "char_lstm": dict(dataset="text", optimizer="adam", lr=0.005, batch_size=32, epochs=20,
                       val_split=0.1, clip_norm=1.0, sample_length=200, temperature=0.8),
+    # the same character model drawn as an LSTM cell (unrolled: slower per step)
+    "char_lstm_cell": dict(dataset="text", optimizer="adam", lr=0.005, batch_size=32,
+                           epochs=10, val_split=0.1, clip_norm=1.0, sample_length=200,
+                           temperature=0.8),
+    # a GRU cell drawn by hand, classifying 8-channel waves by their frequency
+    "gru_cell": dict(dataset="waves", optimizer="adam", lr=0.005, batch_size=32, epochs=10,
+                     val_split=0.2, clip_norm=1.0),
+    # bidirectional GRU tagging every token (the tag is a fixed function of the token)
+    "bigru_tagger": dict(dataset="tagging", optimizer="adam", lr=0.005, batch_size=32,
+                         epochs=10, val_split=0.2, clip_norm=1.0),
+    # encoder-decoder GRUs learning to reverse a token sequence (teacher forcing)
+    "seq2seq": dict(dataset="reverse", optimizer="adam", lr=0.005, batch_size=64, epochs=20,
+                    val_split=0.1, clip_norm=1.0),
+    # the adding problem over 100 steps: hard for a plain RNN (long-range memory)
+    "rnn_adding_problem": dict(dataset="adding", optimizer="adam", lr=0.001, batch_size=64,
+                               epochs=20, val_split=0.1, clip_norm=1.0),
+    # echo-state network: only the readout learns to predict the next value of a noisy sine
+    "echo_state_sine": dict(dataset="sine", optimizer="adam", lr=0.01, batch_size=32,
+                            epochs=10, val_split=0.2),
+    # convolutions over token embeddings find the class keywords in a sequence
+    "text_cnn": dict(dataset="keywords", optimizer="adam", lr=0.003, batch_size=32, epochs=10,
+                     val_split=0.2),
+    # an embedding trained with a triplet loss on Gaussian clusters
+    "triplet_embedding": dict(dataset="triplets", optimizer="adam", lr=0.003, batch_size=32,
+                              epochs=10, val_split=0.2),
+    # 32x32 RGB networks on the bundled digits, resized and repeated to three channels
+    "vgg_small": dict(dataset="digits?size=32&channels=3", optimizer="adam", lr=0.002,
+                      batch_size=32, epochs=5, val_split=0.2, early_stopping=3),
+    "resnet_small": dict(dataset="digits?size=32&channels=3", optimizer="adam", lr=0.002,
+                         batch_size=32, epochs=5, val_split=0.2, early_stopping=3),
+    "inception_small": dict(dataset="digits?size=32&channels=3", optimizer="adam", lr=0.002,
+                            batch_size=32, epochs=5, val_split=0.2, early_stopping=3),
 }
 
 
