@@ -177,33 +177,41 @@ def _dist_args(p: argparse.ArgumentParser) -> None:
 @subcommand("train-dist", "train with DistributedDataParallel under torchrun (exports "
             "model.py + train.py, then runs torchrun --nproc_per_node N train.py)", _dist_args)
 def cmd_train_dist(args) -> int:
+    """Export model.py + train.py into OUT and run them under torchrun. train.py writes
+    OUT/metrics.jsonl and prints, as its last line, a JSON object with the final metrics;
+    with ``args.json_result`` (``netbuilder train --nproc``) a failure prints a JSON object
+    with an "error" key as the last line instead."""
     import shutil
     import subprocess
 
     from .core import ExportError, export
 
-    if args.nproc < 1:
-        print("error: --nproc must be at least 1", file=sys.stderr)
+    def fail(message: str) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        if getattr(args, "json_result", False):
+            print(json.dumps({"status": "error", "error": message}), flush=True)
         return 1
+
+    if args.nproc < 1:
+        return fail("--nproc must be at least 1")
     path = Path(args.file)
     doc, weights = _load_graph_or_bundle(path, args.weights)
     if doc is None:
-        return 1
+        return fail(f"cannot load {path}")
     out = Path(args.out or f"{path.with_suffix('')}_ddp").resolve()
     try:
         r = export(doc, "python", out, weights=weights)
     except ExportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
     if not (out / "train.py").exists():
-        print("error: the graph has no loss node: nothing to train", file=sys.stderr)
-        return 1
+        return fail("the graph has no loss node: nothing to train")
     for n in r.notes:
         print(f"note: {n}", file=sys.stderr)
     torchrun = shutil.which("torchrun")
     launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
     cmd = launcher + ["--standalone", f"--nproc_per_node={args.nproc}", "train.py",
-                      "--out", str(out / "trained.safetensors")]
+                      "--out", str(out / "trained.safetensors"),
+                      "--metrics", str(out / "metrics.jsonl")]
     if args.epochs is not None:
         cmd += ["--epochs", str(args.epochs)]
     if args.max_steps:
@@ -213,7 +221,9 @@ def cmd_train_dist(args) -> int:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     print(f"running in {out}: {' '.join(cmd[len(launcher):])}", file=sys.stderr)
     try:
-        return subprocess.call(cmd, cwd=out, env=env)
+        code = subprocess.call(cmd, cwd=out, env=env)
     except OSError as exc:
-        print(f"error: cannot start torchrun: {exc}", file=sys.stderr)
-        return 1
+        return fail(f"cannot start torchrun: {exc}")
+    if code != 0:
+        return fail(f"torchrun exited with code {code} (see the messages above)")
+    return 0

@@ -24,6 +24,7 @@ graph names a dataset), else synthetic random data of the right shapes.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -36,7 +37,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from model import INPUTS, TARGETS, {cls}
+from model import INPUTS, OUTPUTS, TARGETS, {cls}
 
 # The graph's training configuration, every setting resolved (Netbuilder's defaults filled in).
 CONFIG = {config}
@@ -92,6 +93,23 @@ def normalise(tensors, n_train):
     return out
 
 
+def accuracy(result, targets):
+    """Share of correct class predictions (argmax over the last axis) when the graph has one
+    class target and one prediction with a score per class; otherwise None."""
+    if len(TARGETS) != 1 or len(OUTPUTS) != 1:
+        return None
+    spec, pred, y = next(iter(TARGETS.values())), result.get(OUTPUTS[0]), targets[0]
+    if (spec["dtype"] != "int64" or pred is None or pred.dim() != y.dim() + 1
+            or pred.shape[-1] != spec.get("high")):
+        return None
+    return float((pred.argmax(-1) == y).float().mean())
+
+
+def finite(value):
+    """JSON-safe numbers: NaN and infinities become null."""
+    return value if value is None or math.isfinite(value) else None
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help=".npz file with arrays named {names}")
@@ -102,6 +120,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=int(cfg.seed))
     ap.add_argument("--out", default="trained.safetensors")
     ap.add_argument("--loss-log", help="write 'step loss' lines (the global batch's loss)")
+    ap.add_argument("--metrics", help="write one JSON line of metrics per epoch")
     args = ap.parse_args(argv)
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -165,6 +184,8 @@ def main(argv=None):
         {{"params": [p for k, p in named if p.dim() < 2], "weight_decay": 0.0}}])
     steps_per_epoch = max(1, len(train_set) // global_batch)
     log = open(args.loss_log, "w") if args.loss_log and rank == 0 else None
+    metrics = open(args.metrics, "w", encoding="utf-8") if args.metrics and rank == 0 else None
+    final = {{"train_loss": None, "val_loss": None, "val_accuracy": None}}
     total = steps_per_epoch * args.epochs
     plateau = {{"best": math.inf, "bad": 0, "scale": 1.0}}
 
@@ -182,10 +203,12 @@ def main(argv=None):
                 loss = loss + float(cfg.l1) * sum(p.abs().sum() for k, p in named if p.dim() >= 2)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if float(getattr(cfg, "clip_value", 0) or 0) > 0:
-                nn.utils.clip_grad_value_(objective.parameters(), float(cfg.clip_value))
+            # the same order as Netbuilder's trainer: by norm first (the norm of the whole
+            # gradient, before any clipping), then element-wise by value
             if float(getattr(cfg, "clip_norm", 0) or 0) > 0:
                 nn.utils.clip_grad_norm_(objective.parameters(), float(cfg.clip_norm))
+            if float(getattr(cfg, "clip_value", 0) or 0) > 0:
+                nn.utils.clip_grad_value_(objective.parameters(), float(cfg.clip_value))
             optimizer.step()
             step_loss = loss.detach()
             if distributed:  # the global batch's loss: the mean of the shards' losses
@@ -202,15 +225,24 @@ def main(argv=None):
             if args.max_steps and step >= args.max_steps:
                 break
         watch = total_loss / max(count, 1)
+        row = {{"epoch": epoch + 1, "train_loss": finite(watch), "val_loss": None,
+                "val_accuracy": None}}
         if val_set is not None and rank == 0:
             model.eval()
             with torch.no_grad():
                 vb = [t.to(device) for t in val_set.tensors]
-                watch = float(model.compute_losses(*vb)["loss"])
+                result = model.compute_losses(*vb)
+                watch = float(result["loss"])
+                row["val_loss"] = finite(watch)
+                row["val_accuracy"] = accuracy(result, vb[len(INPUTS):])
             print(f"epoch {{epoch + 1}}: train loss {{total_loss / max(count, 1):.6f}} "
                   f"val loss {{watch:.6f}}", flush=True)
         elif rank == 0:
             print(f"epoch {{epoch + 1}}: train loss {{watch:.6f}}", flush=True)
+        final.update({{k: v for k, v in row.items() if k != "epoch"}}, epochs=epoch + 1)
+        if metrics is not None:
+            metrics.write(json.dumps(row) + "\n")
+            metrics.flush()
         if getattr(cfg, "schedule", "constant") == "plateau":
             if watch < plateau["best"] - 1e-12:
                 plateau["best"], plateau["bad"] = watch, 0
@@ -224,11 +256,17 @@ def main(argv=None):
 
     if log is not None:
         log.close()
+    if metrics is not None:
+        metrics.close()
     if rank == 0:
         from safetensors.torch import save_file
         state = {{k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}}
         save_file(state, args.out)
         print(f"saved {{args.out}} after {{step}} steps on {{world}} process(es)", flush=True)
+        # the last line: the final metrics as one JSON object (as `netbuilder train` prints)
+        final.update({{"status": "completed", "steps": step, "processes": world,
+                      "weights": str(Path(args.out).resolve())}})
+        print(json.dumps(final), flush=True)
     if distributed:
         dist.barrier()  # teardown without a barrier aborted runs (Netbuilder's platform notes)
         dist.destroy_process_group()
