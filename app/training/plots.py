@@ -148,6 +148,7 @@ class TrainingPlotsWidget(QWidget):
         self.acc_plot = self._curve_plot(lw, "Accuracy", 1, 0, "accuracy")
         self.lr_plot = self._curve_plot(lw, "Learning rate", 1, 1, "lr")
         self.acc_plot.setYRange(0.0, 1.0, padding=0.02)
+        self.grad_plot.setYRange(-2.0, 1.0, padding=0.0)  # 0.01..10 until norms arrive
         self.curves: dict[str, Any] = {}
         c = self._add_curve
         c("loss", self.loss_plot, "train (step)", (100, 150, 230), width=1)
