@@ -455,7 +455,9 @@ def _export_onnx(p: Prepared, out: Path, result: ExportResult, ort, seq: bool) -
     result.files = [out]
     try:
         so = ort.SessionOptions()
-        so.log_severity_level = 3  # errors reach us as exceptions; keep stderr clean
+        # fatal only: a failed run reaches us as an exception (3 still printed onnxruntime's
+        # error log to stderr, e.g. while trying a dynamic length the file cannot take)
+        so.log_severity_level = 4
         sess = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ExportError(f"onnxruntime cannot load the exported file: {_first_line(exc)}") from None
