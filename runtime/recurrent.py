@@ -495,6 +495,11 @@ class _Matcher:
         return [self.inc[(nid, p.name)].source for p in node.input_ports()
                 if (nid, p.name) in self.inc]
 
+    def fed(self, delay):
+        """The node whose value a Delay carries to the next step (its ``x`` input; the
+        ``init`` input, when there is one, is the state before the first step)."""
+        return self.inc[(delay, "x")].source
+
     def only(self, nid, type_id):
         """The single consumer of nid, if it has that type."""
         c = self.cons[nid]
@@ -536,7 +541,7 @@ def _match_lstm(m, doc, r, cell, step):
                        + ["Multiply"] * 3 + ["Add"]):
         return None
     add = next(n for n in inner if m.type(n) == "Add")
-    c_delay = next(d for d in r.delays if m.srcs(d)[0] == add)
+    c_delay = next(d for d in r.delays if m.fed(d) == add)
     h_delay = next(d for d in r.delays if d != c_delay)
     cat, h_first = _concat_of(m, doc, step, h_delay)
     if m.cons[step] != [cat] or set(m.cons[h_delay]) != {cat}:
@@ -557,7 +562,7 @@ def _match_lstm(m, doc, r, cell, step):
     sig_i, tanh_g = m.srcs(i_mul)
     if m.type(sig_i) != "Sigmoid":
         sig_i, tanh_g = tanh_g, sig_i
-    h_mul = m.srcs(h_delay)[0]
+    h_mul = m.fed(h_delay)
     sig_o, tanh_c = m.srcs(h_mul)
     if m.type(sig_o) != "Sigmoid":
         sig_o, tanh_c = tanh_c, sig_o
@@ -596,7 +601,7 @@ def _match_rnn(m, doc, r, cell, step):
     if dense is None or not doc.nodes[dense].params["bias"] or len(m.cons[dense]) != 1:
         return None
     act = m.cons[dense][0]
-    if m.type(act) not in ("Tanh", "ReLU") or m.srcs(h_delay) != [act]:
+    if m.type(act) not in ("Tanh", "ReLU") or m.fed(h_delay) != act:
         return None
     if m.cons[step] != [cat] or m.cons[h_delay] != [cat]:
         return None
@@ -616,7 +621,7 @@ def _match_gru(m, doc, r, cell, step):
                         "Multiply", "Multiply", "Multiply", "Add", "Add", "Tanh", "OneMinus"]):
         return None
     h_delay = r.delays[0]
-    h = m.srcs(h_delay)[0]
+    h = m.fed(h_delay)
     cat, h_first = _concat_of(m, doc, step, h_delay)
     if m.type(h) != "Add" or sorted(m.cons[step]) != sorted([cat] + [
             c for c in m.cons[step] if c != cat]) or len(m.cons[step]) != 2:
