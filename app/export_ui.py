@@ -88,8 +88,10 @@ class ExportDialog(QDialog):
 
     finished_export = Signal(dict)  # the JSON result of the CLI (ok, max_abs_diff, ...)
 
+    WEIGHTS_INITIAL, WEIGHTS_FILE, WEIGHTS_RUN = "initial", "file", "run"
+
     def __init__(self, document, parent: QWidget | None = None, *, default_dir: Path | None = None,
-                 base_name: str = "model"):
+                 base_name: str = "model", trained_weights: Path | None = None):
         super().__init__(parent)
         self.setWindowTitle("Export")
         self.setObjectName("ExportDialog")
@@ -142,14 +144,28 @@ class ExportDialog(QDialog):
         form.addRow("Save to", path_row)
         w_row = QHBoxLayout()
         self.weights_combo = QComboBox()
-        self.weights_combo.addItems(["Initial weights (untrained, seed 0)", "Trained weights from a file"])
+        self.weights_combo.setObjectName("export_weights")
+        self.weights_combo.addItem("Initial weights (untrained, seed 0)", self.WEIGHTS_INITIAL)
+        self.weights_combo.addItem("Trained weights from a file", self.WEIGHTS_FILE)
+        # the final weights of the editor's last training run of this document
+        self.trained_weights = Path(trained_weights) if trained_weights else None
+        if self.trained_weights is not None and self.trained_weights.is_file():
+            self.weights_combo.addItem(
+                f"Weights of the last training run ({self.trained_weights.parent.name})",
+                self.WEIGHTS_RUN)
+            self.weights_combo.setItemData(2, str(self.trained_weights), Qt.ToolTipRole)
+        else:
+            self.trained_weights = None
         self.weights_edit = QLineEdit()
         self.weights_edit.setPlaceholderText(".safetensors (or a torch state dict, read weights-only)")
         self.weights_edit.setEnabled(False)
         wbrowse = QPushButton("Browse...")
         wbrowse.clicked.connect(self._browse_weights)
         self.weights_combo.currentIndexChanged.connect(
-            lambda i: self.weights_edit.setEnabled(i == 1))
+            lambda i: self.weights_edit.setEnabled(
+                self.weights_combo.itemData(i) == self.WEIGHTS_FILE))
+        if self.trained_weights is not None:  # after a run, export what it trained
+            self.weights_combo.setCurrentIndex(self.weights_combo.findData(self.WEIGHTS_RUN))
         w_row.addWidget(self.weights_combo)
         w_row.addWidget(self.weights_edit, 1)
         w_row.addWidget(wbrowse)
@@ -217,7 +233,7 @@ class ExportDialog(QDialog):
         path, _ = QFileDialog.getOpenFileName(self, "Weights", str(self._default_dir),
                                               "Weights (*.safetensors *.pt *.pth *.ckpt)")
         if path:
-            self.weights_combo.setCurrentIndex(1)
+            self.weights_combo.setCurrentIndex(self.weights_combo.findData(self.WEIGHTS_FILE))
             self.weights_edit.setText(path)
 
     # ---- running ---------------------------------------------------------------------------
@@ -230,12 +246,15 @@ class ExportDialog(QDialog):
         graph = Path(self._tmp.name) / "graph.json"
         graph.write_text(self._graph_text, encoding="utf-8")
         args = ["export", str(graph), "--format", fmt, "--out", out, "--json"]
-        if self.weights_combo.currentIndex() == 1:
+        choice = self.weights_combo.currentData()
+        if choice == self.WEIGHTS_FILE:
             w = self.weights_edit.text().strip()
             if not w:
                 self.status_label.setText("Choose the weights file, or use the initial weights.")
                 return
             args += ["--weights", w]
+        elif choice == self.WEIGHTS_RUN:
+            args += ["--weights", str(self.trained_weights)]
         self.result = None
         self.details.clear()
         self.progress_bar.setValue(2)
@@ -359,7 +378,9 @@ def open_export_dialog(window) -> ExportDialog:
     path = getattr(window, "file_path", None)
     default_dir = Path(path).parent if path else Path.home()
     base = Path(path).stem if path else str(window.document.metadata.get("name") or "model")
-    dlg = ExportDialog(window.document, window, default_dir=default_dir, base_name=base)
+    trained = getattr(getattr(window, "training_ui", None), "last_weights", None)
+    dlg = ExportDialog(window.document, window, default_dir=default_dir, base_name=base,
+                       trained_weights=trained)
     dlg.finished_export.connect(lambda r: window.show_message(
         f"Exported {r['path']} (max abs difference {r['max_abs_diff']:.3g})" if r.get("ok")
         else "Export failed", 8000))

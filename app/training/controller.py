@@ -35,10 +35,12 @@ def _make_control(ctx: Any = None) -> Any:
 
 
 class _TrainerThread(QThread):
-    def __init__(self, doc_json: str, config: dict, put, control, threads=None, parent=None):
+    def __init__(self, doc_json: str, config: dict, put, control, threads=None, parent=None,
+                 out_dir: str | None = None, base_dir: str | None = None):
         super().__init__(parent)
         self._args = (doc_json, config, put, control)
         self._threads = threads
+        self._dirs = (out_dir, base_dir)
 
     def run(self) -> None:  # noqa: D401 - Qt override
         if self._threads:
@@ -47,7 +49,7 @@ class _TrainerThread(QThread):
             torch.set_num_threads(self._threads)  # process-wide: the UI shares these cores
         doc_json, config, put, control = self._args
         sender = BatchSender(put)
-        run_training(doc_json, config, sender.put, control)
+        run_training(doc_json, config, sender.put, control, *self._dirs)
         sender.close()
 
 
@@ -78,6 +80,7 @@ class TrainingController(QObject):
         self.state = IDLE
         self.error: str | None = None
         self.last_started: dict | None = None
+        self.out_dir: str | None = None  # the current (or last) run's folder
         self._queue: Any = None
         self._control: Any = None
         self._process: Any = None
@@ -93,8 +96,11 @@ class TrainingController(QObject):
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
 
-    def start(self, document: Any, config: dict | None = None) -> None:
-        """Start training ``document`` with ``config`` (default: ``document.training``)."""
+    def start(self, document: Any, config: dict | None = None, out_dir: str | None = None,
+              base_dir: str | None = None) -> None:
+        """Start training ``document`` with ``config`` (default: ``document.training``).
+        ``out_dir``: the run folder (checkpoints, final weights); ``base_dir``: the folder
+        relative data paths resolve against (the graph file's)."""
         if self.active:
             raise RuntimeError("a training run is already active; stop it first")
         from runtime.serialization import dumps
@@ -105,19 +111,21 @@ class TrainingController(QObject):
         self._done = False
         self._stop_deadline = None
         self.last_started = None
+        self.out_dir = out_dir
         if self.mode == "process":
             ctx = mp.get_context("spawn")
             self._queue = ctx.Queue()
             self._control = _make_control(ctx)
             self._process = ctx.Process(
                 target=child_main, name="netbuilder-training", daemon=True,
-                args=(doc_json, config, self._queue, self._control, self.torch_threads))
+                args=(doc_json, config, self._queue, self._control, self.torch_threads,
+                      out_dir, base_dir))
             self._process.start()
         else:
             self._queue = queue_mod.SimpleQueue()
             self._control = _make_control()
             self._thread = _TrainerThread(doc_json, config, self._queue.put, self._control,
-                                          self.torch_threads, self)
+                                          self.torch_threads, self, out_dir, base_dir)
             self._thread.start()
         self._set_state(STARTING)
         self._timer.start()

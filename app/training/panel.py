@@ -95,9 +95,11 @@ class TrainingPanel(QWidget):
     step_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None,
-                 apply_config: Callable[[Any, dict], None] | None = None):
+                 apply_config: Callable[[Any, dict], None] | None = None,
+                 base_dir: Callable[[], Any] | None = None):
         super().__init__(parent)
         self.document: Any = None
+        self._base_dir = base_dir or (lambda: None)  # the graph file's folder, if saved
         self._apply = apply_config or (lambda doc, cfg: doc.set_training(cfg))
         self._defaults = config_defaults()
         self._editors: dict[str, QWidget] = {}
@@ -223,9 +225,16 @@ class TrainingPanel(QWidget):
         self.status_label = QLabel("", box)
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.run_label = QLabel("", box)  # where the last run saved its files
+        self.run_label.setObjectName("train_run_folder")
+        self.run_label.setWordWrap(True)
+        self.run_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.run_label.setVisible(False)
+        self.run_folder: Path | None = None
         lay.addWidget(self.progress)
         lay.addWidget(self.progress_label)
         lay.addWidget(self.status_label)
+        lay.addWidget(self.run_label)
         self.set_state("idle")
         return box
 
@@ -268,7 +277,7 @@ class TrainingPanel(QWidget):
             self.data_combo.setCurrentText(str(ds))
         finally:
             self._updating = False
-        self.preview.show_spec(str(cfg.get("dataset") or ""), self.document)
+        self.preview.show_spec(str(cfg.get("dataset") or ""), self.document, self._base_dir())
 
     def _edited(self, key: str) -> None:
         if self._updating or self.document is None:
@@ -338,6 +347,20 @@ class TrainingPanel(QWidget):
             self.flush_progress()
             if self.progress.maximum() == 0:
                 self.progress.setRange(0, 1)
+
+    def set_run_folder(self, folder: Any, weights: Any = None) -> None:
+        """Show where the run saved its checkpoints and final weights (None hides it)."""
+        self.run_folder = Path(folder) if folder else None
+        if self.run_folder is None:
+            self.run_label.setVisible(False)
+            self.run_label.setText("")
+            return
+        what = (f"final weights {Path(weights).name}, checkpoints/" if weights else
+                "no final weights (the run did not end normally); checkpoints/ holds the "
+                "epochs that finished")
+        self.run_label.setText(f"Run folder: {self.run_folder}\n({what})")
+        self.run_label.setToolTip(str(self.run_folder))
+        self.run_label.setVisible(True)
 
     def show_status(self, text: str, error: bool = False) -> None:
         self.status_label.setStyleSheet("color: #c0392b;" if error else "")
@@ -429,7 +452,7 @@ class DataPreview(QWidget):
         self.info.setWordWrap(True)
         self._lay.addWidget(self.info)
         self._view = None
-        self._spec: str | None = None
+        self._spec: tuple | None = None  # (spec, base folder) shown
         self.dataset = None
         self.setMinimumHeight(60)
 
@@ -444,10 +467,10 @@ class DataPreview(QWidget):
             self._lay.addWidget(self._view)
         return self._view
 
-    def show_spec(self, spec: str, doc: Any = None) -> None:
-        if spec == self._spec:
+    def show_spec(self, spec: str, doc: Any = None, base_dir: Any = None) -> None:
+        if (spec, base_dir) == self._spec:
             return
-        self._spec = spec
+        self._spec = (spec, base_dir)
         self.dataset = None
         if not spec:
             self.info.setText("no dataset chosen")
@@ -457,7 +480,7 @@ class DataPreview(QWidget):
         try:
             from runtime.data.spec import load_dataset
 
-            ds = load_dataset(spec, doc)
+            ds = load_dataset(spec, doc, base_dir)
         except Exception as exc:  # noqa: BLE001 - a bad file is a message, never a traceback
             self.info.setText(f"cannot preview {spec!r}: {exc}")
             if self._view is not None:

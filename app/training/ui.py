@@ -53,7 +53,7 @@ def _apply_config_through_undo(window: Any):
     return apply
 
 
-def _dataset_samples(doc: Any, cfg: dict) -> tuple[Any, Any]:
+def _dataset_samples(doc: Any, cfg: dict, base_dir: Any = None) -> tuple[Any, Any]:
     """The dataset's first input array as the trainer loads it (misclassified examples are
     reported by their index in the whole dataset), and its class names; (None, None) if
     unavailable."""
@@ -62,7 +62,7 @@ def _dataset_samples(doc: Any, cfg: dict) -> tuple[Any, Any]:
         from runtime.training import TrainConfig
 
         c = TrainConfig.from_dict(cfg)
-        ds = load_dataset(c.dataset, doc, seed=c.seed)
+        ds = load_dataset(c.dataset, doc, base_dir, seed=c.seed)
         return (ds.inputs[0] if ds.inputs else None), ds.class_names
     except Exception:  # noqa: BLE001 - thumbnails are optional; training reports data errors
         return None, None
@@ -91,6 +91,11 @@ class TrainingUI(QObject):
         # built by ensure_built() once the window has painted, into these holders.
         self.panel: TrainingPanel | None = None
         self.plots = None  # TrainingPlotsWidget once built
+        # Every run writes into a fresh folder under runs_root (None: runs/<stem>/ beside a
+        # saved graph, the user data folder for an untitled one; see runtime/training/runs.py)
+        self.runs_root: Path | None = None
+        self.run_dir: Path | None = None  # the current or last run's folder
+        self.last_weights: Path | None = None  # final weights of the last run (for export)
         self._panel_holder = _holder("training_panel", "Loading the training panel…")
         self._plots_holder = _holder("training_plots",
                                      "Live plots appear here when training runs.")
@@ -118,7 +123,8 @@ class TrainingUI(QObject):
     def ensure_built(self) -> TrainingPanel:
         """Build the panel and the plots (imports torch and pyqtgraph) if not done yet."""
         if self.panel is None:
-            panel = TrainingPanel(apply_config=_apply_config_through_undo(self.window))
+            panel = TrainingPanel(apply_config=_apply_config_through_undo(self.window),
+                                  base_dir=self.base_dir)
             c = self.controller
             panel.start_requested.connect(self.start)
             panel.pause_requested.connect(c.pause)
@@ -212,6 +218,18 @@ class TrainingUI(QObject):
         return self.plots
 
     # ---- commands --------------------------------------------------------------------
+    def base_dir(self) -> Path | None:
+        """The saved graph's folder: relative dataset and init_weights paths resolve there."""
+        path = getattr(self.window, "file_path", None)
+        return Path(path).resolve().parent if path else None
+
+    def _new_run_dir(self, doc: Any) -> Path:
+        from runtime.training.runs import new_run_dir, runs_root
+
+        root = self.runs_root or runs_root(getattr(self.window, "file_path", None),
+                                           (doc.metadata or {}).get("name"))
+        return new_run_dir(root)
+
     def start(self) -> None:
         if self.controller.active:
             return
@@ -225,12 +243,21 @@ class TrainingUI(QObject):
         except ValueError as exc:  # ConfigError: names the setting
             self._on_failed(str(exc))
             return
+        try:
+            run_dir = self._new_run_dir(doc)
+        except OSError as exc:
+            self._on_failed(f"cannot create a run folder: {exc}")
+            return
+        base = self.base_dir()
+        self.run_dir, self.last_weights = run_dir, None
+        self.panel.set_run_folder(None)
         plots = self.ensure_plots()
         plots.reset()
-        plots.samples, plots.class_names = _dataset_samples(doc, cfg)
+        plots.samples, plots.class_names = _dataset_samples(doc, cfg, base)
         plots.set_probe(cfg.get("probe_node"))
         plots.start_live()
-        self.controller.start(doc, cfg)
+        self.controller.start(doc, cfg, out_dir=str(run_dir),
+                              base_dir=str(base) if base else None)
 
     def _on_events(self, events: list) -> None:
         if self.plots is not None:
@@ -239,6 +266,10 @@ class TrainingUI(QObject):
         for ev in events:
             if ev.get("event") == "warning" and ev.get("message"):
                 self.window.show_message(f"Training: {ev['message']}", 8000)
+            elif ev.get("event") == "finished":
+                weights = (ev.get("metrics") or {}).get("weights")
+                if weights and Path(weights).exists():
+                    self.last_weights = Path(weights)
 
     def _on_state(self, state: str) -> None:
         if self.panel is not None:
@@ -252,6 +283,8 @@ class TrainingUI(QObject):
         a["stop"].setEnabled(active)
         if state in (FINISHED, STOPPED, FAILED) and self.plots is not None:
             self.plots.stop_live()
+        if state in (FINISHED, STOPPED, FAILED) and self.panel is not None and self.run_dir:
+            self.panel.set_run_folder(self.run_dir, self.last_weights)
         if state == FINISHED:
             self.window.show_message("Training finished", 5000)
         elif state == STOPPED:
@@ -265,6 +298,7 @@ class TrainingUI(QObject):
     def _on_document_replaced(self, doc: Any) -> None:
         if self.controller.active:
             self.controller.stop()
+        self.last_weights = None  # they belong to the previous document
         if self.panel is not None:
             self.panel.set_document(doc)
 

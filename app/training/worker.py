@@ -61,15 +61,20 @@ class BatchSender:
 
 
 def run_training(doc_json: str, config: dict[str, Any], put: Callable[[dict], Any],
-                 control: Any) -> None:
-    """Build the document and the Trainer, fit, and report any failure as an error event."""
+                 control: Any, out_dir: str | None = None, base_dir: str | None = None) -> None:
+    """Build the document and the Trainer, fit, and report any failure as an error event.
+
+    ``out_dir``: the run folder (per-epoch checkpoints, final weights.safetensors);
+    ``base_dir``: the graph file's folder, against which relative data and init_weights
+    paths resolve."""
     try:
         from runtime.serialization import loads
         from runtime.training import TrainConfig, Trainer
 
         doc = loads(doc_json, source="<training document>")
         cfg = TrainConfig.from_dict(config)
-        Trainer(doc, cfg, on_event=put, control=control).fit()
+        Trainer(doc, cfg, on_event=put, control=control, out_dir=out_dir,
+                base_dir=base_dir).fit()
     except MemoryError:
         put({"event": "error", "step": None, "checkpoint": None,
              "message": "training ran out of memory; try a smaller batch size or model"})
@@ -98,7 +103,8 @@ def _watch_parent(queue: Any, control: Any, period_s: float = 0.5) -> None:
 
 
 def child_main(doc_json: str, config: dict[str, Any], queue: Any, control: Any,
-               torch_threads: int | None = None) -> None:
+               torch_threads: int | None = None, out_dir: str | None = None,
+               base_dir: str | None = None) -> None:
     """Entry point of the spawned training process."""
     threading.Thread(target=_watch_parent, args=(queue, control), daemon=True,
                      name="watch-parent").start()
@@ -107,7 +113,7 @@ def child_main(doc_json: str, config: dict[str, Any], queue: Any, control: Any,
 
         torch.set_num_threads(torch_threads)
     sender = BatchSender(queue.put)
-    run_training(doc_json, config, sender.put, control)
+    run_training(doc_json, config, sender.put, control, out_dir, base_dir)
     sender.close()
     queue.close()
     queue.join_thread()  # flush the last events (the watcher exits if the parent is gone)

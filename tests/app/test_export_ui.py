@@ -102,3 +102,32 @@ def test_install_adds_menu_actions_and_import_replaces_the_document(qtbot, tmp_p
     with qtbot.waitSignal(bad.failed, timeout=90_000):
         pass
     assert win.prompts.errors and "Missing" in win.prompts.errors[-1][2]
+
+
+def test_export_dialog_offers_the_last_training_runs_weights(qtbot, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from runtime.compiler import build_module
+    from runtime.export import load_bundle
+
+    doc = small_doc()
+    state = {k: torch.full_like(v, 0.25) for k, v in build_module(doc).state_dict().items()}
+    (tmp_path / "run1").mkdir()
+    weights = tmp_path / "run1" / "weights.safetensors"
+    save_file(state, str(weights))
+    plain = export_ui.ExportDialog(doc, default_dir=tmp_path)  # no run yet: two choices
+    qtbot.addWidget(plain)
+    assert plain.weights_combo.count() == 2 and plain.weights_combo.currentIndex() == 0
+    dlg = export_ui.ExportDialog(doc, default_dir=tmp_path, trained_weights=weights)
+    qtbot.addWidget(dlg)
+    assert dlg.weights_combo.count() == 3
+    assert dlg.weights_combo.currentData() == dlg.WEIGHTS_RUN  # the default after a run
+    assert "last training run" in dlg.weights_combo.currentText()
+    assert not dlg.weights_edit.isEnabled()
+    dlg.select_format("bundle")
+    dlg.start_export()
+    qtbot.waitUntil(lambda: dlg.result is not None, timeout=90_000)
+    assert dlg.result["ok"], dlg.result
+    _, exported = load_bundle(dlg.path_edit.text())
+    assert all(torch.equal(exported[k], state[k]) for k in state)

@@ -104,6 +104,7 @@ def window(qtbot, tmp_path):
     win = _real_window(doc, tmp_path) or StandInWindow(doc)
     assert win.document is doc and hasattr(win, "training_ui")
     win.training_ui.ensure_built()  # (otherwise built 300 ms after the window shows)
+    win.training_ui.runs_root = tmp_path / "runs"  # untitled graphs: not the user data folder
     qtbot.addWidget(win)
     messages = getattr(win, "messages", None)
     if messages is None:  # real window: record status-bar messages too
@@ -292,3 +293,71 @@ def test_buffers_stay_bounded_and_export(tmp_path, qtbot, window):
     csv = plots.export_csv(tmp_path / "m.csv").read_text()
     assert csv.startswith("series,step,value") and "\nloss," in csv
     assert store.nbytes == 0
+
+
+def test_a_run_saves_into_a_folder_beside_the_graph_and_export_offers_its_weights(
+        qtbot, window, tmp_path):
+    """A saved graph trains from a CSV given relative to its own folder; the run writes
+    checkpoints and final weights into runs/<stem>/<timestamp>/, the panel shows that
+    folder, and File > Export offers (and by default uses) those weights."""
+    from safetensors.torch import load_file
+
+    from app import export_ui
+    from runtime.data import load_dataset
+    from runtime.export import load_bundle
+    from runtime.serialization import save_graph
+
+    ui = window.training_ui
+    ui.runs_root = None  # the default for a saved graph
+    folder = tmp_path / "project"
+    folder.mkdir()
+    moons = load_dataset("moons?n=200")
+    rows = "".join(f"{a:.5f},{b:.5f},{int(c)}\n" for (a, b), c in zip(moons.inputs[0],
+                                                                         moons.targets[0]))
+    (folder / "data.csv").write_text("a,b,y\n" + rows)
+    _configure(window, epochs=2, dataset="csv:data.csv")  # relative to the graph's folder
+    save_graph(window.document, folder / "net.json")
+    window.file_path = folder / "net.json"
+    _start(qtbot, window)
+    qtbot.waitUntil(lambda: ui.controller.state in ("finished", "failed"), timeout=60000)
+    assert ui.controller.state == "finished", ui.controller.error
+    (run,) = (folder / "runs" / "net").iterdir()  # a fresh timestamped folder
+    assert ui.run_dir == run
+    assert (run / "checkpoints" / "epoch0002.pt").exists()
+    assert ui.last_weights == run / "weights.safetensors" and ui.last_weights.exists()
+    label = ui.panel.run_label
+    assert label.isVisible() and str(run) in label.text() and "weights.safetensors" in label.text()
+    # a second run never mixes with the first
+    _start(qtbot, window)
+    qtbot.waitUntil(lambda: ui.controller.state in ("finished", "failed"), timeout=60000)
+    assert len(list((folder / "runs" / "net").iterdir())) == 2 and ui.run_dir != run
+
+    dlg = export_ui.open_export_dialog(window)
+    assert dlg.weights_combo.currentData() == dlg.WEIGHTS_RUN  # the default after a run
+    assert str(ui.run_dir.name) in dlg.weights_combo.currentText()
+    dlg.select_format("bundle")
+    dlg.path_edit.setText(str(tmp_path / "net.zip"))
+    dlg.start_export()
+    qtbot.waitUntil(lambda: dlg.result is not None, timeout=90_000)
+    assert dlg.result["ok"], dlg.result
+    _, exported = load_bundle(tmp_path / "net.zip")
+    trained = load_file(str(ui.last_weights))
+    assert set(exported) == set(trained)
+    assert all((exported[k] == trained[k]).all() for k in trained)
+    dlg.close()
+
+
+def test_a_failed_run_names_its_checkpoint_in_the_run_folder(qtbot, window):
+    """NaN after the first epoch: the message names the last good checkpoint (there is
+    one now: every GUI run has a folder)."""
+    ui = window.training_ui
+    _configure(window, epochs=6, optimizer="sgd", lr=1e-3, schedule="step", step_size=1,
+               gamma=1e12)
+    _start(qtbot, window)
+    qtbot.waitUntil(lambda: ui.controller.state in ("failed", "finished"), timeout=60000)
+    assert ui.controller.state == "failed"
+    text = ui.panel.status_label.text()
+    assert "Last good checkpoint: none" not in text
+    assert str(ui.run_dir / "checkpoints" / "epoch0001.pt") in text
+    assert ui.panel.run_label.isVisible() and "no final weights" in ui.panel.run_label.text()
+    assert ui.last_weights is None
