@@ -392,6 +392,57 @@ def test_fused_layers(kind):
     torch.testing.assert_close(y[:, H:], out[:, 0, H:])  # backward: the first step
 
 
+FUSED_TORCH = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}
+
+
+@pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, True)], ids=["1", "2bi"])
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_fused_layer_initial_state_input_equals_torch(kind, layers, bidirectional):
+    """initial_state=input: h0 (and c0) start every layer and direction; out, h, c and
+    every gradient (the initial states' included) equal torch's layer given that hx."""
+    torch.manual_seed(4)
+    lstm = kind == "LSTM"
+    d = GraphDocument(kind)
+    d.add_node("SequenceInput", {"steps": T, "features": D}, node_id="x")
+    d.add_node(kind, {"hidden_size": H, "initial_state": "input", "num_layers": layers,
+                      "bidirectional": bidirectional}, node_id="rnn")
+    d.connect("x", "out", "rnn", "x")
+    for port in ("h0", "c0") if lstm else ("h0",):
+        d.add_node("VectorInput", {"features": H}, node_id=port)
+        d.connect(port, "out", "rnn", port)
+    for port in ("out", "h", "c") if lstm else ("out", "h"):
+        d.add_node("Output", node_id=f"y_{port}")
+        d.connect("rnn", port, f"y_{port}", "x")
+    assert validate(d) == []
+    m = build_module(d, mode="predict")
+    ref = FUSED_TORCH[kind](D, H, num_layers=layers, bidirectional=bidirectional,
+                            batch_first=True)
+    ref.load_state_dict(m.rnn.rnn.state_dict())
+    dirs = 2 if bidirectional else 1
+    rows = layers * dirs
+    x = torch.randn(N, T, D, requires_grad=True)
+    states = [torch.randn(N, H, requires_grad=True) for _ in range(2 if lstm else 1)]
+    x_ref, *states_ref = [t.detach().clone().requires_grad_(True) for t in [x, *states]]
+    ys = m(x, *states)
+    hx = [s.unsqueeze(0).expand(rows, N, H) for s in states_ref]
+    out, state = ref(x_ref, tuple(hx) if lstm else hx[0])
+    finals = state if lstm else (state,)
+    want = [out] + [torch.cat([f[i - dirs] for i in range(dirs)], -1) for f in finals]
+    assert len(ys) == len(want)
+    for y, y_ref in zip(ys, want):
+        torch.testing.assert_close(y, y_ref, atol=ATOL, rtol=RTOL)
+    ws = [torch.randn_like(y) for y in ys]
+    sum((y * w).sum() for y, w in zip(ys, ws)).backward()
+    sum((y * w).sum() for y, w in zip(want, ws)).backward()
+    torch.testing.assert_close(x.grad, x_ref.grad, atol=ATOL, rtol=RTOL)
+    for s, s_ref in zip(states, states_ref):
+        assert s.grad.abs().sum() > 0
+        torch.testing.assert_close(s.grad, s_ref.grad, atol=ATOL, rtol=RTOL)
+    mine = dict(m.rnn.rnn.named_parameters())
+    for name, p in ref.named_parameters():
+        torch.testing.assert_close(mine[name].grad, p.grad, atol=ATOL, rtol=RTOL)
+
+
 def test_irnn_identity_init():
     d = fused_doc("RNN", nonlinearity="relu", init="identity")
     m = build_module(d, mode="predict")
@@ -539,8 +590,7 @@ def export_onnx_dynamic(doc: GraphDocument, path: Path):
     return m, names_in, names_out
 
 
-@pytest.mark.parametrize("name", ["char_lstm", "char_lstm_cell", "gru_cell", "bigru_tagger",
-                                  "seq2seq"])
+@pytest.mark.parametrize("name", RECURRENT_EXAMPLES)
 def test_onnx_export_with_dynamic_batch_and_length(name, tmp_path):
     import onnxruntime as ort
 
@@ -560,7 +610,7 @@ def test_onnx_export_with_dynamic_batch_and_length(name, tmp_path):
                 torch.testing.assert_close(torch.from_numpy(g), w, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["char_lstm_cell", "seq2seq"])
+@pytest.mark.parametrize("name", RECURRENT_EXAMPLES)
 def test_torch_export_keeps_batch_and_length_dynamic(name):
     """While torch.export traces, time loops (hand-drawn and fused) run as torch scans."""
     from torch.export import Dim
@@ -580,29 +630,142 @@ def test_torch_export_keeps_batch_and_length_dynamic(name):
         for n in (1, 3):
             xs = example_inputs(_with_steps(doc, steps), batch=n, seed=steps)
             with torch.no_grad():
-                torch.testing.assert_close(exported(*xs), m(*xs), atol=1e-5, rtol=1e-4)
+                torch.testing.assert_close(exported(*xs), m(*xs), atol=ATOL, rtol=RTOL)
 
 
-def test_char_lstm_cell_equals_embedding_lstm_linear():
-    """The example, end to end, against its hand-written twin with the cell's weights."""
+# ---- hand-written twins of the recurrent examples: same weights, outputs and gradients ----
+
+
+def _h_first(doc: GraphDocument, concat: str, h_delay: str) -> bool:
+    """Whether the cell's Concat puts h_{t-1} before x_t (then a gate's W is [W_hh | W_ih])."""
+    return next(e.source for e in doc.in_edges(concat) if e.target_port == "x1") == h_delay
+
+
+def _split(w, hidden, h_first):
+    """A gate's Dense weight over the Concat -> (W_ih, W_hh)."""
+    return (w[:, hidden:], w[:, :hidden]) if h_first else (w[:, :-hidden], w[:, -hidden:])
+
+
+def _grads_equal(pairs):
+    for got, want in pairs:
+        assert got is not None and want is not None
+        torch.testing.assert_close(got, want, atol=ATOL, rtol=RTOL)
+
+
+def _copy_of(module: nn.Module) -> nn.Module:
+    import copy
+
+    twin = copy.deepcopy(module)
+    twin.zero_grad(set_to_none=True)
+    return twin
+
+
+@pytest.mark.parametrize("lower", [False, True], ids=["loop", "lowered"])
+def test_char_lstm_cell_equals_embedding_lstm_linear(lower):
+    """The example, end to end, against Embedding -> nn.LSTM -> Linear -> cross-entropy
+    written by hand with the compiled model's weights: loss and every gradient."""
     doc = load_graph(EXAMPLES / "char_lstm_cell.json")
-    m = build_module(doc)
-    loop = m.step_loop
-    hidden = loop.cell.w_f.out_features
-    emb = m.embed
-    twin_lstm = nn.LSTM(emb.embedding_dim, hidden, batch_first=True)
+    with recurrent.lowering(lower):
+        m = build_module(doc)
+    cell = m.step_loop.cell
+    hidden = cell.w_f.out_features
+    h_first = _h_first(doc, "hx", "h_prev")
+    emb, scores = _copy_of(m.embed), _copy_of(m.scores)
+    lstm = nn.LSTM(emb.embedding_dim, hidden, batch_first=True)
+    gates = [getattr(cell, f"w_{g}") for g in "ifgo"]  # torch's gate order
     with torch.no_grad():
-        for k, g in enumerate("ifgo"):
-            w = getattr(loop.cell, f"w_{g}")
+        for k, w in enumerate(gates):
             rows = slice(k * hidden, (k + 1) * hidden)
-            twin_lstm.weight_hh_l0[rows] = w.weight[:, :hidden]  # Concat [h, x]: h first
-            twin_lstm.weight_ih_l0[rows] = w.weight[:, hidden:]
-            twin_lstm.bias_ih_l0[rows] = w.bias
-            twin_lstm.bias_hh_l0[rows] = 0
+            lstm.weight_ih_l0[rows], lstm.weight_hh_l0[rows] = _split(w.weight, hidden, h_first)
+            lstm.bias_ih_l0[rows] = w.bias
+            lstm.bias_hh_l0[rows] = 0
     chars, label = example_inputs(doc, batch=3, mode="train", seed=4)
-    logits = m.scores(twin_lstm(emb(chars))[0])
+    loss = m(chars, label)["loss"]
+    logits = scores(lstm(emb(chars))[0])
     want = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), label.reshape(-1))
-    torch.testing.assert_close(m(chars, label)["loss"], want, atol=ATOL, rtol=RTOL)
+    torch.testing.assert_close(loss, want, atol=ATOL, rtol=RTOL)
+    loss.backward()
+    want.backward()
+    pairs = [(m.embed.weight.grad, emb.weight.grad), (m.scores.weight.grad, scores.weight.grad),
+             (m.scores.bias.grad, scores.bias.grad)]
+    for k, w in enumerate(gates):
+        rows = slice(k * hidden, (k + 1) * hidden)
+        g_ih, g_hh = _split(w.weight.grad, hidden, h_first)
+        pairs += [(g_ih, lstm.weight_ih_l0.grad[rows]), (g_hh, lstm.weight_hh_l0.grad[rows]),
+                  (w.bias.grad, lstm.bias_ih_l0.grad[rows])]
+    _grads_equal(pairs)
+
+
+@pytest.mark.parametrize("lower", [False, True], ids=["loop", "lowered"])
+def test_gru_cell_equals_gru_linear(lower):
+    """gru_cell.json (a GRU drawn in torch's form, last step, Dense, cross-entropy) against
+    nn.GRU -> Linear -> cross-entropy written by hand: loss and every gradient."""
+    doc = load_graph(EXAMPLES / "gru_cell.json")
+    with recurrent.lowering(lower):
+        m = build_module(doc)
+    assert isinstance(m.step_loop, recurrent.LoweredGRU if lower else recurrent.RecurrentLoop)
+    cell = m.step_loop.cell
+    hidden = cell.u_hn.out_features
+    h_first = _h_first(doc, "hx", "h_prev")
+    scores = _copy_of(m.scores)
+    gru = nn.GRU(cell.w_xn.in_features, hidden, batch_first=True)
+    with torch.no_grad():
+        for k, w in enumerate((cell.w_r, cell.w_z)):  # torch's rows: r, z, n
+            rows = slice(k * hidden, (k + 1) * hidden)
+            gru.weight_ih_l0[rows], gru.weight_hh_l0[rows] = _split(w.weight, hidden, h_first)
+            gru.bias_ih_l0[rows] = w.bias
+            gru.bias_hh_l0[rows] = 0
+        rows = slice(2 * hidden, 3 * hidden)
+        gru.weight_ih_l0[rows], gru.bias_ih_l0[rows] = cell.w_xn.weight, cell.w_xn.bias
+        gru.weight_hh_l0[rows], gru.bias_hh_l0[rows] = cell.u_hn.weight, cell.u_hn.bias
+    signal, label = example_inputs(doc, batch=5, mode="train", seed=6)
+    signal.requires_grad_(True)
+    signal_twin = signal.detach().clone().requires_grad_(True)
+    loss = m(signal, label)["loss"]
+    want = nn.functional.cross_entropy(scores(gru(signal_twin)[1][0]), label)
+    torch.testing.assert_close(loss, want, atol=ATOL, rtol=RTOL)
+    loss.backward()
+    want.backward()
+    pairs = [(signal.grad, signal_twin.grad), (m.scores.weight.grad, scores.weight.grad),
+             (m.scores.bias.grad, scores.bias.grad)]
+    for k, w in enumerate((cell.w_r, cell.w_z)):
+        rows = slice(k * hidden, (k + 1) * hidden)
+        g_ih, g_hh = _split(w.weight.grad, hidden, h_first)
+        pairs += [(g_ih, gru.weight_ih_l0.grad[rows]), (g_hh, gru.weight_hh_l0.grad[rows]),
+                  (w.bias.grad, gru.bias_ih_l0.grad[rows]), (w.bias.grad, gru.bias_hh_l0.grad[rows])]
+    rows = slice(2 * hidden, 3 * hidden)
+    pairs += [(cell.w_xn.weight.grad, gru.weight_ih_l0.grad[rows]),
+              (cell.w_xn.bias.grad, gru.bias_ih_l0.grad[rows]),
+              (cell.u_hn.weight.grad, gru.weight_hh_l0.grad[rows]),
+              (cell.u_hn.bias.grad, gru.bias_hh_l0.grad[rows])]
+    _grads_equal(pairs)
+
+
+def test_rnn_adding_problem_equals_irnn_linear():
+    """rnn_adding_problem.json (fused IRNN, ReLU, last step, Dense 1, squared error)
+    against nn.RNN -> Linear -> 1/2 sum (y - t)^2 written by hand: the compiled model
+    starts as the IRNN (W_hh = I, biases 0), and loss and every gradient agree."""
+    doc = load_graph(EXAMPLES / "rnn_adding_problem.json")
+    m = build_module(doc)
+    rnn = m.irnn.rnn
+    assert torch.equal(rnn.weight_hh_l0, torch.eye(rnn.hidden_size))
+    assert not rnn.bias_ih_l0.any() and not rnn.bias_hh_l0.any()
+    twin = nn.RNN(rnn.input_size, rnn.hidden_size, nonlinearity="relu", batch_first=True)
+    twin.load_state_dict(rnn.state_dict())
+    head = _copy_of(m.sum)
+    seq, target = example_inputs(doc, batch=4, mode="train", seed=8)
+    seq.requires_grad_(True)
+    seq_twin = seq.detach().clone().requires_grad_(True)
+    loss = m(seq, target)["loss"]
+    y = head(twin(seq_twin)[0][:, -1])
+    want = 0.5 * ((y - target) ** 2).sum(1).mean()
+    torch.testing.assert_close(loss, want, atol=ATOL, rtol=RTOL)
+    loss.backward()
+    want.backward()
+    mine = dict(rnn.named_parameters())
+    _grads_equal([(seq.grad, seq_twin.grad), (m.sum.weight.grad, head.weight.grad),
+                  (m.sum.bias.grad, head.bias.grad)]
+                 + [(mine[n].grad, p.grad) for n, p in twin.named_parameters()])
 
 
 def test_outside_value_enters_every_step_and_learned_initial_state():
