@@ -89,7 +89,8 @@ class Analysis:
 class _Result:
     """Memoised outcome of one (type, params, input shapes): shapes, counts, or an error."""
 
-    __slots__ = ("shapes", "kinds", "params", "macs", "bytes", "error", "error_port")
+    __slots__ = ("shapes", "kinds", "params", "macs", "bytes", "error", "error_port",
+                 "error_param")
 
     def __init__(self):
         self.shapes: dict[str, tuple[int, ...]] = {}
@@ -97,6 +98,7 @@ class _Result:
         self.params = self.macs = self.bytes = 0
         self.error: str | None = None
         self.error_port: str | None = None
+        self.error_param: str | None = None  # the parameter in conflict with the input
 
 
 _CACHE: OrderedDict[Any, _Result] = OrderedDict()
@@ -266,16 +268,17 @@ def _shape_diag(doc, node: Node, res: _Result, incoming) -> Diagnostic:
     port = res.error_port
     msg = res.error
     involved = (node.id,)
+    if not (port and port in incoming) and len(incoming) == 1:
+        port = next(iter(incoming))
     if port and port in incoming:
         src, sport = incoming[port]
-        msg = f"input '{port}' from {src}.{sport}: {msg}"
+        if res.error_param:  # a parameter that conflicts with the input: say it first
+            msg = f"{msg} (input '{port}' from {src}.{sport})"
+        else:
+            msg = f"input '{port}' from {src}.{sport}: {msg}"
         involved = (node.id, src)
-    elif len(incoming) == 1:
-        (p, (src, sport)), = incoming.items()
-        port = p
-        msg = f"input '{p}' from {src}.{sport}: {msg}"
-        involved = (node.id, src)
-    return Diagnostic(node.id, ERROR, msg, port=port, code="shape", nodes=involved)
+    return Diagnostic(node.id, ERROR, msg, port=port, param=res.error_param, code="shape",
+                      nodes=involved)
 
 
 def _key(node: Node, ins) -> Any:
@@ -328,6 +331,7 @@ def _compute(node: Node, ins) -> _Result:
     except ShapeError as exc:
         res.error = str(exc)
         res.error_port = _port_in(str(exc), ins)
+        res.error_param = exc.param
         return res
     except Exception as exc:  # torch's own message, cleaned of its call-site noise
         res.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc!r}"

@@ -6,7 +6,7 @@ from ._lazy import nn
 from ._lazy import M
 from . import register
 from ._util import expect_rank
-from .spec import FLOAT, INDEX, LayerSpec, Param, Port
+from .spec import FLOAT, INDEX, LayerSpec, Param, Port, ShapeError
 
 CAT = "Dense"
 RESET = lambda p: "reset"  # noqa: E731  position has no meaning after these layers
@@ -17,17 +17,40 @@ def _features(shape) -> int:
     return shape[-1]
 
 
+# Dense's weight initialisations (runtime.catalog.modules.WEIGHT_INITS, which imports torch)
+INITS = ("default", "identity", "xavier_uniform", "kaiming_normal", "orthogonal", "zeros")
+
+
+def _build_dense(p, s):
+    """nn.Linear, its weights then set by ``init`` (the module stays a plain nn.Linear:
+    exported code builds nn.Linear and the exported weights carry the initialisation)."""
+    features, init = _features(s["x"]), p.get("init", "default")
+    if init == "identity" and features != p["units"]:
+        raise ShapeError(f"init: identity needs a square weight matrix (units = input "
+                         f"features), but units is {p['units']} and the input has {features} "
+                         "features", param="init")
+    linear = nn.Linear(features, p["units"], bias=p["bias"])
+    return linear if init == "default" else M.init_linear_(linear, init)
+
+
 register(
     LayerSpec(
         type="Dense", title="Fully connected", category=CAT,
         doc="Affine map of the last axis: y = W x + b. On a sequence (T, D) it applies to "
-            "every step with the same W.",
+            "every step with the same W. init: default is torch's (uniform in "
+            "+-1/sqrt(fan_in), bias too); identity W = I (square only: units = input "
+            "features; a recurrent W_hh drawn by hand with ReLU is the IRNN); "
+            "xavier_uniform (Glorot), kaiming_normal (He, for ReLU), orthogonal, zeros; "
+            "each but default sets b = 0.",
         inputs=(Port("x", FLOAT),),
         params=(
             Param("units", "int", 10, "output features", min=1),
             Param("bias", "bool", True, "learn the bias b"),
+            Param("init", "choice", "default", "initial weights: torch's default, identity "
+                  "(square), xavier_uniform, kaiming_normal, orthogonal or zeros",
+                  choices=INITS),
         ),
-        build=lambda p, s: nn.Linear(_features(s["x"]), p["units"], bias=p["bias"]),
+        build=_build_dense,
         receptive=RESET,
     ),
     LayerSpec(

@@ -90,6 +90,43 @@ class Reshape(nn.Module):
         return x.reshape((x.shape[0],) + self.shape)
 
 
+WEIGHT_INITS = ("default", "identity", "xavier_uniform", "kaiming_normal", "orthogonal",
+                "zeros")
+
+
+def init_linear_(linear: nn.Linear, init: str = "default") -> nn.Linear:
+    """Sets a Linear layer's initial weights by name, in place (Dense's ``init``).
+
+    default: nn.Linear's own (uniform, bias included), left as built; identity: W = I (a
+    square matrix; with ReLU in a recurrence, the IRNN of Le et al.); xavier_uniform:
+    Glorot and Bengio's U(-a, a), a = sqrt(6 / (fan_in + fan_out)); kaiming_normal: He et
+    al.'s N(0, 2 / fan_in) (for ReLU); orthogonal: a random orthogonal matrix (Saxe et
+    al.); zeros: W = 0. Each but default sets the bias to 0.
+    """
+    if init == "default" or linear.weight.device.type == "meta":  # meta: no values to set
+        return linear
+    w = linear.weight
+    with torch.no_grad():
+        if init == "identity":
+            if w.shape[0] != w.shape[1]:
+                raise ValueError(f"init='identity' needs a square weight, not "
+                                 f"{w.shape[0]} x {w.shape[1]}")
+            nn.init.eye_(w)
+        elif init == "xavier_uniform":
+            nn.init.xavier_uniform_(w)
+        elif init == "kaiming_normal":
+            nn.init.kaiming_normal_(w, nonlinearity="relu")
+        elif init == "orthogonal":
+            nn.init.orthogonal_(w)
+        elif init == "zeros":
+            nn.init.zeros_(w)
+        else:
+            raise ValueError(f"unknown init {init!r}; expected one of {', '.join(WEIGHT_INITS)}")
+        if linear.bias is not None:
+            nn.init.zeros_(linear.bias)
+    return linear
+
+
 class OneHot(nn.Module):
     """1-of-k coding of integer ids: (N, ...) -> (N, ..., k) floats."""
 

@@ -129,7 +129,12 @@ def _fmt(v: float) -> str:
 
 
 class ShapeError(Exception):
-    """An input shape a layer cannot take; the message says expected vs received."""
+    """An input shape a layer cannot take; the message says expected vs received.
+    ``param`` names the parameter that conflicts with the input, when one does."""
+
+    def __init__(self, message: str = "", *, param: str | None = None):
+        super().__init__(message)
+        self.param = param
 
 
 # Builders take (params, input shapes by port name) and return an nn.Module whose
