@@ -308,6 +308,11 @@ def _compute(node: Node, ins) -> _Result:
     outs = spec.output_ports(params)
     if spec.is_source:
         shape = tuple(spec.source_shape(params))
+        if _numel(shape) * META_BATCH > _MAX_NUMEL:
+            res.error = (f"the per-sample shape {fmt_shape(shape)} has {_numel(shape):.3g} "
+                         "elements, more than a torch tensor can hold (2^63)")
+            res.error_param = _largest_param(node)
+            return res
         for p in outs:
             res.shapes[p.name], res.kinds[p.name] = shape, p.kind
         res.bytes = _numel(shape) * (8 if outs[0].kind == INDEX else 4)
@@ -334,6 +339,14 @@ def _compute(node: Node, ins) -> _Result:
         res.error_param = exc.param
         return res
     except Exception as exc:  # torch's own message, cleaned of its call-site noise
+        if "overflow" in str(exc).lower():  # sizes past what torch can index: say so plainly
+            res.error_param = _largest_param(node)
+            which = f" ({res.error_param} = {params[res.error_param]:,})" \
+                if res.error_param else ""
+            res.error = (f"the sizes are too large: this {spec.type}{which} on inputs of "
+                         f"{', '.join(fmt_shape(v) for v in shapes.values()) or 'no shape'} "
+                         "needs a tensor of more elements than torch can hold (2^63)")
+            return res
         res.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
         return res
     ys = y if isinstance(y, tuple) else (y,)
@@ -350,6 +363,21 @@ def _compute(node: Node, ins) -> _Result:
     else:
         res.macs = int(counter.get_total_flops()) // 2 // META_BATCH
     return res
+
+
+_MAX_NUMEL = 2**63 - 1
+
+
+def _largest_param(node: Node) -> str | None:
+    """The whole-number parameter with the largest value (the likely cause of a size
+    overflow), or None."""
+    best, name = 0, None
+    for k, v in node.params.items():
+        vals = v if isinstance(v, list) else [v]
+        for x in vals:
+            if isinstance(x, int) and not isinstance(x, bool) and x > best:
+                best, name = x, k
+    return name
 
 
 def _port_in(message: str, ins) -> str | None:

@@ -37,8 +37,9 @@ accepts: 1 = `(D)`, 2 = `(C, L)` or `(T, D)`, 3 = `(C, H, W)`.
 
 Parameter types: `int`, `float`, `bool`, `choice`, `str`, `ints` (a list of whole
 numbers), `size` (a whole number, or one per spatial axis), `table` (a list of lists of
-channel numbers). Values outside the bounds load, and are validation errors pinned to the
-node and parameter.
+channel numbers). Whole numbers without a listed maximum are at most 2,147,483,647
+(2^31 - 1) in size. Values outside the bounds load, and are validation errors pinned to
+the node and parameter.
 """
 
 

@@ -21,6 +21,12 @@ PORT_KINDS = (FLOAT, INDEX, ANY)
 
 Shape = tuple  # per-sample shape, e.g. (6, 28, 28); () for a scalar loss
 
+# Whole-number parameters (int, size, ints) without a declared maximum are at most this
+# (the largest 32-bit signed integer, the common limit of torch's kernels): a plain
+# validation error on the parameter instead of torch's overflow deep in a builder.
+MAX_INT = 2**31 - 1
+_WHOLE = ("int", "size", "ints")
+
 
 def kinds_compatible(out_kind: str, in_kind: str) -> bool:
     """Whether an output port of ``out_kind`` may feed an input port of ``in_kind``."""
@@ -121,6 +127,10 @@ class Param:
             return f"must be at least {_fmt(self.min)}, received {_fmt(v)}"
         if self.max is not None and v > self.max:
             return f"must be at most {_fmt(self.max)}, received {_fmt(v)}"
+        if self.type in _WHOLE and abs(v) > MAX_INT:
+            got = _fmt(v) if len(str(abs(v))) < 16 else f"a number of {len(str(abs(v)))} digits"
+            bound = f"at most {MAX_INT:,}" if v > 0 else f"at least {-MAX_INT:,}"
+            return f"must be {bound}, received {got}"
         return None
 
 

@@ -97,6 +97,23 @@ CASES = [
         graph([VEC, node("fc", "Dense", units=0), OUT],
               [edge("v", "out", "fc", "x"), edge("fc", "out", "out", "x")]),
         ("node 'fc' parameter 'units'", "at least 1", "received 0"), code="param", nodes=("fc",)),
+    Bad("absurd_size_param",  # 10^30 units: no torch 'Overflow when unpacking' text
+        graph([VEC, node("fc", "Dense", units=10**30), OUT],
+              [edge("v", "out", "fc", "x"), edge("fc", "out", "out", "x")]),
+        ("node 'fc' parameter 'units'", "at most 2,147,483,647", "a number of 31 digits"),
+        code="param", nodes=("fc",)),
+    Bad("sizes_past_what_torch_holds",  # each size allowed, their product is not
+        graph([node("v", "VectorInput", features=2**31 - 1),
+               node("fc", "Dense", units=2**31 - 1), OUT],
+              [edge("v", "out", "fc", "x"), edge("fc", "out", "out", "x")]),
+        ("node 'fc' port 'x' parameter 'units'", "sizes are too large", "2,147,483,647",
+         "more elements than torch can hold"), code="shape", nodes=("fc",)),
+    Bad("input_past_what_torch_holds",
+        graph([node("img", "ImageInput", channels=2**31 - 1, height=2**31 - 1,
+                    width=2**31 - 1), node("flat", "Flatten"), OUT],
+              [edge("img", "out", "flat", "x"), edge("flat", "out", "out", "x")]),
+        ("node 'img' parameter 'channels'", "more than a torch tensor can hold"),
+        code="shape", nodes=("img",)),
     Bad("wrong_param_type",
         graph([VEC, node("d", "Dropout", p="half"), OUT],
               [edge("v", "out", "d", "x"), edge("d", "out", "out", "x")]),
@@ -241,6 +258,21 @@ def test_cli_in_process(command, case: Bad, tmp_path, capsys):
     rc = cli_main([command, str(path)])
     captured = capsys.readouterr()
     _check_cli_output(case, rc, captured.out, captured.err, path)
+
+
+@pytest.mark.parametrize("name", ["absurd_size_param", "sizes_past_what_torch_holds",
+                                  "input_past_what_torch_holds"])
+def test_sizes_too_large_are_plain_words_not_torch_internals(name, tmp_path, capsys):
+    case = next(c for c in CASES if c.name == name)
+    path = case.write(tmp_path)
+    diags = [d for d in validate(load_graph(path)) if d.is_error]
+    assert len(diags) == 1 and diags[0].param  # one report, on the parameter
+    for command in ("validate", "summary", "compile"):
+        assert cli_main([command, str(path)]) == 1
+        err = capsys.readouterr().err
+        for torch_words in ("Overflow", "overflowed", "empty()", "unpack", "RuntimeError",
+                            "TypeError"):
+            assert torch_words not in err, err
 
 
 def test_summary_json_refuses_bad_files_too(tmp_path, capsys):
