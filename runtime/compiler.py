@@ -48,8 +48,9 @@ class Signature:
 
 
 def signature(doc: GraphDocument) -> Signature:
-    inputs = tuple(n.id for n in doc if n.spec.source_kind == "input")
-    targets = tuple(n.id for n in doc if n.spec.source_kind == "target")
+    """Inputs and targets are those that feed a loss or an output: a stray input or target
+    left on the canvas (validation only warns) is no argument of the compiled module, so
+    a dataset binds to the inputs that are used and every export takes the same ones."""
     losses = tuple(n.id for n in doc if n.spec.is_loss)
     outputs: list[str] = [n.id for n in doc if n.spec.is_output]
     if not outputs:  # the predictions that losses judge
@@ -58,6 +59,16 @@ def signature(doc: GraphDocument) -> Signature:
                 port = next(p for p in doc.nodes[lid].input_ports() if p.name == e.target_port)
                 if port.role != "target" and e.source not in outputs:
                     outputs.append(e.source)
+    feeds: set[str] = set()  # everything upstream of a loss or an output
+    todo = list(losses) + outputs
+    while todo:
+        for e in doc.in_edges(todo.pop()):
+            if e.source not in feeds:
+                feeds.add(e.source)
+                todo.append(e.source)
+    used = (lambda n: n.id in feeds) if losses or outputs else (lambda n: True)
+    inputs = tuple(n.id for n in doc if n.spec.source_kind == "input" and used(n))
+    targets = tuple(n.id for n in doc if n.spec.source_kind == "target" and used(n))
     return Signature(inputs, targets, tuple(outputs), losses)
 
 
@@ -87,11 +98,12 @@ def build_module(doc: GraphDocument, *, mode: str = "train",
     graph = fx.Graph()
     modules: dict[str, nn.Module] = {}
     values: dict[tuple[str, str], fx.Node] = {}  # (node id, output port) -> fx value
+    # every input (and target) of the signature is an argument, also in predict mode one
+    # only the losses need, so callers (exports, example_inputs, data) pass them all
     placeholders = sig.inputs + (sig.targets if mode == "train" else ())
     for nid in placeholders:
-        if nid in needed:
-            ph = graph.placeholder(nid)
-            values[(nid, doc.nodes[nid].output_ports()[0].name)] = ph
+        ph = graph.placeholder(nid)
+        values[(nid, doc.nodes[nid].output_ports()[0].name)] = ph
     from .recurrent import compile_plan
 
     order, regions = compile_plan(doc, analysis)  # a recurrent region: one looping submodule

@@ -101,11 +101,21 @@ class Prepared:
     state: dict[str, torch.Tensor]  # weights of all layers (train module's names)
     class_name: str
     seq_inputs: tuple[int, ...]  # indices of inputs with a time axis (dim 1)
-    seq_variable: bool  # the eager module accepts another sequence length
+    seq_variable: bool  # the eager module accepts other sequence lengths (seq_groups)
+    # inputs whose lengths vary, grouped: one group per length the graph ties together
+    # (its own group for an input the graph does not tie to another), with the second
+    # length each group is checked at; the seq inputs in no group have a fixed length
+    seq_groups: tuple[tuple[tuple[int, ...], int], ...] = ()
 
     @property
     def owner(self) -> torch.nn.Module:
         return self.train if self.train is not None else self.predict
+
+    @property
+    def seq_fixed(self) -> tuple[int, ...]:
+        """Sequence inputs whose length the graph itself fixes."""
+        grouped = {i for g, _ in self.seq_groups for i in g}
+        return tuple(i for i in self.seq_inputs if i not in grouped)
 
 
 def prepare(doc: GraphDocument, weights: Mapping[str, torch.Tensor] | str | Path | None = None,
@@ -139,45 +149,130 @@ def prepare(doc: GraphDocument, weights: Mapping[str, torch.Tensor] | str | Path
                        if doc.nodes[nid].type in ("SequenceInput", "TokenInput"))
     p = Prepared(doc, analysis, sig, predict, train, state, _class_name(doc), seq_inputs, False)
     if seq_inputs:
-        try:
-            with torch.no_grad():
-                predict(*make_inputs(p, 2, steps=_other_steps(p)))
-            p.seq_variable = True
-        except Exception:
-            p.seq_variable = False
+        p.seq_groups = _length_groups(p)
+        p.seq_variable = bool(p.seq_groups)
     return p
 
 
-def _steps(p: Prepared) -> int:
-    node = p.doc.nodes[p.sig.inputs[p.seq_inputs[0]]]
-    return int(node.params["steps"])
+def _default_steps(p: Prepared, i: int) -> int:
+    """The length of sequence input ``i`` (its index in the signature) in the graph."""
+    node = p.doc.nodes[p.sig.inputs[i]]
+    return int(node.spec.source_shape(node.params)[0])
 
 
-def _other_steps(p: Prepared) -> int:
-    t = _steps(p)
-    return t + 3 if t < 8 else t - 3
+def _runs_at(p: Prepared, steps: dict[int, int]) -> bool:
+    try:
+        with torch.no_grad():
+            p.predict(*make_inputs(p, 2, steps=steps))
+        return True
+    except Exception:
+        return False
 
 
-def make_inputs(p: Prepared, batch: int, *, steps: int | None = None, seed: int = 1,
-                targets: bool = False) -> tuple[torch.Tensor, ...]:
-    gen = torch.Generator().manual_seed(seed + 1000 * batch + (steps or 0))
+def _length_groups(p: Prepared) -> tuple[tuple[tuple[int, ...], int], ...]:
+    """Which sequence lengths can vary, and which the graph ties together: an input whose
+    length varies alone gets its own group; inputs that only run when their lengths change
+    together (e.g. added step by step) share one; any other input is fixed. Each group's
+    second length moves in the other direction from the previous group's (20 and 24 steps
+    are checked again at 17 and 27), so two independent lengths are never checked equal."""
+    def candidates(t: int, k: int) -> list[int]:
+        down, up = ([t - 3] if t >= 8 else []), [t + 3]
+        return down + up if k % 2 == 0 else up + down
+
+    groups: list[tuple[tuple[int, ...], int]] = []
+    pending: list[int] = []
+    for i in p.seq_inputs:
+        t = _default_steps(p, i)
+        other = next((o for o in candidates(t, len(groups)) if _runs_at(p, {i: o})), None)
+        if other is None:
+            pending.append(i)
+        else:
+            groups.append(((i,), other))
+    tied: list[list[int]] = []  # inputs that cannot vary alone, by the length they share
+    for i in pending:
+        for g in tied:
+            if _default_steps(p, g[0]) == _default_steps(p, i):
+                g.append(i)
+                break
+        else:
+            tied.append([i])
+    for g in tied:
+        while len(g) > 1:
+            t = _default_steps(p, g[0])
+            other = next((o for o in candidates(t, len(groups))
+                          if _runs_at(p, {j: o for j in g})), None)
+            if other is not None:
+                groups.append((tuple(g), other))
+                break
+            g.pop()  # the last one may be fixed on its own: try the others without it
+    groups.sort(key=lambda g: g[0][0])
+    if groups and not _runs_at(p, _steps_of(groups)):
+        return ()  # the lengths interact in a way these checks do not cover: keep them all
+    return tuple(groups)
+
+
+def _steps_of(groups) -> dict[int, int]:
+    return {i: t for g, t in groups for i in g}
+
+
+def _other_steps(p: Prepared) -> dict[int, int]:
+    """The second length of every sequence input that can vary (signature index -> steps)."""
+    return _steps_of(p.seq_groups)
+
+
+def _steps_label(p: Prepared, steps: Mapping[int, int]) -> str:
+    """'source 17 steps, previous 27 steps' (one name per input)."""
+    return ", ".join(f"{p.sig.inputs[i]} {t} steps" for i, t in sorted(steps.items()))
+
+
+def _fixed_lengths(p: Prepared, indices=None) -> str:
+    """'source at 20 steps, previous at 24 steps': each input's fixed length."""
+    idx = p.seq_inputs if indices is None else indices
+    return ", ".join(f"{p.sig.inputs[i]} at {_default_steps(p, i)} steps" for i in idx)
+
+
+def _fixed_note(p: Prepared, where: str, why: str, indices=None) -> str:
+    idx = tuple(p.seq_inputs if indices is None else indices)
+    what = "the sequence length is" if len(idx) == 1 else "the sequence lengths are"
+    return f"{what} fixed {where}: {_fixed_lengths(p, idx)} ({why})"
+
+
+def _axis_name(p: Prepared, i: int) -> str:
+    """The dynamic time axis of sequence input ``i``: its own (steps_<input id>), or the one
+    it shares with the inputs the graph ties it to (steps_<id>_<id>...)."""
+    group = next(g for g, _ in p.seq_groups if i in g)
+    return "steps_" + "_".join(p.sig.inputs[j] for j in group)
+
+
+def make_inputs(p: Prepared, batch: int, *, steps: int | Mapping[int, int] | None = None,
+                seed: int = 1, targets: bool = False) -> tuple[torch.Tensor, ...]:
+    """Random inputs (and targets); ``steps``: one length for every sequence input, or a
+    length per sequence input (signature index -> steps; the others keep the graph's)."""
+    if isinstance(steps, int):
+        steps = {i: steps for i in p.seq_inputs}
+    steps = dict(steps or {})
+    gen = torch.Generator().manual_seed(seed + 1000 * batch + sum(steps.values()))
     ids = p.sig.inputs + (p.sig.targets if targets else ())
     out = []
     for i, nid in enumerate(ids):
         node = p.doc.nodes[nid]
         shape = [batch] + list(node.spec.source_shape(node.params))
-        if steps is not None and i in p.seq_inputs:
-            shape[1] = steps
+        if i < len(p.sig.inputs) and i in steps:
+            shape[1] = steps[i]
         out.append(random_source(node, shape, gen))
     return tuple(out)
+
+
+def _seq_case(p: Prepared, batch: int = 3) -> tuple[str, tuple[torch.Tensor, ...]]:
+    steps = _other_steps(p)
+    return (f"batch {batch}, {_steps_label(p, steps)}", make_inputs(p, batch, steps=steps))
 
 
 def _cases(p: Prepared, seq: bool = True) -> list[tuple[str, tuple[torch.Tensor, ...]]]:
     """The input sets every export is checked on: two batch sizes (and sequence lengths)."""
     cases = [("batch 1", make_inputs(p, 1)), ("batch 4", make_inputs(p, 4))]
     if seq and p.seq_inputs and p.seq_variable:
-        t = _other_steps(p)
-        cases.append((f"batch 3, {t} steps", make_inputs(p, 3, steps=t)))
+        cases.append(_seq_case(p))
     return cases
 
 
@@ -344,26 +439,51 @@ def export_torchscript(p: Prepared, out: Path, result: ExportResult) -> None:
                 compare(reference(p, xs), loaded(*xs), "trace")
         except Exception:
             cases = cases[:-1]
-            result.notes.append(f"the sequence length is fixed at {_steps(p)} in the traced "
-                                "TorchScript module (the trace unrolled the time loop)")
+            result.notes.append(_fixed_note(p, "in the traced TorchScript module",
+                                            "the trace unrolled the time loop"))
+    _note_graph_fixed(p, result)
     with _quiet():
         _check(p, lambda x: loaded(*x), result, "TorchScript", cases)
+
+
+def _note_graph_fixed(p: Prepared, result: ExportResult) -> None:
+    """Say which sequence lengths the graph itself fixes (whatever the format)."""
+    if p.seq_fixed:
+        result.notes.append(_fixed_note(p, "by the graph", "it needs that length, e.g. a "
+                                        "Flatten or Dense over time", p.seq_fixed))
 
 
 # ---- torch.export --------------------------------------------------------------------
 
 
 def _dynamic_shapes(p: Prepared, seq: bool):
+    """Dim("batch") on every input's first axis; with ``seq``, Dim.AUTO (one per input, so
+    torch.export keeps each length its own unless the graph ties them) on the time axis of
+    every sequence input whose length can vary."""
     from torch.export import Dim
 
     batch = Dim("batch", min=1, max=1 << 20)
+    grouped = set(_other_steps(p)) if seq else set()
     shapes = []
     for i, _ in enumerate(p.sig.inputs):
         d: dict[int, Any] = {0: batch}
-        if seq and i in p.seq_inputs:
+        if i in grouped:
             d[1] = Dim.AUTO
         shapes.append(d)
     return tuple(shapes)
+
+
+def _pt2_time_symbols(p: Prepared, ep) -> dict[int, str | None]:
+    """Per sequence input (signature index): the program's symbol for its time axis, None
+    where torch.export fixed the length."""
+    vals = {n.name: n.meta.get("val") for n in ep.graph.nodes if n.op == "placeholder"}
+    user = list(ep.graph_signature.user_inputs)
+    out: dict[int, str | None] = {}
+    for i in p.seq_inputs:
+        v = vals.get(user[i]) if i < len(user) else None
+        d = v.shape[1] if v is not None and getattr(v, "dim", lambda: 0)() > 1 else None
+        out[i] = str(d) if isinstance(d, torch.SymInt) else None
+    return out
 
 
 def export_pt2(p: Prepared, out: Path, result: ExportResult) -> None:
@@ -379,23 +499,36 @@ def export_pt2(p: Prepared, out: Path, result: ExportResult) -> None:
         atomic_write_bytes(out, buf.getvalue())
         loaded = torch.export.load(str(out)).module()
     result.files = [out]
-    result.checks.append("written with torch.export.export (batch dimension dynamic); "
-                         "reloaded with torch.export.load")
     cases = _cases(p, seq=False)
+    kept: list[tuple[tuple[int, ...], int]] = []  # groups whose length the program keeps
     if want_seq:
-        t = _other_steps(p)
-        seq_case = (f"batch 3, {t} steps", make_inputs(p, 3, steps=t))
-        try:
-            with torch.no_grad(), _quiet():
-                loaded(*seq_case[1])
-            cases.append(seq_case)
-        except Exception:
-            result.notes.append(f"the sequence length is fixed at {_steps(p)} in the .pt2 "
-                                "program (torch.export could not keep it dynamic for this "
-                                "graph); the batch size is dynamic")
-    elif p.seq_inputs:
-        result.notes.append(f"the sequence length is fixed at {_steps(p)}: the graph itself "
-                            "needs that length (e.g. a Flatten or Dense over time)")
+        sym = _pt2_time_symbols(p, ep)
+        for g, t in p.seq_groups:
+            names = {sym[i] for i in g}
+            if None not in names and len(names) == 1:
+                kept.append((g, t))
+        # two groups the graph does not tie must not share one symbol either
+        seen = [sym[g[0]] for g, _ in kept]
+        kept = [(g, t) for g, t in kept if seen.count(sym[g[0]]) == 1]
+        if kept:
+            steps = _steps_of(kept)
+            seq_case = (f"batch 3, {_steps_label(p, steps)}", make_inputs(p, 3, steps=steps))
+            try:
+                with torch.no_grad(), _quiet():
+                    loaded(*seq_case[1])
+                cases.append(seq_case)
+            except Exception:
+                kept = []
+        lost = sorted(i for g, t in p.seq_groups if (g, t) not in kept for i in g)
+        if lost:
+            result.notes.append(_fixed_note(
+                p, "in the .pt2 program", "torch.export could not keep it dynamic for this "
+                "graph; the batch size is dynamic", lost))
+        dyn = ", ".join(f"{p.sig.inputs[i]} ({sym[i]})" for g, _ in kept for i in g)
+    result.checks.append("written with torch.export.export (batch dimension dynamic"
+                         + (f"; time axes dynamic: {dyn}" if kept else "")
+                         + "); reloaded with torch.export.load")
+    _note_graph_fixed(p, result)
     with _quiet():
         _check(p, lambda x: loaded(*x), result, ".pt2", cases)
 
@@ -409,33 +542,76 @@ def export_onnx(p: Prepared, out: Path, result: ExportResult) -> None:
     except ImportError:
         raise ExportError("ONNX export needs the onnxruntime package to verify the file") from None
     seq = bool(p.seq_inputs and p.seq_variable)
+    done = False
     if seq:
         try:
-            return _export_onnx(p, out, result, ort, True)
+            _export_onnx(p, out, result, ort, True)
+            done = True
         except ExportError:
             result.checks.clear()
             result.max_abs_diff = 0.0
-            result.notes.append(f"the sequence length is fixed at {_steps(p)} in the ONNX file "
-                                "(the exporter traced the time loop for one length)")
-    _export_onnx(p, out, result, ort, False)
+            result.notes.append(_fixed_note(p, "in the ONNX file", "the exporter traced the "
+                                            "time loop for one length", sorted(_other_steps(p))))
+    if not done:
+        _export_onnx(p, out, result, ort, False)
+    _note_graph_fixed(p, result)
+
+
+def _onnx_axes(p: Prepared, names_in: list[str], names_out: list[str], seq: bool):
+    """dynamic_axes: batch everywhere; with ``seq``, each varying sequence input's time
+    axis under its own name (steps_<input id>, shared only by inputs the graph ties), and
+    an output axis that follows an input's length under that input's name."""
+    axes: dict[str, dict[int, str]] = {}
+    for i, n in enumerate(names_in):
+        axes[n] = {0: "batch"}
+        if seq and i in _other_steps(p):
+            axes[n][1] = _axis_name(p, i)
+    with torch.no_grad():
+        ref = reference(p, make_inputs(p, 2))
+        alt = reference(p, make_inputs(p, 2, steps=_other_steps(p))) if seq else ref
+    for n, r, a in zip(names_out, ref, alt):
+        axes[n] = {0: "batch"} if r.dim() else {}
+        for d in range(1, r.dim()):
+            if r.shape[d] == a.shape[d]:
+                continue
+            axes[n][d] = next((_axis_name(p, g[0]) for g, t in p.seq_groups
+                               if _default_steps(p, g[0]) == r.shape[d] and t == a.shape[d]),
+                              f"{n}_dim{d}")
+    return axes
+
+
+def _keep_unused_inputs(data: bytes, p: Prepared, names_in: list[str],
+                        axes: dict[str, dict[int, str]]) -> bytes:
+    """The exporter drops an input nothing uses; put it back (ignored) so the file takes
+    the same inputs, in the same order, as every other format."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    m = onnx.load_from_string(data)
+    have = {i.name: i for i in m.graph.input}
+    if all(n in have for n in names_in):
+        return data
+    for i, n in enumerate(names_in):
+        if n in have:
+            continue
+        node = p.doc.nodes[n]
+        shape = [axes[n].get(0, "batch")] + list(node.spec.source_shape(node.params))
+        for d, name in axes[n].items():
+            shape[d] = name
+        dtype = make_inputs(p, 1)[i].dtype
+        have[n] = helper.make_tensor_value_info(
+            n, TensorProto.INT64 if dtype == torch.int64 else TensorProto.FLOAT, shape)
+    rest = [v for k, v in have.items() if k not in names_in]
+    del m.graph.input[:]
+    m.graph.input.extend([have[n] for n in names_in] + rest)
+    return m.SerializeToString()
 
 
 def _export_onnx(p: Prepared, out: Path, result: ExportResult, ort, seq: bool) -> None:
     names_in = list(p.sig.inputs)
     names_out = [f"{o}" if o not in names_in else f"{o}_out" for o in p.sig.outputs]
     example = make_inputs(p, 2)
-    with torch.no_grad():
-        ref = reference(p, example)
-    axes: dict[str, dict[int, str]] = {}
-    for i, n in enumerate(names_in):
-        axes[n] = {0: "batch"}
-        if seq and i in p.seq_inputs:
-            axes[n][1] = "steps"
-    t = _steps(p) if p.seq_inputs else None
-    for n, r in zip(names_out, ref):
-        axes[n] = {0: "batch"} if r.dim() else {}
-        if seq and r.dim() >= 2 and r.shape[1] == t:
-            axes[n][1] = "steps"
+    axes = _onnx_axes(p, names_in, names_out, seq)
     buf = io.BytesIO()
     with _quiet(), contextlib.redirect_stdout(io.StringIO()):
         try:
@@ -448,6 +624,7 @@ def _export_onnx(p: Prepared, out: Path, result: ExportResult, ort, seq: bool) -
     try:
         import onnx
 
+        data = _keep_unused_inputs(data, p, names_in, axes)
         onnx.checker.check_model(onnx.load_from_string(data))
     except Exception as exc:
         raise ExportError(f"the ONNX file fails onnx.checker: {_first_line(exc)}") from None
@@ -461,8 +638,10 @@ def _export_onnx(p: Prepared, out: Path, result: ExportResult, ort, seq: bool) -
         sess = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ExportError(f"onnxruntime cannot load the exported file: {_first_line(exc)}") from None
+    steps = ", ".join(f"{names_in[i]} ({axes[names_in[i]][1]})"
+                      for i in sorted(_other_steps(p))) if seq else ""
     result.checks.append(f"written with the TorchScript-based exporter (opset {ONNX_OPSET}, "
-                         "dynamic batch" + (", dynamic steps" if seq else "")
+                         "dynamic batch" + (f", dynamic steps: {steps}" if seq else "")
                          + "); checked with onnx.checker and onnxruntime "
                          f"{ort.__version__}")
 
@@ -470,8 +649,6 @@ def _export_onnx(p: Prepared, out: Path, result: ExportResult, ort, seq: bool) -
         feeds = {n: t.numpy() for n, t in zip(names_in, x)}
         return tuple(torch.from_numpy(a) for a in sess.run(names_out, feeds))
     _check(p, run, result, "onnxruntime", _cases(p, seq=seq))
-    if p.seq_inputs and not p.seq_variable:
-        result.notes.append(f"the sequence length is fixed at {t}: the graph itself needs it")
 
 
 # ---- Python code -----------------------------------------------------------------------
@@ -547,6 +724,7 @@ def export_python(p: Prepared, out: Path, result: ExportResult) -> None:
             files.append(out / "data.npz")
         result.notes.append(why)
     result.files = files
+    _note_graph_fixed(p, result)
     cases = _cases(p)
     with tempfile.TemporaryDirectory(prefix="nb-verify-") as tmp:
         tensors = {f"{c}/{i}": t for c, (_, xs) in enumerate(cases) for i, t in enumerate(xs)}
@@ -690,6 +868,7 @@ def export_prepared(p: Prepared, fmt: str, out: str | Path,
     try:
         progress(0.3, f"writing {FORMAT_TITLES[fmt]}")
         EXPORTERS[fmt](p, out, result)
+        _note_unused_inputs(p, fmt, result)
         progress(1.0, "verified")
     except ExportError:
         raise
@@ -701,6 +880,26 @@ def export_prepared(p: Prepared, fmt: str, out: str | Path,
         raise ExportError(f"{fmt} export failed: {type(exc).__name__}: {_first_line(exc)}") from None
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _note_unused_inputs(p: Prepared, fmt: str, result: ExportResult) -> None:
+    """Inputs and targets left on the canvas feeding nothing are not part of the model (see
+    compiler.signature); inputs only the losses need stay inputs of the prediction."""
+    sig = p.sig
+    stray = [n.id for n in p.doc if n.spec.source_kind in ("input", "target")
+             and n.id not in sig.inputs + sig.targets]
+    if stray:
+        many = len(stray) > 1
+        result.notes.append(f"{'nodes' if many else 'node'} {', '.join(stray)} "
+                            f"feed{'' if many else 's'} no output or loss: left out of the "
+                            "model (not an input, no data bound to it)")
+    idle = [n.name for n in p.predict.graph.nodes if n.op == "placeholder" and not n.users]
+    if idle and fmt != "bundle":
+        many = len(idle) > 1
+        result.notes.append(f"input{'s' if many else ''} {', '.join(idle)} "
+                            f"feed{'' if many else 's'} only the losses: kept as "
+                            f"{'inputs' if many else 'an input'} the prediction ignores, so "
+                            "it takes the same inputs as training")
 
 
 def _first_line(exc: BaseException) -> str:
