@@ -13,7 +13,7 @@ CAT = "Activation"
 def _act(type_id, title, doc, build, params=()):
     return LayerSpec(type=type_id, title=title, category=CAT, doc=doc,
                      inputs=(Port("x", FLOAT),), params=params, build=build,
-                     macs=lambda p, s, o: 0)
+                     macs=lambda p, s, o: 0, same_shape=True)
 
 
 register(

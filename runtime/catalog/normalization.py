@@ -35,7 +35,7 @@ register(
             Param("momentum", "float", 0.1, "running-average update rate", min=0.0, max=1.0),
             Param("affine", "bool", True, "learn gamma and beta"),
         ),
-        build=_build_bn, macs=lambda p, s, o: 0,
+        build=_build_bn, macs=lambda p, s, o: 0, same_shape=True,
     ),
     LayerSpec(
         type="LocalResponseNorm", title="Local response normalisation", category=CAT,
@@ -50,7 +50,7 @@ register(
         ),
         build=lambda p, s: (expect_rank(s["x"], (2, 3)),
                             nn.LocalResponseNorm(p["size"], p["alpha"], p["beta"], p["k"]))[1],
-        macs=lambda p, s, o: 0,
+        macs=lambda p, s, o: 0, same_shape=True,
     ),
     LayerSpec(
         type="Dropout", title="Dropout", category=CAT,
@@ -65,6 +65,6 @@ register(
         ),
         build=_build_dropout,
         check=lambda p: [("p", "must be below 1 (p = 1 drops everything)")] if p["p"] >= 1 else [],
-        macs=lambda p, s, o: 0,
+        macs=lambda p, s, o: 0, same_shape=True,
     ),
 )

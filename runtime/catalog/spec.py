@@ -175,6 +175,11 @@ class LayerSpec:
     is_loss: bool = False
     is_output: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # Declares that every output has the shape of the first input, whatever its sizes
+    # (element-wise layers, normalisation, dropout, same-shape sums). Analysis then runs
+    # torch's meta forward once per (type, params, input ranks and kinds) and reuses the
+    # result for other sizes, checking the declaration there (analysis.py, "shape classes").
+    same_shape: bool = False
 
     # ---- ports -----------------------------------------------------------------
     def input_ports(self, params: Mapping[str, Any] | None = None) -> tuple[Port, ...]:

@@ -91,9 +91,11 @@ N_INPUTS = Param("inputs", "int", 2, "number of inputs", min=2, max=MAX_PORTS)
 
 register(
     _wire("Add", "Add", "y = x1 + x2 + ... (same shapes). The skip connection of a residual block.",
-          lambda p, s: (_same_shapes(p, s), M.Add())[1], inputs=_n_inputs, params=(N_INPUTS,)),
+          lambda p, s: (_same_shapes(p, s), M.Add())[1], inputs=_n_inputs, params=(N_INPUTS,),
+          same_shape=True),
     _wire("Multiply", "Multiply", "y = x1 * x2 * ... element-wise (same shapes): gates.",
-          lambda p, s: (_same_shapes(p, s), M.Multiply())[1], inputs=_n_inputs, params=(N_INPUTS,)),
+          lambda p, s: (_same_shapes(p, s), M.Multiply())[1], inputs=_n_inputs, params=(N_INPUTS,),
+          same_shape=True),
     _wire("Concat", "Concatenate", "Joins inputs along an axis (0 = channels/features): "
           "Inception-style parallel branches.", _build_concat, inputs=_n_inputs,
           params=(N_INPUTS, Param("axis", "int", 0, "per-sample axis to join along"))),
@@ -102,11 +104,11 @@ register(
           params=(Param("parts", "int", 2, "number of equal parts", min=2, max=MAX_PORTS),
                   Param("axis", "int", 0, "per-sample axis to cut"))),
     _wire("OneMinus", "One minus", "y = 1 - x (the (1 - z) of a GRU update).",
-          lambda p, s: M.OneMinus()),
+          lambda p, s: M.OneMinus(), same_shape=True),
     _wire("Scale", "Scale and shift", "y = a x + b with scalars a and b, fixed or learned.",
           lambda p, s: M.Scale(p["scale"], p["shift"], p["learnable"]),
           params=(Param("scale", "float", 1.0, "a"), Param("shift", "float", 0.0, "b"),
-                  Param("learnable", "bool", False, "learn a and b"))),
+                  Param("learnable", "bool", False, "learn a and b")), same_shape=True),
     _wire("Flatten", "Flatten", "(C, H, W) -> (C*H*W): one vector per sample.",
           lambda p, s: nn.Flatten(1), receptive=lambda p: "reset"),
     _wire("Reshape", "Reshape", "Gives each sample a new shape with the same number of values; "
