@@ -29,7 +29,8 @@ from runtime import GraphDocument, load_graph, save_graph
 from runtime.cli import main as cli_main
 from runtime.export import (ExportError, WeightsError, capabilities, export, export_prepared,
                             load_bundle, load_weights, prepare)
-from runtime.export.core import ATOL, FORMATS, RTOL, _other_steps, make_inputs, reference
+from runtime.export.core import (ATOL, FORMATS, RTOL, _other_steps, _steps_label, make_inputs,
+                                  reference)
 from runtime.export.importer import import_module, import_onnx, import_python_file
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "examples"
@@ -227,8 +228,8 @@ def _assert_close(ref, got, what: str) -> float:
 def _own_cases(p, dynamic_steps: bool):
     cases = [("batch 2", make_inputs(p, 2, seed=SEED))]
     if dynamic_steps:
-        t = _other_steps(p)
-        cases.append((f"batch 2, {t} steps", make_inputs(p, 2, seed=SEED, steps=t)))
+        t = _other_steps(p)  # a second length per sequence input that can vary
+        cases.append((f"batch 2, {_steps_label(p, t)}", make_inputs(p, 2, seed=SEED, steps=t)))
     return cases
 
 
@@ -402,7 +403,8 @@ def test_generated_code_of_every_example_runs_without_netbuilder(exported, tmp_p
 
 # one real `netbuilder export` process per format (the same entry point as the installed
 # script); the examples are chosen to be cheap yet cover tokens, a GRU decoder whose ONNX
-# length is fixed, custom layers and a hand-drawn cell
+# lengths (20 and 24 steps) stay dynamic each on its own axis, custom layers and a
+# hand-drawn cell
 CLI_PROCESS = {"bundle": "triplet_embedding", "torchscript": "lenet5", "pt2": "text_cnn",
                "onnx": "seq2seq", "python": "gru_cell"}
 
@@ -428,8 +430,8 @@ def test_cli_export_process_per_format(tmp_path):
         assert proc.returncode == 0, (fmt, proc.stderr[-2000:])
         assert f"{fmt}: wrote {out}" in proc.stdout and "verified" in proc.stdout, proc.stdout
         assert "Traceback" not in proc.stderr
-        # onnxruntime's own error log stays quiet (seq2seq's dynamic-length attempt fails
-        # inside onnxruntime before the export falls back to a fixed length)
+        # onnxruntime's own error log stays quiet (a dynamic-length attempt that fails
+        # inside onnxruntime, before an export falls back to fixed lengths, prints nothing)
         assert "[E:onnxruntime" not in proc.stderr, (fmt, proc.stderr)
         assert "[100%] verified" in proc.stderr
         p = prepare(load_graph(EXAMPLES_DIR / f"{CLI_PROCESS[fmt]}.json"))
