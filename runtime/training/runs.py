@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .checkpoint import checkpoint_epoch, list_checkpoints
 
+EXAMPLES_DIR = (Path(__file__).resolve().parents[2] / "resources" / "examples").resolve()
 RUN_FILES = ("checkpoints", "metrics.jsonl", "config.json", "weights.safetensors")
 ARCHIVE = "previous"
 
@@ -97,10 +98,13 @@ def continues_in(out: str | Path, checkpoint: str | Path) -> bool:
 
 def runs_root(file_path: str | Path | None, name: str | None = None) -> Path:
     """Where the editor keeps the runs of a graph: ``<graph folder>/runs/<stem>`` for a
-    saved graph; ``<user data>/runs/<name>`` for an untitled one."""
+    saved graph; ``<user data>/runs/<name>`` for an untitled one, a gallery example opened
+    by its path, or a graph in a folder we may not write to."""
     if file_path:
-        p = Path(file_path)
-        return p.parent / "runs" / p.stem
+        p = Path(file_path).resolve()
+        if p.parent != EXAMPLES_DIR and os.access(p.parent, os.W_OK):
+            return p.parent / "runs" / p.stem
+        name = name or p.stem  # a shipped example or a read-only folder: keep runs elsewhere
     base = os.environ.get("NETBUILDER_RUNS_DIR")
     if not base:
         import platformdirs

@@ -155,8 +155,11 @@ def test_final_weights_are_written_at_the_end_and_on_stop(tmp_path):
 
 
 def test_run_folders_are_fresh_and_beside_the_graph(tmp_path, monkeypatch):
+    (tmp_path / "nets").mkdir()
     assert runs.runs_root(tmp_path / "nets" / "mine.json") == tmp_path / "nets" / "runs" / "mine"
     monkeypatch.setenv("NETBUILDER_RUNS_DIR", str(tmp_path / "data"))
+    # a gallery example opened by its path never fills the shipped examples folder
+    assert runs.runs_root(runs.EXAMPLES_DIR / "lenet5.json") == tmp_path / "data" / "lenet5"
     assert runs.runs_root(None, "My net / v2") == tmp_path / "data" / "My_net_v2"
     assert runs.runs_root(None, "") == tmp_path / "data" / "untitled"
     a, b = runs.new_run_dir(tmp_path / "r"), runs.new_run_dir(tmp_path / "r")
