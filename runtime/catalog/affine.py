@@ -36,19 +36,19 @@ def _build_dense(p, s):
 register(
     LayerSpec(
         type="Dense", title="Fully connected", category=CAT,
+        # (the palette's search reads this doc: the init choices are described on the
+        # parameter, so that typing a layer's name does not find Dense first)
         doc="Affine map of the last axis: y = W x + b. On a sequence (T, D) it applies to "
-            "every step with the same W. init: default is torch's (uniform in "
-            "+-1/sqrt(fan_in), bias too); identity W = I (square only: units = input "
-            "features; a recurrent W_hh drawn by hand with ReLU is the IRNN); "
-            "xavier_uniform (Glorot), kaiming_normal (He, for ReLU), orthogonal, zeros; "
-            "each but default sets b = 0.",
+            "every step with the same W.",
         inputs=(Port("x", FLOAT),),
         params=(
             Param("units", "int", 10, "output features", min=1),
             Param("bias", "bool", True, "learn the bias b"),
-            Param("init", "choice", "default", "initial weights: torch's default, identity "
-                  "(square), xavier_uniform, kaiming_normal, orthogonal or zeros",
-                  choices=INITS),
+            Param("init", "choice", "default", "initial weights. default: torch's (uniform "
+                  "in +-1/sqrt(fan_in), b too); identity: W = I, square layers only (units = "
+                  "input features; on h_{t-1} of a hand-drawn ReLU cell it is the IRNN); "
+                  "xavier_uniform (Glorot); kaiming_normal (He, for ReLU); orthogonal; zeros. "
+                  "All but default set b = 0", choices=INITS),
         ),
         build=_build_dense,
         receptive=RESET,
