@@ -120,12 +120,17 @@ class TrainingPanel(QWidget):
         scroll.setWidgetResizable(True)
         body = QWidget()
         col = QVBoxLayout(body)
+        outer.addWidget(self._build_run_box())
+        # the outcome of a run (final metrics, run folder) wraps over several lines: in
+        # the scrolled part it is never squeezed out of sight by a short dock
+        col.addWidget(self.status_label)
+        col.addWidget(self.run_label)
         col.addWidget(self._build_data_box())
         col.addWidget(self._build_config_box())
         col.addStretch(1)
         scroll.setWidget(body)
-        outer.addWidget(self._build_run_box())
         outer.addWidget(scroll, 1)
+        self.set_state("idle")
 
     # ---- construction ----------------------------------------------------------------
     def _build_config_box(self) -> QWidget:
@@ -233,9 +238,6 @@ class TrainingPanel(QWidget):
         self.run_folder: Path | None = None
         lay.addWidget(self.progress)
         lay.addWidget(self.progress_label)
-        lay.addWidget(self.status_label)
-        lay.addWidget(self.run_label)
-        self.set_state("idle")
         return box
 
     # ---- binding to the document -----------------------------------------------------

@@ -199,10 +199,15 @@ class TrainingUI(QObject):
         except Exception:  # noqa: BLE001 - layout is cosmetic
             pass
 
-    def _size_plots_dock(self) -> None:
+    def _size_plots_dock(self, share: float = 0.28) -> None:
+        """Modest while the user draws (the canvas matters most); ``start`` grows it to
+        0.42 of the window for the first run. Never shrinks what the user made bigger."""
         try:
-            height = max(320, int(self.window.height() * 0.42))
-            self.window.resizeDocks([self.plots_dock], [height], Qt.Vertical)
+            if self.plots_dock.isFloating():
+                return
+            height = max(260, int(self.window.height() * share))
+            if self.plots_dock.height() < height or share < 0.4:
+                self.window.resizeDocks([self.plots_dock], [height], Qt.Vertical)
         except Exception:  # noqa: BLE001 - sizing is cosmetic
             pass
 
@@ -252,6 +257,9 @@ class TrainingUI(QObject):
         self.run_dir, self.last_weights = run_dir, None
         self.panel.set_run_folder(None)
         plots = self.ensure_plots()
+        if not getattr(self, "_plots_grown", False):  # the first run: room for the plots
+            self._plots_grown = True
+            self._size_plots_dock(0.42)
         plots.reset()
         plots.samples, plots.class_names = _dataset_samples(doc, cfg, base)
         plots.set_probe(cfg.get("probe_node"))

@@ -32,11 +32,16 @@ def main() -> int:
     shots = [("light", "editor-lenet5.png"), ("dark", "editor-lenet5-dark.png")]
 
     def shoot(i: int = 0) -> None:
-        theme, name = shots[i]
+        theme, _name = shots[i]
         w.set_theme(theme)
         w.editor.run_analysis()
         w.view.fit_readable(0.85)
         w.select_node("C3")
+        # the inspector lays its fields out over the next event-loop turns: grab after
+        QTimer.singleShot(1500, lambda: grab(i))
+
+    def grab(i: int) -> None:
+        name = shots[i][1]
         app.processEvents()
         w.grab().save(str(out / name))
         print("saved", out / name)
