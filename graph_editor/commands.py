@@ -87,7 +87,7 @@ class Disconnect(QUndoCommand):
 
     def undo(self) -> None:
         for e in reversed(self.edges):
-            self.doc.add_edge(e)
+            self.doc.add_edge(e, keep_stale=True)  # back as it was, even into a stale port
 
 
 class SetParam(QUndoCommand):

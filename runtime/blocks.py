@@ -97,7 +97,8 @@ def expand(doc: GraphDocument) -> GraphDocument:
         for e in inner.edges:
             kinds = (inner.nodes[e.source].type, inner.nodes[e.target].type)
             if BIN not in kinds and BOUT not in kinds:
-                out.add_edge(Edge(p + e.source, e.source_port, p + e.target, e.target_port))
+                out.add_edge(Edge(p + e.source, e.source_port, p + e.target, e.target_port),
+                             keep_stale=True)  # validation of the expansion reports it
     for e in doc.edges:
         if e.source in outs:
             src = outs[e.source].get(e.source_port)
@@ -142,7 +143,25 @@ def validate(doc: GraphDocument, *, shapes: bool = True) -> list[Diagnostic]:
     except GraphError as exc:
         return _broken(doc, exc)
     origin = flat.derived["block_origin"]
-    return [_map_diag(d, origin) for d in _validate(flat, shapes=shapes)]
+    return _stale_block_ports(doc) + [_map_diag(d, origin) for d in _validate(flat, shapes=shapes)]
+
+
+def _stale_block_ports(doc: GraphDocument) -> list[Diagnostic]:
+    """Wires to Block ports that the inner graph no longer has (its BlockInput or
+    BlockOutput was deleted inside): the expansion has nowhere to put them."""
+    out = []
+    for e in doc.edges:
+        for end, port, outs in ((e.source, e.source_port, True), (e.target, e.target_port, False)):
+            node = doc.nodes[end]
+            if node.type != BLOCK:
+                continue
+            names = {p.name for p in (node.output_ports() if outs else node.input_ports())}
+            if port not in names:
+                side = "output" if outs else "input"
+                out.append(Diagnostic(end, ERROR, f"edge {e} uses {side} '{port}', which block "
+                                      f"{end!r} no longer has (its port node was removed "
+                                      "inside)", port=port, code="port", nodes=(e.source, e.target)))
+    return out
 
 
 def analyze(doc: GraphDocument):

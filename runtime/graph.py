@@ -163,7 +163,7 @@ class GraphDocument:
                 self._nodes[later] = self._nodes.pop(later)
         self._mutated(self.node_added, node)
         for e in edges:
-            self.add_edge(e)
+            self.add_edge(e, keep_stale=True)  # as they were, stale ports included
 
     def remove_node(self, node_id: str) -> tuple[Node, list[Edge]]:
         """Remove a node and its edges; returns both so the removal can be undone."""
@@ -179,12 +179,21 @@ class GraphDocument:
         self._mutated(self.node_removed, node)
         return node, removed
 
-    def add_edge(self, edge: Edge) -> Edge:
+    def add_edge(self, edge: Edge, *, keep_stale: bool = False) -> Edge:
+        """Add an edge; its ports must exist. With ``keep_stale``, an edge into a port that
+        only exists for other parameter values (an Add's ``x3`` after ``inputs`` went from
+        3 to 2, a Block port whose BlockInput was deleted inside) is kept as it is:
+        validation reports it on the node, and raising the count again reattaches it. The
+        document reaches that state through ``set_param``, so undo and loading a saved
+        file must accept it."""
         for end, port, outs in ((edge.source, edge.source_port, True),
                                 (edge.target, edge.target_port, False)):
             node = self.node(end)
             ports = node.output_ports() if outs else node.input_ports()
             if port not in {p.name for p in ports}:
+                dynamic = callable(node.spec.outputs if outs else node.spec.inputs)
+                if keep_stale and dynamic:
+                    continue
                 side = "output" if outs else "input"
                 raise GraphError(f"node {end!r} ({node.type}) has no {side} port {port!r}")
         if edge in self._edges:

@@ -105,7 +105,8 @@ def graph_from_dict(data: Any, source: str = "<graph>") -> GraphDocument:
                     problems.append(LoadProblem(f"{where}.{k}", f"no node with id {ed[k]!r}"))
             continue
         try:
-            doc.add_edge(Edge(ed["source"], ed["source_port"], ed["target"], ed["target_port"]))
+            doc.add_edge(Edge(ed["source"], ed["source_port"], ed["target"], ed["target_port"]),
+                         keep_stale=True)  # a port of other parameter values: validation says
         except GraphError as exc:
             problems.append(LoadProblem(where, _msg(exc)))
     if problems:

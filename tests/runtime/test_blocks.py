@@ -128,3 +128,26 @@ def test_grouped_graph_exports_and_verifies(lenet, tmp_path, fmt):
     if fmt == "python":
         code = (out / "model.py").read_text()
         assert "self.block1__C1 = " in code
+
+
+def test_a_wire_to_a_block_port_removed_inside_is_reported_and_undoable():
+    """Deleting a BlockInput inside an open block leaves the outer wire to that port:
+    it is an error on the block (not a crash), and deleting and restoring the block
+    brings the wire back as it was."""
+    from runtime.blocks import group, inner_document, graph_param
+    from runtime.serialization import load_graph
+    from runtime.validation import validate
+    from pathlib import Path
+
+    doc = load_graph(Path(__file__).resolve().parents[2] / "resources" / "examples" / "mlp_spirals.json")
+    bid = group(doc, ["hidden1", "tanh1", "hidden2"])
+    inner = inner_document(doc.node(bid))
+    (bin_id,) = [n.id for n in inner if n.type == "BlockInput"]
+    inner.remove_node(bin_id)
+    doc.set_param(bid, "graph", graph_param(inner))
+    stale = [d for d in validate(doc) if d.code == "port" and d.node_id == bid]
+    assert stale and bin_id in stale[0].message
+    edges = set(doc.edges)
+    node, removed = doc.remove_node(bid)
+    doc.insert_node(node, removed)
+    assert set(doc.edges) == edges

@@ -257,3 +257,43 @@ def test_failure_while_writing_leaves_no_temp_file(tmp_path, monkeypatch):
         save_graph(GraphDocument("other"), path)
     assert path.read_bytes() == original
     assert os.listdir(tmp_path) == ["net.json"]
+
+
+def _add_with_three_inputs():
+    d = GraphDocument()
+    d.add_node("VectorInput", node_id="x")
+    d.add_node("Add", {"inputs": 3}, node_id="a")
+    for p in ("x1", "x2", "x3"):
+        d.connect("x", "out", "a", p)
+    d.set_param("a", "inputs", 2)  # x3's wire is now stale: kept, reported
+    return d
+
+
+def test_a_wire_into_a_port_a_parameter_removed_survives_save_and_reopen(tmp_path):
+    from runtime import validate
+    from runtime.serialization import load_graph, save_graph
+
+    d = _add_with_three_inputs()
+    save_graph(d, tmp_path / "g.json")
+    back = load_graph(tmp_path / "g.json")  # this used to refuse the file
+    assert set(back.edges) == set(d.edges)
+    (diag,) = [x for x in validate(back) if x.code == "port"]
+    assert diag.node_id == "a" and diag.port == "x3" and "no longer has" in diag.message
+    back.set_param("a", "inputs", 3)  # raising the count reattaches it
+    assert not [x for x in validate(back) if x.code == "port"]
+
+
+def test_removing_and_restoring_a_node_keeps_its_stale_wires():
+    d = _add_with_three_inputs()
+    before = set(d.edges)
+    node, edges = d.remove_node("a")
+    d.insert_node(node, edges)  # undo of a deletion
+    assert set(d.edges) == before
+
+
+def test_a_port_that_can_never_exist_is_still_refused():
+    d = GraphDocument()
+    d.add_node("VectorInput", node_id="x")
+    d.add_node("Dense", node_id="h")
+    with pytest.raises(GraphError, match="no input port 'y'"):
+        d.add_edge(Edge("x", "out", "h", "y"), keep_stale=True)  # Dense's ports are fixed
