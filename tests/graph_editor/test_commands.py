@@ -1,6 +1,8 @@
 """Undo commands: each edit undoes and redoes exactly (property-based with hypothesis)."""
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import pytest
@@ -83,7 +85,8 @@ def random_command(doc: GraphDocument, data):
     return C.Layout(doc, layered_positions(doc))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("NETBUILDER_PROPERTY_EXAMPLES", 25)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_random_edits_undo_to_original_and_redo_to_final(qapp, data):
     doc = start_doc()

@@ -4,6 +4,8 @@ closed) and parameter edits of every kind. Undoing everything gives back the ori
 document; redoing everything gives the final one."""
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -112,7 +114,8 @@ START = {  # example, and the nodes already grouped into a block before the edit
 }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("NETBUILDER_PROPERTY_EXAMPLES", 40)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.sampled_from(sorted(START)))
 def test_random_gestures_undo_to_original_and_redo_to_final(qapp, data, start):
     view = GraphView()
