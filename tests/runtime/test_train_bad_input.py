@@ -16,20 +16,11 @@ from runtime.cli import main
 from runtime.data import DataError, load_dataset
 from runtime.graph import GraphDocument
 from runtime.serialization import save_graph
+from tests.runtime.test_data import image_classifier
 
 
 def image_net(h=4, w=4, classes=3) -> GraphDocument:
-    d = GraphDocument("tiny image net")
-    d.add_node("ImageInput", {"channels": 1, "height": h, "width": w}, node_id="image")
-    d.add_node("Flatten", node_id="flat")
-    d.add_node("Dense", {"units": classes}, node_id="logits")
-    d.add_node("Target", {"kind": "class", "num_classes": classes}, node_id="label")
-    d.add_node("CrossEntropy", node_id="loss")
-    d.connect("image", "out", "flat", "x")
-    d.connect("flat", "out", "logits", "x")
-    d.connect("logits", "out", "loss", "pred")
-    d.connect("label", "out", "loss", "target")
-    return d
+    return image_classifier(1, h, w, classes)
 
 
 def vector_net(features=2, classes=2) -> GraphDocument:
