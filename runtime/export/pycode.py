@@ -90,6 +90,24 @@ class _Recorder:
         sys.setprofile(self._old)
 
 
+# Dense's ``init`` choices as torch calls (runtime.catalog.modules.init_linear_ does the
+# same): model.py built without its weights file starts where the graph does.
+_INIT_CALLS = {"identity": "nn.init.eye_({w})", "xavier_uniform": "nn.init.xavier_uniform_({w})",
+               "kaiming_normal": 'nn.init.kaiming_normal_({w}, nonlinearity="relu")',
+               "orthogonal": "nn.init.orthogonal_({w})", "zeros": "nn.init.zeros_({w})"}
+
+
+def _weight_init_lines(nid: str, node) -> list[str]:
+    init = node.params.get("init", "default") if node.type == "Dense" else "default"
+    if init not in _INIT_CALLS:
+        return []
+    lines = [f"with torch.no_grad():  # init={init}",
+             "    " + _INIT_CALLS[init].format(w=f"self.{nid}.weight")]
+    if node.params.get("bias", True):
+        lines.append(f"    nn.init.zeros_(self.{nid}.bias)")
+    return lines
+
+
 def _find_init(cls: type, code) -> Any:
     for klass in cls.__mro__:
         f = klass.__dict__.get("__init__")
@@ -379,6 +397,7 @@ def generate_model_code(doc: GraphDocument, analysis: Analysis, predict: fx.Grap
         label = f" - {node.label}" if node.label and node.label != nid else ""
         init_lines.append(f"# {nid}: {node.type}{label}")
         init_lines.append(f"self.{nid} = {w.ctor(built[nid])}")
+        init_lines += _weight_init_lines(nid, node)
     fw = _ForwardWriter(doc, analysis, predict)
     f_params, f_lines = fw.body({})
     l_params, l_lines = ([], [])
@@ -580,6 +599,7 @@ def _loop_code(doc: GraphDocument, analysis: Analysis, region, w: _Writer) -> tu
     for nid in r.inner:
         if any(n.op == "call_module" and n.target == nid for n in cell.graph.nodes):
             body.append(f"        self.{nid} = {w.ctor(built[nid])}  # {doc.nodes[nid].type}")
+            body += ["        " + ln for ln in _weight_init_lines(nid, doc.nodes[nid])]
     if not any(n.op == "call_module" for n in cell.graph.nodes):
         body.append("        pass")
     body += ["", f"    def forward(self, {', '.join(params)}):",

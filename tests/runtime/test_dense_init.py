@@ -160,7 +160,8 @@ def test_hand_drawn_irnn_equals_the_fused_irnn():
 
 
 def test_exported_code_computes_the_same(tmp_path):
-    """model.py builds a plain nn.Linear; the exported weights carry the initialisation."""
+    """model.py builds a plain nn.Linear and sets its init (identity here) as the graph
+    does; the exported weights carry the initialised values too."""
     from runtime.export.core import export
 
     doc = irnn_cell_doc(False)
@@ -179,6 +180,10 @@ def test_exported_code_computes_the_same(tmp_path):
     model = next(getattr(mod, n) for n in dir(mod) if isinstance(getattr(mod, n), type)
                  and issubclass(getattr(mod, n), nn.Module) and hasattr(getattr(mod, n),
                                                                       "from_pretrained"))
+    fresh = model()  # built without its weights file: starts where the graph does
+    u_h_fresh = next(m for k, m in fresh.named_modules() if k.endswith("u_h"))
+    assert torch.equal(u_h_fresh.weight, torch.eye(H))
+    assert "nn.init.eye_(self.u_h.weight)" in code
     loaded = model.from_pretrained(out / "weights.safetensors").eval()
     compiled = build_module(doc, mode="predict")
     compiled.load_state_dict({k: v for k, v in weights.items() if k in compiled.state_dict()})
