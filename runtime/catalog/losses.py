@@ -40,9 +40,12 @@ register(
     _loss("CrossEntropy", "Softmax cross-entropy",
           "E = -log p(y = c | x) with p = softmax(scores); takes raw scores (logits) and "
           "class ids; over a sequence it averages every step.",
-          lambda p, s: (_classes(s), M.CrossEntropy(p["label_smoothing"]))[1], target_kind=INDEX,
+          lambda p, s: (_classes(s), M.CrossEntropy(p["label_smoothing"], p["ignore_index"]))[1],
+          target_kind=INDEX,
           params=(Param("label_smoothing", "float", 0.0, "mix this much of the uniform "
-                        "distribution into the targets", min=0.0, max=1.0),)),
+                        "distribution into the targets", min=0.0, max=1.0),
+                  Param("ignore_index", "int", -1, "a padding class id: targets equal to it "
+                        "count neither in the loss nor in accuracy (-1: none)", min=-1))),
     _loss("BinaryCrossEntropy", "Binary cross-entropy",
           "E = -sum_k t_k log f_k + (1 - t_k) log(1 - f_k) with targets in [0, 1]; with "
           "from_logits f = sigmoid(pred), computed stably.",

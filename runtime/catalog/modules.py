@@ -347,16 +347,21 @@ class SquaredError(nn.Module):
 
 
 class CrossEntropy(nn.Module):
-    """E = -log softmax(a)_c for class c, averaged (logits in, class ids as target)."""
+    """E = -log softmax(a)_c for class c, averaged (logits in, class ids as target).
 
-    def __init__(self, label_smoothing: float = 0.0):
+    ``ignore_index`` >= 0 names a padding class: targets equal to it add nothing to the
+    loss and the average is over the other positions (-1: every position counts)."""
+
+    def __init__(self, label_smoothing: float = 0.0, ignore_index: int = -1):
         super().__init__()
         self.label_smoothing = label_smoothing
+        self.ignore_index = ignore_index
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if logits.dim() != 2 or target.dim() != 1:  # (N, T, C): every step counts
             logits, target = _flatten_leading(logits, target)
-        return F.cross_entropy(logits, target.long(), label_smoothing=self.label_smoothing)
+        return F.cross_entropy(logits, target.long(), label_smoothing=self.label_smoothing,
+                               ignore_index=self.ignore_index if self.ignore_index >= 0 else -100)
 
 
 class BinaryCrossEntropy(nn.Module):

@@ -93,16 +93,27 @@ def normalise(tensors, n_train):
     return out
 
 
-def accuracy(result, targets):
+def padding_class(model):
+    """The ignore_index of the model's cross-entropy loss, or -1."""
+    return next((int(m.ignore_index) for m in model.modules()
+                 if type(m).__name__ == "CrossEntropy" and hasattr(m, "ignore_index")), -1)
+
+
+def accuracy(result, targets, ignore=-1):
     """Share of correct class predictions (argmax over the last axis) when the graph has one
-    class target and one prediction with a score per class; otherwise None."""
+    class target and one prediction with a score per class; otherwise None. Targets equal
+    to ``ignore`` (a loss's padding class, when >= 0) are left out."""
     if len(TARGETS) != 1 or len(OUTPUTS) != 1:
         return None
     spec, pred, y = next(iter(TARGETS.values())), result.get(OUTPUTS[0]), targets[0]
     if (spec["dtype"] != "int64" or pred is None or pred.dim() != y.dim() + 1
             or pred.shape[-1] != spec.get("high")):
         return None
-    return float((pred.argmax(-1) == y).float().mean())
+    hit = pred.argmax(-1) == y
+    if ignore >= 0:
+        keep = y != ignore
+        return float(hit[keep].float().mean()) if bool(keep.any()) else None
+    return float(hit.float().mean())
 
 
 def finite(value):
@@ -234,7 +245,7 @@ def main(argv=None):
                 result = model.compute_losses(*vb)
                 watch = float(result["loss"])
                 row["val_loss"] = finite(watch)
-                row["val_accuracy"] = accuracy(result, vb[len(INPUTS):])
+                row["val_accuracy"] = accuracy(result, vb[len(INPUTS):], padding_class(model))
             print(f"epoch {{epoch + 1}}: train loss {{total_loss / max(count, 1):.6f}} "
                   f"val loss {{watch:.6f}}", flush=True)
         elif rank == 0:

@@ -298,7 +298,8 @@ class Trainer:
             self.acc = {"key": key, "target": self.sig.targets.index(target), "binary": binary,
                         "logits": node.params.get("from_logits", True),
                         "scalar": len(self.doc.nodes[target].params.get("shape", [])) == 0,
-                        "classes": self.doc.nodes[target].params.get("num_classes", 2)}
+                        "classes": self.doc.nodes[target].params.get("num_classes", 2),
+                        "ignore": int(node.params.get("ignore_index", -1))}
             return
 
     def _correct(self, out: dict, ys: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -310,6 +311,9 @@ class Trainer:
             y = (y > 0.5).long()
         else:
             p = pred.argmax(-1)
+        if a.get("ignore", -1) >= 0:  # padding positions are not predictions to score
+            keep = y != a["ignore"]
+            return ((p == y) & keep).sum(), p, int(keep.sum())
         return (p == y).sum(), p, y.numel()
 
     # ------------------------------------------------------------------ the loop
