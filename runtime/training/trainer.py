@@ -302,8 +302,9 @@ class Trainer:
                         "ignore": int(node.params.get("ignore_index", -1))}
             return
 
-    def _correct(self, out: dict, ys: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """(number correct, predictions, count), on the device."""
+    def _correct(self, out: dict, ys: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """(number correct, predictions, count): the count is an int, or a device tensor
+        when a padding class is left out."""
         a = self.acc
         pred, y = out[a["key"]], ys[a["target"]]
         if a["binary"]:
@@ -312,8 +313,8 @@ class Trainer:
         else:
             p = pred.argmax(-1)
         if a.get("ignore", -1) >= 0:  # padding positions are not predictions to score
-            keep = y != a["ignore"]
-            return ((p == y) & keep).sum(), p, int(keep.sum())
+            keep = y != a["ignore"]  # the count stays on the device: no sync per step
+            return ((p == y) & keep).sum(), p, keep.sum()
         return (p == y).sum(), p, y.numel()
 
     # ------------------------------------------------------------------ the loop
@@ -434,6 +435,7 @@ class Trainer:
                 buf_meta = []
             if status == "stopped" or seen == 0:
                 break
+            count = int(count)  # a device tensor when a padding class is left out
             status = self._end_epoch(epoch + 1, (loss_sum / seen).item(),
                                      correct.item() / count if self.acc and count else None)
             if status != "completed" or cut:
@@ -514,7 +516,7 @@ class Trainer:
                 total += out["loss"].float().item() * len(bx[0])
                 if self.acc:
                     c, p, m = self._correct(out, by)
-                    correct, count = correct + int(c), count + m
+                    correct, count = correct + int(c), count + int(m)
                     if self.acc["scalar"]:
                         preds.append(p.cpu())
                         labels.append(by[self.acc["target"]].cpu().long())
