@@ -150,17 +150,18 @@ def _stale_block_ports(doc: GraphDocument) -> list[Diagnostic]:
     """Wires to Block ports that the inner graph no longer has (its BlockInput or
     BlockOutput was deleted inside): the expansion has nowhere to put them."""
     out = []
-    for e in doc.edges:
-        for end, port, outs in ((e.source, e.source_port, True), (e.target, e.target_port, False)):
-            node = doc.nodes[end]
-            if node.type != BLOCK:
-                continue
-            names = {p.name for p in (node.output_ports() if outs else node.input_ports())}
-            if port not in names:
-                side = "output" if outs else "input"
-                out.append(Diagnostic(end, ERROR, f"edge {e} uses {side} '{port}', which block "
-                                      f"{end!r} no longer has (its port node was removed "
-                                      "inside)", port=port, code="port", nodes=(e.source, e.target)))
+    for node in doc.nodes.values():
+        if node.type != BLOCK:
+            continue
+        ins = {p.name for p in node.input_ports()}  # ports once per block, not per edge
+        outs = {p.name for p in node.output_ports()}
+        wires = [(e, e.target_port, "input") for e in doc.in_edges(node.id) if e.target_port not in ins]
+        wires += [(e, e.source_port, "output") for e in doc.out_edges(node.id)
+                  if e.source_port not in outs]
+        for e, port, side in wires:
+            out.append(Diagnostic(node.id, ERROR, f"edge {e} uses {side} '{port}', which block "
+                                  f"{node.id!r} no longer has (its port node was removed "
+                                  "inside)", port=port, code="port", nodes=(e.source, e.target)))
     return out
 
 
