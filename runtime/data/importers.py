@@ -82,6 +82,21 @@ def digits() -> Dataset:
                    [str(i) for i in range(10)])
 
 
+def _read_utf8(path: Path, encoding: str = "utf-8", hint: str = "", header_lines: int = 0) -> str:
+    """The file as text; bytes that are not UTF-8 are an error naming the line (and the
+    record: the line's index after ``header_lines`` header lines)."""
+    raw, problem = _read_bytes(path)
+    if problem:
+        raise DataError(problem, str(path))
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        record = line - 1 - header_lines
+        raise DataError(f"(line {line}, byte {exc.start}) is not UTF-8 text{hint}", str(path),
+                        record if record >= 0 else None) from None
+
+
 # ---- CSV ----------------------------------------------------------------------------
 def read_csv(path: Path, label: str | None = None, features: list[str] | None = None,
              task: str | None = None) -> Dataset:
@@ -92,16 +107,8 @@ def read_csv(path: Path, label: str | None = None, features: list[str] | None = 
     cells and columns mixing numbers and text are errors naming the line."""
     if task not in (None, "classification", "regression"):
         raise DataError(f"task={task!r}: expected classification or regression", str(path))
-    raw, problem = _read_bytes(path)
-    if problem:
-        raise DataError(problem, str(path))
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise DataError(f"(line {line}, byte {exc.start}) is not UTF-8 text: save the CSV as "
-                        "UTF-8 (is it a CSV file at all?)", str(path),
-                        line - 2 if line >= 2 else None) from None
+    text = _read_utf8(path, "utf-8-sig", ": save the CSV as UTF-8 (is it a CSV file at all?)",
+                      header_lines=1)
     reader = csv.reader(io.StringIO(text, newline=""))
     rows, lines = [], []
     try:
@@ -358,15 +365,7 @@ def read_text(path: Path, steps: int = 64, stride: int | None = None,
               vocab_size: int | None = None) -> Dataset:
     """Character-level next-token data: windows of ``steps`` characters; the target is the
     window shifted by one. The vocabulary is every character of the text, sorted."""
-    raw, problem = _read_bytes(path)
-    if problem:
-        raise DataError(problem, str(path))
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n")
-        raise DataError(f"(line {line + 1}, byte {exc.start}) is not UTF-8 text", str(path),
-                        line) from None
+    text = _read_utf8(path)
     return text_dataset(text, path.stem, steps, stride, str(path), vocab_size)
 
 
