@@ -34,23 +34,20 @@ def main() -> int:
     w.show()
     ui = w.training_ui
 
-    def spirals():
-        w.open_example(examples / "mlp_spirals.json")
+    def train(example: str, then, after_ms: int) -> None:
+        w.open_example(examples / example)
         w.view.fit_readable(0.8)
         ui.start()
-        QTimer.singleShot(6000, shoot_curves)
+        QTimer.singleShot(after_ms, then)
+
+    def save(name: str) -> None:
+        w.grab().save(str(out / name))
+        print("saved", out / name)
+        ui.controller.stop()
 
     def shoot_curves():
-        w.grab().save(str(out / "training.png"))
-        print("saved", out / "training.png")
-        ui.controller.stop()
-        QTimer.singleShot(3000, digits)
-
-    def digits():
-        w.open_example(examples / "digits_cnn.json")
-        w.view.fit_readable(0.8)
-        ui.start()
-        QTimer.singleShot(4000, inside)
+        save("training.png")
+        QTimer.singleShot(3000, lambda: train("digits_cnn.json", inside, 4000))
 
     def inside():
         conv = next(n.id for n in w.document if n.type == "Conv2d")
@@ -61,14 +58,12 @@ def main() -> int:
         QTimer.singleShot(6000, shoot_inside)
 
     def shoot_inside():
-        w.grab().save(str(out / "training-inside.png"))
-        print("saved", out / "training-inside.png")
-        ui.controller.stop()
+        save("training-inside.png")
         w.undo_stack.setClean()
         w._forced_modified = False
         QTimer.singleShot(2000, app.quit)
 
-    QTimer.singleShot(2500, spirals)
+    QTimer.singleShot(2500, lambda: train("mlp_spirals.json", shoot_curves, 6000))
     return app.exec()
 
 
