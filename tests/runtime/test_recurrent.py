@@ -130,14 +130,21 @@ def test_hand_drawn_cell_equals_torch(kind, lower, out):
         y = m(x)
         y_ref, h_n = ref(x_ref)
         y_ref = y_ref if out == "collect" else (h_n[0] if kind == "lstm" else h_n)[0]
-        torch.testing.assert_close(y, y_ref, atol=ATOL, rtol=RTOL)
-        w = torch.randn_like(y)
-        m.zero_grad()
-        ref.zero_grad()
-        (y * w).sum().backward()
-        (y_ref * w).sum().backward()
-        torch.testing.assert_close(x.grad, x_ref.grad, atol=ATOL, rtol=RTOL)
+        outputs_and_input_grads_match(m, ref, y, y_ref, [(x, x_ref)])
         grads_match(loop, ref)
+
+
+def outputs_and_input_grads_match(m, ref, y, y_ref, inputs) -> None:
+    """Outputs equal; after the same random weighting of them, each (ours, torch's) input
+    pair has the same gradient."""
+    torch.testing.assert_close(y, y_ref, atol=ATOL, rtol=RTOL)
+    w = torch.randn_like(y)
+    m.zero_grad()
+    ref.zero_grad()
+    (y * w).sum().backward()
+    (y_ref * w).sum().backward()
+    for got, want in inputs:
+        torch.testing.assert_close(got.grad, want.grad, atol=ATOL, rtol=RTOL)
 
 
 LOWERED = {"rnn": recurrent.LoweredRNN, "lstm": recurrent.LoweredLSTM,
@@ -185,16 +192,8 @@ def test_hand_drawn_cell_with_initial_state_input_equals_torch(kind, lower, out)
         hx = tuple(s.unsqueeze(0) for s in states_ref)
         y_ref, h_n = ref(x_ref, hx if kind == "lstm" else hx[0])
         y_ref = y_ref if out == "collect" else (h_n[0] if kind == "lstm" else h_n)[0]
-        torch.testing.assert_close(y, y_ref, atol=ATOL, rtol=RTOL)
-        w = torch.randn_like(y)
-        m.zero_grad()
-        ref.zero_grad()
-        (y * w).sum().backward()
-        (y_ref * w).sum().backward()
-        torch.testing.assert_close(x.grad, x_ref.grad, atol=ATOL, rtol=RTOL)
-        for s, s_ref in zip(states, states_ref):
-            assert s.grad.abs().sum() > 0
-            torch.testing.assert_close(s.grad, s_ref.grad, atol=ATOL, rtol=RTOL)
+        outputs_and_input_grads_match(m, ref, y, y_ref, [(x, x_ref), *zip(states, states_ref)])
+        assert all(s.grad.abs().sum() > 0 for s in states)
         grads_match(loop, ref)
 
 
