@@ -56,7 +56,7 @@ class MainWindow(QMainWindow):
         self._document: GraphDocument | None = None
         self._forced_modified = False  # recovered work counts as unsaved
         self._closing = False
-        self._autosaved_revision = -1
+        self._autosaved_key: tuple | None = None  # what the last autosave wrote
         self.undo_stack = QUndoStack(self)
         self.view = GraphView()
         self.editor = GraphEditor(self.view, self.undo_stack, parent=self)
@@ -210,7 +210,7 @@ class MainWindow(QMainWindow):
         if old_recovery is not None and old_recovery != self.recovery_path():
             recovery.remove(old_recovery)
         self._forced_modified = modified
-        self._autosaved_revision = -1
+        self._autosaved_key: tuple | None = None  # what the last autosave wrote
         self.inspector.set_document(doc)
         self.editor.set_document(doc)
         if getattr(self, "unrolled_action", None) is not None and self.unrolled_action.isChecked():
@@ -369,7 +369,7 @@ class MainWindow(QMainWindow):
         The file holds the whole document with the edits inside open blocks written in,
         so work inside a block survives a crash too."""
         key = self._autosave_key()
-        if not self.is_modified() or key == self._autosaved_revision:
+        if not self.is_modified() or key == self._autosaved_key:
             return None
         path = self.recovery_path()
         try:
@@ -379,7 +379,7 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             self.show_message(f"Autosave failed: {exc}")
             return None
-        self._autosaved_revision = key
+        self._autosaved_key = key
         return path
 
     def offer_recovery(self) -> bool:
