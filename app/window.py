@@ -210,7 +210,7 @@ class MainWindow(QMainWindow):
         if old_recovery is not None and old_recovery != self.recovery_path():
             recovery.remove(old_recovery)
         self._forced_modified = modified
-        self._autosaved_key: tuple | None = None  # what the last autosave wrote
+        self._autosaved_key = None
         self.inspector.set_document(doc)
         self.editor.set_document(doc)
         if getattr(self, "unrolled_action", None) is not None and self.unrolled_action.isChecked():
