@@ -46,7 +46,9 @@ t = []
 def on_event(ev):
     if ev["event"] == "step":
         t.append((time.perf_counter(), ev["step"]))
-Trainer(doc, TrainConfig.from_dict(cfg), on_event=on_event).fit()
+import tempfile
+# a run folder, as `netbuilder train` and the GUI both write: checkpoints every epoch
+Trainer(doc, TrainConfig.from_dict(cfg), on_event=on_event, out_dir=tempfile.mkdtemp()).fit()
 (t0, s0), (t1, s1) = t[0], t[-1]
 print(json.dumps({"steps": s1 - s0, "steps_per_s": (s1 - s0) / (t1 - t0)}))
 """

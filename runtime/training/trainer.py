@@ -490,7 +490,10 @@ class Trainer:
         if self.out_dir is not None:
             path = ckpt.save_checkpoint(
                 self.out_dir / "checkpoints", epoch, self.module, self.optimizer,
-                {**st, "history": self.history},
+                # the last epoch's metrics only (what resume needs for the final report):
+                # the whole history is in metrics.jsonl, and pickling it each epoch grew
+                # with the run (quadratic over many short epochs)
+                {**st, "history": self.history[-1:]},
                 self.cfg.to_dict(), cfg.keep_checkpoints)
             self.last_checkpoint = str(path)
             self.emit("checkpoint", epoch=epoch, path=str(path))
