@@ -47,9 +47,7 @@ class _CliJob(QProcess):
         self.readyReadStandardError.connect(self._read_err)
         self.finished.connect(self._finished)
         self.errorOccurred.connect(self._error)
-        # not ``-m runtime.cli``: as __main__ it would not see the subcommands registered
-        # by runtime.export.cli into runtime.cli
-        self._args = ["-c", "import sys; from runtime.cli import main; sys.exit(main())"] + args
+        self._args = ["-m", "runtime"] + args
 
     def start_job(self) -> None:
         self.start(sys.executable, self._args)

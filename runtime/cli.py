@@ -1,46 +1,53 @@
-"""``netbuilder validate|summary|compile`` (and the subcommands other modules add).
+"""The ``netbuilder`` command line: one explicit table of subcommands.
+
+``COMMANDS`` maps each subcommand to its help text and to two functions named as
+``"module:function"``: one adds the subcommand's arguments to its parser, the other runs
+it (``run(args) -> exit code``). A subcommand's module is imported only when that
+subcommand is used, so ``netbuilder validate`` never imports the trainer or the exporters.
+``python -m runtime`` is the same command as ``netbuilder``.
 
 Every failure prints plain messages naming the place and exits 1; never a traceback.
-Subcommands are registered in SUBCOMMANDS so training and export can add theirs.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import importlib
 from typing import Callable
 
 from .catalog._util import fmt_shape
+from .clitools import file_arg as _file_arg
+from .clitools import load_or_report as _load
 from .diagnostics import has_errors
-from .serialization import GraphFileError, load_graph
 
-# name -> (help, add_arguments(parser), run(args) -> exit code)
-SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {}
-
-
-def subcommand(name: str, help: str, add_arguments: Callable):
-    def deco(run: Callable) -> Callable:
-        SUBCOMMANDS[name] = (help, add_arguments, run)
-        return run
-    return deco
-
-
-def _file_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a Netbuilder graph (.json)")
-
-
-def _load(path: str):
-    """Load or print every problem and return None."""
-    try:
-        return load_graph(path)
-    except GraphFileError as exc:
-        print(f"error: cannot load {exc.source}", file=sys.stderr)
-        for prob in exc.problems:
-            print(f"  {prob}", file=sys.stderr)
-        return None
+# name -> (help, "module:add_arguments", "module:run"). Add a subcommand with one line here.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate": ("check a graph; exit 0 when valid, 1 with diagnostics otherwise",
+                 "runtime.clitools:file_arg", "runtime.cli:cmd_validate"),
+    "summary": ("per-layer output shapes, parameters and MACs",
+                "runtime.cli:summary_arguments", "runtime.cli:cmd_summary"),
+    "compile": ("print the PyTorch code the graph compiles to",
+                "runtime.clitools:file_arg", "runtime.cli:cmd_compile"),
+    "train": ("train a graph on a dataset (headless; same trainer as the editor)",
+              "runtime.training.cli:add_arguments", "runtime.training.cli:cmd_train"),
+    "export": ("export a graph (bundle, torchscript, pt2, onnx, python) and verify it "
+               "against the compiled module",
+               "runtime.export.cli:export_arguments", "runtime.export.cli:cmd_export"),
+    "import": ("import a PyTorch module (Python file + class; runs the file) or an ONNX "
+               "file as a graph",
+               "runtime.export.cli:import_arguments", "runtime.export.cli:cmd_import"),
+    "train-dist": ("train with DistributedDataParallel under torchrun (exports model.py + "
+                   "train.py, then runs torchrun --nproc_per_node N train.py)",
+                   "runtime.export.cli:dist_arguments", "runtime.export.cli:cmd_train_dist"),
+}
 
 
-@subcommand("validate", "check a graph; exit 0 when valid, 1 with diagnostics otherwise", _file_arg)
+def _resolve(target: str) -> Callable:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def cmd_validate(args) -> int:
     from .validation import validate
 
@@ -58,12 +65,11 @@ def cmd_validate(args) -> int:
     return 0
 
 
-def _summary_args(p: argparse.ArgumentParser) -> None:
+def summary_arguments(p: argparse.ArgumentParser) -> None:
     _file_arg(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
-@subcommand("summary", "per-layer output shapes, parameters and MACs", _summary_args)
 def cmd_summary(args) -> int:
     from .analysis import analyze
     from .validation import analysis_diagnostics, validate
@@ -101,7 +107,6 @@ def cmd_summary(args) -> int:
     return 0
 
 
-@subcommand("compile", "print the PyTorch code the graph compiles to", _file_arg)
 def cmd_compile(args) -> int:
     from .compiler import CompileError, build_module
 
@@ -119,40 +124,32 @@ def cmd_compile(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    _load_plugins()
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that subcommand's module is imported (the others
+    are listed by their help text)."""
     parser = argparse.ArgumentParser(
         prog="netbuilder",
         description="Design, train and export neural networks. Without a subcommand, "
                     "starts the editor.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_, add_args, run) in SUBCOMMANDS.items():
+    for name, (help_, add_args, run) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
-        add_args(p)
-        p.set_defaults(run=run)
+        if only is None or name == only:
+            _resolve(add_args)(p)
+            p.set_defaults(run=run)
     return parser
 
 
-def _load_plugins() -> None:
-    """Import the modules that register further subcommands (train, export...)."""
-    import importlib
-
-    for mod in ("runtime.training.cli", "runtime.export.cli"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not mod.startswith(exc.name):
-                raise
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(chosen if chosen in COMMANDS else None)
     args = parser.parse_args(argv)
     if getattr(args, "run", None) is None:
         parser.print_help()
         return 2
     try:
-        return int(args.run(args) or 0)
+        return int(_resolve(args.run)(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

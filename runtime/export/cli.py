@@ -8,11 +8,11 @@ import os
 import sys
 from pathlib import Path
 
-from ..cli import _load, subcommand
+from ..clitools import load_or_report as _load
 from .core import FORMAT_TITLES, FORMATS
 
 
-def _export_args(p: argparse.ArgumentParser) -> None:
+def export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a Netbuilder graph (.json) or bundle (.zip or directory)")
     p.add_argument("--format", "-f", required=True, choices=FORMATS,
                    help="; ".join(f"{k}: {v}" for k, v in FORMAT_TITLES.items()))
@@ -39,8 +39,6 @@ def _load_graph_or_bundle(path: Path, weights):
     return doc, (weights if doc is not None else None)
 
 
-@subcommand("export", "export a graph (bundle, torchscript, pt2, onnx, python) and verify it "
-            "numerically", _export_args)
 def cmd_export(args) -> int:
     from .core import ExportError, capabilities, export
 
@@ -76,7 +74,7 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _import_args(p: argparse.ArgumentParser) -> None:
+def import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="a Python file (needs --class; THE FILE IS EXECUTED, as if "
                    "you ran it: import only code you trust) or an .onnx file (only read)")
     p.add_argument("--class", dest="class_name", help="the nn.Module class in the Python file")
@@ -109,8 +107,6 @@ def _shapes(specs: list[str]):
     return named or plain or None
 
 
-@subcommand("import", "import a PyTorch module (Python file + class; runs the file) or an "
-            "ONNX file into a graph", _import_args)
 def cmd_import(args) -> int:
     from ..serialization import save_graph
     from .importer import ImportError_, import_onnx, import_python_file
@@ -163,7 +159,7 @@ def cmd_import(args) -> int:
         return 1
 
 
-def _dist_args(p: argparse.ArgumentParser) -> None:
+def dist_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a Netbuilder graph (.json) or bundle (.zip or directory)")
     p.add_argument("--nproc", type=int, default=2, help="processes (torchrun --nproc_per_node)")
     p.add_argument("--out", "-o", help="directory for model.py, train.py and the trained "
@@ -174,8 +170,6 @@ def _dist_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss-log", help="write 'step loss' lines of the global batch")
 
 
-@subcommand("train-dist", "train with DistributedDataParallel under torchrun (exports "
-            "model.py + train.py, then runs torchrun --nproc_per_node N train.py)", _dist_args)
 def cmd_train_dist(args) -> int:
     """Export model.py + train.py into OUT and run them under torchrun. train.py writes
     OUT/metrics.jsonl and prints, as its last line, a JSON object with the final metrics;

@@ -14,10 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import subcommand
 
-
-def _args(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a Netbuilder graph (.json); its training section is the config")
     p.add_argument("--data", metavar="SPEC", help="dataset spec, e.g. digits, spirals, "
                    "csv:data.csv?label=y, idx:images.gz,labels.gz, text:book.txt?steps=64")
@@ -96,7 +94,6 @@ def _error(message: str, **extra) -> int:
     return 1
 
 
-@subcommand("train", "train a graph on a dataset (headless; same trainer as the editor)", _args)
 def cmd_train(args) -> int:
     try:
         return _train(args)

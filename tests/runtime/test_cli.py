@@ -114,3 +114,16 @@ def test_validate_prints_warnings_but_exits_0(tmp_path, capsys):
     assert cli_main(["validate", str(tmp_path / "g.json")]) == 0
     out = capsys.readouterr().out
     assert "warning: node 'unused'" in out and "valid" in out
+
+
+def test_python_dash_m_runtime_runs_every_subcommand(tmp_path):
+    """``python -m runtime`` is ``netbuilder``: export (a subcommand outside cli.py) works."""
+    out = tmp_path / "x.onnx"
+    proc = subprocess.run([sys.executable, "-m", "runtime", "export", str(ROOT / "resources/examples/lenet5.json"),
+                           "--format", "onnx", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 100_000  # LeNet-5's 61,706 float weights
+    helps = subprocess.run([sys.executable, "-m", "runtime", "--help"], cwd=ROOT, capture_output=True, text=True)
+    for name in ("validate", "summary", "compile", "train", "export", "import", "train-dist"):
+        assert name in helps.stdout
