@@ -93,6 +93,8 @@ VARIANTS = [
     *[("overlap", t, {"kernel_size": 3, "stride": 2, "padding": 1}, shape)
       for t in ("MaxPool", "AvgPool", "SumPool", "L2Pool") for shape in (IMAGE, SEQ)],
     ("rect", "MaxPool", {"kernel_size": [2, 3], "stride": [1, 2]}, IMAGE),
+    ("rect", "AdaptiveAvgPool", {"output_size": [2, 3]}, IMAGE),
+    ("uneven", "AdaptiveAvgPool", {"output_size": 3}, SEQ),
     ("levels", "SpatialPyramidPool", {"levels": [3, 1]}, IMAGE),
     ("k3", "Subsample2d", {"kernel_size": 3}, (2, 7, 7)),
     ("plain", "BatchNorm", {"affine": False, "momentum": 0.5}, IMAGE),
