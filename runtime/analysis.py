@@ -284,6 +284,8 @@ def _shape_diag(doc, node: Node, res: _Result, incoming) -> Diagnostic:
         port = next(iter(incoming))
     if port and port in incoming:
         src, sport = incoming[port]
+        if msg.startswith(f"{port}: "):  # (the builder's own prefix: said below)
+            msg = msg[len(port) + 2:]
         if res.error_param:  # a parameter that conflicts with the input: say it first
             msg = f"{msg} (input '{port}' from {src}.{sport})"
         else:

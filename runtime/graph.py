@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from .catalog import get_spec
+from .catalog._util import short_repr
 from .events import Event
 
 ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # used with fullmatch (``$`` would let "a\n" in)
@@ -332,16 +333,9 @@ def _pos(position: Iterable[float]) -> tuple[float, float]:
         x, y = position
         out = (float(x), float(y))
     except (TypeError, ValueError, OverflowError):
-        raise GraphError(f"position {_short(position)} must be two numbers (x, y)") from None
+        raise GraphError(f"position {short_repr(position, 60)} must be two numbers (x, y)") from None
     if not all(math.isfinite(v) and abs(v) <= POSITION_LIMIT for v in out):
-        raise GraphError(f"position {_short(position)} is out of range (each coordinate "
+        raise GraphError(f"position {short_repr(position, 60)} is out of range (each coordinate "
                          f"between -{POSITION_LIMIT:.0e} and {POSITION_LIMIT:.0e})")
     return out
 
-
-def _short(value: Any, limit: int = 60) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an integer past Python's digit limit for str()
-        text = "a number too long to print"
-    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -62,7 +62,10 @@ def analysis_diagnostics(doc: GraphDocument, analysis) -> list[Diagnostic]:
     already has: the analysis' own diagnostics (shapes, time axes) and the id-range
     checks (which need the analysed shapes). ``summary``, ``compile`` and
     ``build_module`` report these, so they refuse exactly what ``validate`` refuses."""
-    return list(analysis.diagnostics) + check_id_ranges(doc, analysis)
+    from .handwritten import check_last_axis_layers
+
+    return list(analysis.diagnostics) + check_id_ranges(doc, analysis) + \
+        check_last_axis_layers(doc, analysis)
 
 
 # (type, parameter) that says how many ids an index-valued output can carry

@@ -270,6 +270,9 @@ def test_layer(case: Case):
     # a small graph around the node validates without findings
     doc = make_graph(case)
     diags = validate(doc)
+    if spec.type in ("Dense", "Perceptron", "Maxout") and len(case.shape or ()) == 3:
+        # legal, with the warning that a Flatten may be missing (runtime/handwritten.py)
+        diags = [d for d in diags if d.code != "last_axis"]
     assert diags == [], "\n".join(map(str, diags))
 
     # JSON round trip
