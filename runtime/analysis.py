@@ -134,6 +134,19 @@ def analyze(doc: GraphDocument) -> Analysis:
     change, so the answer always equals :func:`analyze_full`. Unchanged nodes' NodeInfo
     objects are shared between successive results: treat them as read-only.
     """
+    try:
+        return _analyze(doc)
+    except Exception as exc:  # noqa: BLE001 - the promise above; the cause is named
+        derived = getattr(doc, "derived", None)
+        if derived is not None:
+            derived.pop("analyzer", None)  # (its state may be half-updated: start afresh)
+        first = (str(exc).splitlines() or [""])[0][:200]
+        return Analysis({}, [], [Diagnostic(None, ERROR, "the graph cannot be analysed "
+                                            f"({type(exc).__name__}: {first}); run validate "
+                                            "for its problems", code="analysis")])
+
+
+def _analyze(doc: GraphDocument) -> Analysis:
     from . import blocks
 
     if blocks.has_blocks(doc):  # analyse the expansion (runtime/blocks.py)
@@ -200,7 +213,10 @@ def _analyse_one(doc: GraphDocument, node: Node, incoming: dict[str, tuple[str, 
     if not ready:
         info.error = "inputs unknown"
         return None
-    res = _analyse_node(node, ins)
+    try:
+        res = _analyse_node(node, ins)
+    except Exception as exc:  # noqa: BLE001 - analyze never raises (see _unanalysable)
+        res = _unanalysable(node, exc)
     info.output_shapes, info.output_kinds = dict(res.shapes), dict(res.kinds)
     info.params, info.macs, info.activation_bytes = res.params, res.macs, res.bytes
     if res.error:
@@ -274,6 +290,20 @@ class Analyzer:
                 diags[nid] = diag
         self._infos, self._diags = infos, diags
         return Analysis(dict(infos), list(order), list(diags.values()))
+
+
+def _unanalysable(node: Node, exc: Exception) -> _Result:
+    """The result for a node whose analysis raised: parameters validation refuses (say
+    ``steps: null``, which validate reports) reach code that assumes valid ones."""
+    res = _Result()
+    problems = node.spec.param_problems(node.params)
+    if problems:
+        res.error_param, msg = problems[0]
+        res.error = f"{res.error_param}: {msg}"
+    else:
+        res.error = f"cannot analyse this {node.type}: {type(exc).__name__}: " \
+                    f"{(str(exc).splitlines() or [''])[0]}"
+    return res
 
 
 def _shape_diag(doc, node: Node, res: _Result, incoming) -> Diagnostic:

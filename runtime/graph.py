@@ -294,6 +294,40 @@ class GraphDocument:
         event.emit(*args)
         self.changed.emit()
 
+    def reading_order(self) -> list[str]:
+        """Node ids in a topological order that keeps branches together: after a node,
+        the first branch it feeds is followed to where branches meet, then the next
+        branch, then what joins them (an Inception module's branches one after another).
+        Ties follow the file's node order; edges leaving a Delay node (the recurrent
+        feedback) do not count. Nodes on a cycle come last, in file order."""
+        nodes = self._nodes
+        rank = {nid: i for i, nid in enumerate(nodes)}
+        indeg = dict.fromkeys(nodes, 0)
+        succ: dict[str, list[str]] = {}
+        for e in self.edges:
+            if "delay" in nodes[e.source].spec.tags:
+                continue
+            succ.setdefault(e.source, []).append(e.target)
+            indeg[e.target] += 1
+        for nid in succ:  # each successor once, in file order
+            succ[nid] = sorted(set(succ[nid]), key=rank.__getitem__)
+        order: list[str] = []
+        stack = sorted((n for n, d in indeg.items() if d == 0), key=rank.__getitem__,
+                       reverse=True)
+        while stack:
+            nid = stack.pop()
+            order.append(nid)
+            ready = []
+            for nxt in succ.get(nid, ()):
+                indeg[nxt] -= 1
+                if indeg[nxt] == 0:
+                    ready.append(nxt)
+            stack.extend(reversed(ready))  # the first branch is taken next
+        if len(order) < len(nodes):
+            seen = set(order)
+            order += [n for n in nodes if n not in seen]
+        return order
+
     # ---- whole-document helpers -------------------------------------------------
     def copy(self) -> "GraphDocument":
         """A deep copy with no subscribers."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -303,7 +305,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _new_file_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, mode)
@@ -326,3 +329,53 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.close(dfd)
     except OSError:
         pass
+    remove_stale_temporaries(path)
+
+
+STALE_SECONDS = 3600  # a temporary without a live writer's pid is stale after this long
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete the hidden temporaries ``.NAME.*.tmp`` beside ``path`` that a save killed
+    mid-way left behind: those whose writing process (its id is in the name) is gone, and
+    any older than STALE_SECONDS. A save in progress in a live process keeps its file.
+    Returns what was removed."""
+    removed = []
+    # .NAME.<pid>.<random>.tmp (older versions: .NAME.<random>.tmp)
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(?:(\d+)\.)?[A-Za-z0-9_]+\.tmp")
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None:
+            continue
+        pid = match.group(1) or ""
+        try:
+            age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+            if not entry.is_file(follow_symlinks=False):
+                continue
+        except OSError:
+            continue
+        alive = pid.isdigit() and _process_alive(int(pid))
+        if alive and age < STALE_SECONDS or not pid.isdigit() and age < 60:
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process (or an odd number): leave its file
+    return True
