@@ -122,7 +122,7 @@ class Trainer:
         self.device = resolve_device(self.device_name)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        from ..analysis import analyze
+        from ..pipeline import analyze
 
         analysis = analyze(self.doc)  # before seeding: analysis may build layers once
         torch.manual_seed(cfg.seed)
