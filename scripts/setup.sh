@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up Netbuilder on a fresh Debian/Ubuntu machine (or any machine with Python 3.10+):
 # Qt's system libraries (when apt is there and we may use it), torch 2.13.0 (CPU) first,
-# then the project with its export, data and test extras. Safe to run again.
+# then the project with its export, data, test, tensorboard and sweep extras. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -24,5 +24,5 @@ fi
 if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
   $PY -m pip install -q torch==2.13.0
 fi
-$PY -m pip install -q -e ".[export,data,test]"
+$PY -m pip install -q -e ".[export,data,test,tensorboard,sweep]"
 echo "setup: done. Start the editor with: netbuilder resources/examples/lenet5.json"
