@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="end the run after N steps "
                    "(a quick check; the last epoch is cut short)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .debugging import add_habit_arguments
+
+    add_habit_arguments(p)
     p.add_argument("--nproc", type=int, default=1, help="processes: above 1 trains with "
                    "DistributedDataParallel under torchrun through the exported train.py "
                    "(same as 'netbuilder train-dist')")
@@ -114,6 +117,11 @@ def _train(args) -> int:
 
     if args.nproc != 1:
         return _train_distributed(args)
+    if getattr(args, "overfit_tiny", False) or getattr(args, "check_gradients", False) \
+            or getattr(args, "correlated_units", None):
+        from .debugging import run_habits
+
+        return run_habits(args, _error, _print_final)
     try:
         doc = load_graph(args.file)
     except GraphFileError as exc:

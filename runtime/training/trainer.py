@@ -26,6 +26,7 @@ from . import instrument as ins
 from . import runs
 from .config import ConfigError, TrainConfig, resume_config
 from .control import Control
+from .health import HealthMonitor
 
 STEP_LOSSES_KEPT = 100_000  # newest step losses kept in memory (for tests and summaries)
 CLASSIFICATION_LOSSES = ("CrossEntropy", "MulticlassHinge", "BinaryCrossEntropy")
@@ -145,6 +146,8 @@ class Trainer:
             {"params": no_decay, "weight_decay": 0.0}])
         self.params = [p for _, p in named]
         self.norms = ins.GradNorms(named, self.device)
+        self.health = HealthMonitor(self.doc, self.module, named, self.device, self.out_dir,
+                                    self.emit)
         self.amp_dtype = None
         if cfg.amp and self.device.type == "cuda":
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -384,6 +387,9 @@ class Trainer:
                 lr = get_lr(cfg, st["step"], self.n_batches, self.total_steps) * st["plateau_scale"]
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr
+                watched = st["step"] % cfg.instrument_every == 0  # node statistics this step
+                if watched:
+                    self.health.arm()
                 with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                     out = model(*xs, *ys)
                 loss = out["loss"].float()
@@ -395,8 +401,8 @@ class Trainer:
                 if self.scaler:
                     self.scaler.unscale_(self.optimizer)
                 total, norms = self.norms.total()  # before clipping
-                if st["step"] % cfg.instrument_every == 0:
-                    self.emit("grad_norms", step=st["step"], norms=self.norms.per_node(norms))
+                if watched:
+                    self.health.grads(norms)
                 if cfg.clip_norm:
                     ins.clip_by_norm_(self.params, total, cfg.clip_norm)
                 if cfg.clip_value:
@@ -406,6 +412,8 @@ class Trainer:
                     self.scaler.update()
                 else:
                     self.optimizer.step()
+                if watched:
+                    self.health.finish(st["step"], loss)
                 k = len(buf_meta)
                 buf_loss[k] = loss.detach()
                 buf_norm[k] = total.detach()
