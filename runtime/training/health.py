@@ -9,12 +9,14 @@ optimizer really did: ``|lr * update| / |w|`` for any optimizer). All of it is r
 in one device sync, sent as a ``node_stats`` event and appended to ``node_stats.jsonl``
 in the run folder (one JSON object per node and step). Other steps cost nothing.
 
-Warnings are judged in relative terms, once per node and kind, and say what they mean and
-what to try:
+Warnings are judged in relative terms, once per node and kind, only when the condition
+holds at ``PERSIST`` instrumentation steps in a row (the first steps of Adam move every
+weight by about lr, whatever its gradient), and say what they mean and what to try:
 
 - vanishing: a layer's relative gradient ``grad_norm / weight_norm`` is below
   ``VANISH_RATIO`` of the largest one in the graph, while the loss has not converged
-  (a converged loss has small gradients everywhere, and that is no fault);
+  (a converged loss has small gradients everywhere, and that is no fault); embeddings
+  (sparse gradients) and normalisation layers (scale parameters) are not judged;
 - exploding: an update ratio above ``EXPLODE_UPDATE`` (one step changes the weights by
   more than a tenth), or a non-finite gradient;
 - dead units (ReLU family): more than ``DEAD_SHARE`` of the units are zero for every
@@ -40,6 +42,9 @@ EXPLODE_UPDATE = 0.1  # one step changes a layer's weights by more than 10 %
 DEAD_SHARE = 0.5
 SATURATED_SHARE = 0.5
 CONVERGED_LOSS = 1e-3  # below this (or 1/100 of the first loss) the loss has converged
+NO_VANISH_TYPES = ("Embedding", "BatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm",
+                   "LocalResponseNorm")  # sparse gradients / scale parameters: not judged
+PERSIST = {"vanishing": 2, "dead": 2, "saturated": 2, "exploding": 3}  # checks in a row
 KEYS = ("grad_norm", "weight_norm", "update_ratio", "dead_fraction", "saturated_fraction",
         "act_mean", "act_std")
 
@@ -89,6 +94,7 @@ class HealthMonitor:
         self.types = {nid: doc.nodes[nid].type for nid in self.act_nodes}
         self.path = Path(out_dir) / "node_stats.jsonl" if out_dir is not None else None
         self.warned: set[tuple[str, str]] = set()
+        self.streak: dict[tuple[str, str], int] = {}
         self.first_loss: float | None = None
         self.last: dict[str, dict] = {}  # the newest statistics per node
         self._handles: list = []
@@ -206,7 +212,11 @@ class HealthMonitor:
         if loss is not None and math.isfinite(loss) and self.first_loss is None:
             self.first_loss = loss
         found = judge(per_node, loss, self.first_loss, self.types)
-        new = [w for w in found if (w["node"], w["kind"]) not in self.warned]
+        hits = {(w["node"], w["kind"]) for w in found}
+        self.streak = {k: self.streak.get(k, 0) + 1 for k in hits}  # a miss resets
+        new = [w for w in found if (w["node"], w["kind"]) not in self.warned
+               and (self.streak[(w["node"], w["kind"])] >= PERSIST[w["kind"]]
+                    or "not finite" in w["message"])]
         self.warned.update((w["node"], w["kind"]) for w in new)
         return new
 
@@ -229,7 +239,7 @@ def judge(per_node: dict[str, dict], loss: float | None, first_loss: float | Non
 
     rel = {n: r["grad_norm"] / r["weight_norm"] for n, r in per_node.items()
            if r.get("grad_norm") is not None and r.get("weight_norm")
-           and math.isfinite(r["grad_norm"])}
+           and math.isfinite(r["grad_norm"]) and types.get(n) not in NO_VANISH_TYPES}
     for nid, r in per_node.items():
         g = r.get("grad_norm")
         if g is not None and not math.isfinite(g):

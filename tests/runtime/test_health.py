@@ -83,14 +83,17 @@ def test_saturation_and_dead_units_are_measured_where_they_happen():
     events = []
     mon = HealthMonitor(d, m, list(m.named_parameters()), torch.device("cpu"),
                         emit=lambda ev, **kw: events.append({"event": ev, **kw}))
-    mon.arm()
     x, y = example_inputs(d, 8, mode="train")
-    loss = m(x, y)["loss"]
-    loss.backward()
-    mon.grads([p.grad.norm() for p in m.parameters()])
-    stats = mon.finish(0, loss)
-    assert stats["sig"]["saturated_fraction"] == 1.0
-    assert stats["relu"]["dead_fraction"] == 1.0
+    for step in (0, 10):  # warnings need the condition at two checks in a row
+        assert not [e for e in events if e["event"] == "warning"]
+        mon.arm()
+        m.zero_grad()
+        loss = m(x, y)["loss"]
+        loss.backward()
+        mon.grads([p.grad.norm() for p in m.parameters()])
+        stats = mon.finish(step, loss)
+        assert stats["sig"]["saturated_fraction"] == 1.0
+        assert stats["relu"]["dead_fraction"] == 1.0
     kinds = {(e["node"], e["kind"]) for e in events if e["event"] == "warning"}
     assert ("sig", "saturated") in kinds and ("relu", "dead") in kinds
 
