@@ -461,7 +461,7 @@ class MainWindow(QMainWindow):
                 self.show_canvas()
             return
         try:
-            from runtime.analysis import analyze
+            from runtime.pipeline import analyze
             from runtime.recurrent import has_recurrent_nodes, unroll
 
             if not has_recurrent_nodes(self.document):

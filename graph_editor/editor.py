@@ -126,20 +126,18 @@ class GraphEditor(QObject):
         self._timer.stop()
         if self.doc is None:
             return
-        from runtime.analysis import analyze  # lazy: imports torch
-        from runtime.validation import validate
+        from runtime.pipeline import check  # lazy: imports torch
 
         t0 = time.perf_counter()
-        diags = validate(self.doc, shapes=False)
-        try:
-            analysis = analyze(self.doc)
+        try:  # shapes also where part of the graph is broken; ids out of range too
+            analysis, diags = check(self.doc, shapes="always")
         except Exception as exc:  # never a traceback dialog: report it as a diagnostic
             from runtime.diagnostics import ERROR, Diagnostic
+            from runtime.pipeline import validate
 
             analysis = None
+            diags = validate(self.doc, shapes=False)
             diags.append(Diagnostic(None, ERROR, f"analysis failed: {exc}", code="internal"))
-        else:
-            diags += analysis.diagnostics
         self.analysis, self.diagnostics = analysis, diags
         if self.scene is not None:
             self.scene.apply_analysis(analysis, diags)
