@@ -85,8 +85,9 @@ class _Progress:
         elif kind == "epoch":
             row = {k: v for k, v in e.items() if k not in ("event", "confusion", "misclassified")}
             line = json.dumps(_clean(row))
-            self.metrics.write(line + "\n")
-            self.metrics.flush()
+            if self.metrics is not None:
+                self.metrics.write(line + "\n")
+                self.metrics.flush()
             if not self.quiet:
                 sys.stderr.write("\n")
             print(line, flush=True)
@@ -199,14 +200,12 @@ def _train(args) -> int:
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        metrics = open(out / "metrics.jsonl", "a", encoding="utf-8")
     except OSError as exc:
         return _error(f"cannot write to {out}: {exc.strerror or exc}")
-    with metrics:
-        progress = _Progress(metrics, args.quiet)
-        trainer = Trainer(doc, cfg, out_dir=out, on_event=progress, resume=args.resume,
-                          base_dir=Path(args.file).resolve().parent, max_steps=args.max_steps)
-        final = trainer.fit()
+    progress = _Progress(None, args.quiet)  # metrics.jsonl: the Trainer's run record
+    trainer = Trainer(doc, cfg, out_dir=out, on_event=progress, resume=args.resume,
+                      base_dir=Path(args.file).resolve().parent, max_steps=args.max_steps)
+    final = trainer.fit()
     final["processes"] = trainer.group.world
     _print_final(final)
     return _end_worker(trainer, 1 if final.get("status") == "error" else 0)

@@ -93,6 +93,10 @@ class Trainer:
         self.device_name = device or self.cfg.device
         self.out_dir = Path(out_dir) if out_dir else None
         self.on_event = on_event or (lambda event: None)
+        if self.out_dir is not None:  # run.json, metrics, TensorBoard events: record.py
+            from .record import RunRecorder
+
+            self.on_event = RunRecorder(self, self.on_event)
         self.control = control or Control()
         self.resume = resume
         self.base_dir = base_dir
