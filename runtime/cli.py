@@ -45,6 +45,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "runtime.experiments.cli:cmd_runs"),
     "render": ("draw the graph as a PNG or SVG diagram (headless)", "app.render:add_arguments",
                "app.render:run"),
+    "sweep": ("search training settings and node parameters with Optuna (trials in worker "
+              "processes; the study resumes from its folder)",
+              "runtime.experiments.cli:sweep_arguments", "runtime.experiments.cli:cmd_sweep"),
 }
 
 

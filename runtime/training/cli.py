@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="end the run after N steps "
                    "(a quick check; the last epoch is cut short)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .debugging import add_habit_arguments
+
+    add_habit_arguments(p)
     d = p.add_argument_group(
         "several processes (DistributedDataParallel under torchrun)",
         "--nproc N trains with N processes on this machine, each taking 1/N of every batch "
@@ -130,6 +133,11 @@ def _train(args) -> int:
 
     if (args.nproc != 1 or args.nnodes != 1) and not distributed.is_worker():
         return _train_distributed(args)
+    if getattr(args, "overfit_tiny", False) or getattr(args, "check_gradients", False) \
+            or getattr(args, "correlated_units", None):
+        from .debugging import run_habits
+
+        return run_habits(args, _error, _print_final)
     main = int(os.environ.get("RANK", "0") or 0) == 0  # under torchrun: only rank 0 reports
     if not main:
         args.quiet = True
