@@ -34,7 +34,8 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import fx
 
-from ..analysis import Analysis, analyze
+from ..analysis import Analysis
+from ..pipeline import analyze, flatten
 from ..compiler import (CompileError, Signature, _class_name, build_module, random_source,
                         signature)
 from ..graph import GraphDocument
@@ -694,12 +695,10 @@ def export_python(p: Prepared, out: Path, result: ExportResult) -> None:
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} exists and is not a directory (python export writes a "
                           "directory with model.py, weights.safetensors and train.py)")
-    from ..blocks import expand, has_blocks
-
     doc, analysis, sig = p.doc, p.analysis, p.sig
-    if has_blocks(doc):  # code has one attribute per layer: blocks are inlined (C1 -> block1__C1)
-        doc = expand(doc)
-        analysis, sig = analyze(doc), signature(doc)
+    flat = flatten(doc)  # code has one attribute per layer: blocks are inlined (C1 -> block1__C1)
+    if flat is not doc:
+        doc, analysis, sig = flat, analyze(flat), signature(flat)
     try:
         code = generate_model_code(doc, analysis, p.predict, p.train, sig, p.class_name)
     except CodegenError as exc:
@@ -783,7 +782,7 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
 def capabilities(doc: GraphDocument) -> dict[str, Capability]:
     """Per format: whether this graph can be exported, and why not (or its limits)."""
     from ..diagnostics import has_errors
-    from ..validation import validate
+    from ..pipeline import validate
 
     diags = validate(doc)
     if has_errors(diags):
