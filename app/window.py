@@ -34,7 +34,7 @@ from .theme import apply_theme
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "examples"
 AUTOSAVE_MS = 30_000
 MAX_RECENT = 10
-PLUGINS = ("app.training", "app.export_ui")
+PLUGINS = ("app.training", "app.export_ui", "app.experiments")
 
 
 class MainWindow(QMainWindow):
