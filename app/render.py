@@ -70,8 +70,7 @@ def build_scene(doc, theme, *, unrolled: int | None = None, layout: bool = False
     """A read-only scene of ``doc`` (or of its unrolled graph) with the analysis shown."""
     from graph_editor.layout import layered_positions
     from graph_editor.scene import GraphScene
-    from runtime.analysis import analyze
-    from runtime.validation import validate
+    from runtime.pipeline import analyze, validate
 
     if unrolled is not None:
         from graph_editor.unrolled import unrolled_document
@@ -105,6 +104,9 @@ def content_rect(scene):
     for item in scene.items():
         if item.parentItem() is None and item.isVisible():
             rect = rect.united(item.sceneBoundingRect())
+    extra = getattr(scene, "extra_rect", None)  # drawn backdrops (time-step bands)
+    if extra is not None:
+        rect = rect.united(extra)
     return rect.adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN)
 
 
