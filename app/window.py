@@ -456,7 +456,8 @@ class MainWindow(QMainWindow):
             return
         try:
             from runtime.pipeline import analyze
-            from runtime.recurrent import has_recurrent_nodes, unroll
+            from runtime.recurrent.unrolling import unroll
+            from runtime.topology import has_recurrent_nodes
 
             if not has_recurrent_nodes(self.document):
                 raise ValueError("this graph has no recurrent part (no Delay or recurrent "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import networkx as nx
 
 from runtime.graph import GraphDocument
-from runtime.validation import feedforward_graph
+from runtime.topology import feedforward_graph
 
 from .items import FOOT_H, HEAD_H, NODE_W, ROW_H
 
