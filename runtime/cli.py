@@ -40,6 +40,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-dist": ("train with DistributedDataParallel under torchrun (exports model.py + "
                    "train.py, then runs torchrun --nproc_per_node N train.py)",
                    "runtime.export.cli:dist_arguments", "runtime.export.cli:cmd_train_dist"),
+    "runs": ("list a graph's runs with their metrics and what changed between them; rename, "
+             "note or delete a run", "runtime.experiments.cli:runs_arguments",
+             "runtime.experiments.cli:cmd_runs"),
+    "sweep": ("search training settings and node parameters with Optuna (trials in worker "
+              "processes; the study resumes from its folder)",
+              "runtime.experiments.cli:sweep_arguments", "runtime.experiments.cli:cmd_sweep"),
 }
 
 

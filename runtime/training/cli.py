@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="end the run after N steps "
                    "(a quick check; the last epoch is cut short)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .debugging import add_habit_arguments
+
+    add_habit_arguments(p)
     d = p.add_argument_group(
         "several processes (DistributedDataParallel under torchrun)",
         "--nproc N trains with N processes on this machine, each taking 1/N of every batch "
@@ -85,8 +88,9 @@ class _Progress:
         elif kind == "epoch":
             row = {k: v for k, v in e.items() if k not in ("event", "confusion", "misclassified")}
             line = json.dumps(_clean(row))
-            self.metrics.write(line + "\n")
-            self.metrics.flush()
+            if self.metrics is not None:
+                self.metrics.write(line + "\n")
+                self.metrics.flush()
             if not self.quiet:
                 sys.stderr.write("\n")
             print(line, flush=True)
@@ -129,6 +133,11 @@ def _train(args) -> int:
 
     if (args.nproc != 1 or args.nnodes != 1) and not distributed.is_worker():
         return _train_distributed(args)
+    if getattr(args, "overfit_tiny", False) or getattr(args, "check_gradients", False) \
+            or getattr(args, "correlated_units", None):
+        from .debugging import run_habits
+
+        return run_habits(args, _error, _print_final)
     main = int(os.environ.get("RANK", "0") or 0) == 0  # under torchrun: only rank 0 reports
     if not main:
         args.quiet = True
@@ -199,14 +208,12 @@ def _train(args) -> int:
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        metrics = open(out / "metrics.jsonl", "a", encoding="utf-8")
     except OSError as exc:
         return _error(f"cannot write to {out}: {exc.strerror or exc}")
-    with metrics:
-        progress = _Progress(metrics, args.quiet)
-        trainer = Trainer(doc, cfg, out_dir=out, on_event=progress, resume=args.resume,
-                          base_dir=Path(args.file).resolve().parent, max_steps=args.max_steps)
-        final = trainer.fit()
+    progress = _Progress(None, args.quiet)  # metrics.jsonl: the Trainer's run record
+    trainer = Trainer(doc, cfg, out_dir=out, on_event=progress, resume=args.resume,
+                      base_dir=Path(args.file).resolve().parent, max_steps=args.max_steps)
+    final = trainer.fit()
     final["processes"] = trainer.group.world
     _print_final(final)
     return _end_worker(trainer, 1 if final.get("status") == "error" else 0)

@@ -28,6 +28,7 @@ from . import instrument as ins
 from . import runs
 from .config import ConfigError, TrainConfig, resume_config
 from .control import Control
+from .health import HealthMonitor
 
 STEP_LOSSES_KEPT = 100_000  # newest step losses kept in memory (for tests and summaries)
 CLASSIFICATION_LOSSES = ("CrossEntropy", "MulticlassHinge", "BinaryCrossEntropy")
@@ -93,6 +94,10 @@ class Trainer:
         self.device_name = device or self.cfg.device
         self.out_dir = Path(out_dir) if out_dir else None
         self.on_event = on_event or (lambda event: None)
+        if self.out_dir is not None:  # run.json, metrics, TensorBoard events: record.py
+            from .record import RunRecorder
+
+            self.on_event = RunRecorder(self, self.on_event)
         self.control = control or Control()
         self.resume = resume
         self.base_dir = base_dir
@@ -152,6 +157,8 @@ class Trainer:
         self.params = [p for _, p in named]
         self.train_model = self.group.wrap(self.module, self.device)  # DDP under torchrun
         self.norms = ins.GradNorms(named, self.device)
+        self.health = HealthMonitor(self.doc, self.module, named, self.device,
+                                    self.out_dir if self.main else None, self.emit)
         self.amp_dtype = None
         if cfg.amp and self.device.type == "cuda":
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -395,6 +402,9 @@ class Trainer:
                 lr = get_lr(cfg, st["step"], self.n_batches, self.total_steps) * st["plateau_scale"]
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr
+                watched = st["step"] % cfg.instrument_every == 0  # node statistics this step
+                if watched:
+                    self.health.arm()
                 with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                     out = model(*xs, *ys)
                 loss = out["loss"].float()
@@ -406,8 +416,8 @@ class Trainer:
                 if self.scaler:
                     self.scaler.unscale_(self.optimizer)
                 total, norms = self.norms.total()  # before clipping
-                if st["step"] % cfg.instrument_every == 0:
-                    self.emit("grad_norms", step=st["step"], norms=self.norms.per_node(norms))
+                if watched:
+                    self.health.grads(norms)
                 if cfg.clip_norm:
                     ins.clip_by_norm_(self.params, total, cfg.clip_norm)
                 if cfg.clip_value:
@@ -417,6 +427,8 @@ class Trainer:
                     self.scaler.update()
                 else:
                     self.optimizer.step()
+                if watched:
+                    self.health.finish(st["step"], loss)
                 k = len(buf_meta)
                 buf_loss[k] = loss.detach() * (share / group.world) if group.active else loss.detach()
                 buf_norm[k] = total.detach()
