@@ -30,6 +30,7 @@ LAYERS = [
     ["runtime.compiler", "runtime.recurrent.unrolling"],
     ["runtime.data"],
     ["runtime.training", "runtime.export"],
+    ["runtime.experiments"],
     ["runtime.cli", "runtime.__main__"],
 ]
 
