@@ -101,6 +101,9 @@ def content_rect(scene):
     for item in scene.items():
         if item.parentItem() is None and item.isVisible():
             rect = rect.united(item.sceneBoundingRect())
+    extra = getattr(scene, "extra_rect", None)  # drawn backdrops (time-step bands)
+    if extra is not None:
+        rect = rect.united(extra)
     return rect.adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN)
 
 

@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "runs": ("list a graph's runs with their metrics and what changed between them; rename, "
              "note or delete a run", "runtime.experiments.cli:runs_arguments",
              "runtime.experiments.cli:cmd_runs"),
+    "render": ("draw the graph as a PNG or SVG diagram (headless)", "app.render:add_arguments",
+               "app.render:run"),
     "sweep": ("search training settings and node parameters with Optuna (trials in worker "
               "processes; the study resumes from its folder)",
               "runtime.experiments.cli:sweep_arguments", "runtime.experiments.cli:cmd_sweep"),

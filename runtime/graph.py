@@ -64,8 +64,14 @@ class Edge:
 
 
 def type_prefix(type_id: str) -> str:
-    """'Conv2d' -> 'conv2d', 'MaxPool' -> 'max_pool': the stem of generated node ids."""
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type_id).lower()
+    """The stem of generated node ids, read like the type: 'ReLU' -> 'relu',
+    'Conv2d' -> 'conv' (ids conv1, conv2...), 'MaxPool' -> 'max_pool', 'LSTM' -> 'lstm',
+    'LeakyReLU' -> 'leaky_relu'."""
+    stem = re.sub(r"[123]d$", "", type_id) or type_id  # conv1, not conv2d1
+    # an acronym is one word: ReLU, GELU, LSTM, GRU (then a capital starts the next one)
+    stem = re.sub(r"([A-Z][a-z]?[A-Z]+)(?=[A-Z][a-z]|$|\d)",
+                  lambda m: m.group(1)[0] + m.group(1)[1:].lower(), stem)
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", stem).lower()
 
 
 class GraphDocument:

@@ -24,7 +24,7 @@ _EXPORTS = {
     "check_recurrent": "checks",
     "per_step": "steps", "delay_shape": "steps",
     "RecurrentLoop": "loop", "scan_loop": "loop",
-    "LoweredLSTM": "fused", "LoweredGRU": "fused", "LoweredRNN": "fused",
+    "LoweredCell": "fused", "LoweredLSTM": "fused", "LoweredGRU": "fused", "LoweredRNN": "fused",
     "lower_cell": "fused",
     "RegionCompiler": "regions", "compile_plan": "regions", "lowering": "regions",
     "unroll": "unrolling",

@@ -198,7 +198,7 @@ def _match_gru(m, doc, r, cell, step):
                       bool(doc.nodes[step].params.get("reverse")))
 
 
-class _Lowered(nn.Module):
+class LoweredCell(nn.Module):
     """Shared parts: keeps the cell (the same parameters and names as the plain loop, so
     checkpoints are interchangeable) and splits a Dense over [h, x] into (W_x, W_h)."""
 
@@ -231,7 +231,7 @@ class _Lowered(nn.Module):
         return x.new_zeros(1, x.shape[0], self.hidden)
 
 
-class LoweredLSTM(_Lowered):
+class LoweredLSTM(LoweredCell):
     """A hand-drawn LSTM cell run by torch's fused LSTM kernel with the cell's weights."""
 
     def __init__(self, cell, gates, h_first, hidden, outs, init, order, reverse):
@@ -268,7 +268,7 @@ class LoweredLSTM(_Lowered):
         return tuple(res)
 
 
-class LoweredRNN(_Lowered):
+class LoweredRNN(LoweredCell):
     """A hand-drawn Elman cell (Concat [h, x] -> Dense -> tanh/ReLU) on torch's kernel."""
 
     def __init__(self, cell, dense, h_first, hidden, outs, init, act, reverse):
@@ -287,7 +287,7 @@ class LoweredRNN(_Lowered):
         return tuple(self._io(out) if k == "Collect" else h_n[0] for k in self.outs)
 
 
-class LoweredGRU(_Lowered):
+class LoweredGRU(LoweredCell):
     """A hand-drawn GRU cell in torch's form (runtime.cells.add_gru_cell) on torch's kernel."""
 
     def __init__(self, cell, r, z, xn, hn, h_first, hidden, outs, init, reverse):

@@ -284,18 +284,10 @@ def run_habits(args, error, print_final) -> int:
 
 
 def probe_set(doc, cfg, base_dir=None, n: int = 256) -> tuple:
-    """The first ``n`` validation samples (normalised as training does) as the probe set:
-    a tuple of input tensors in signature order."""
-    from ..data import bind, load_dataset, normalisation, split
+    """The first ``n`` validation samples, normalised as training does (input tensors)."""
+    from .probing import probe_data
 
-    ds = load_dataset(cfg.dataset, doc, base_dir, cfg.seed)
-    train, val, _ = split(ds, cfg.val_split, cfg.test_split, cfg.seed)
-    part = val if val is not None else train
-    tx, _ = bind(train, doc)
-    xs, _ = bind(part.subset(np.arange(min(n, len(part)))), doc)
-    stats = normalisation(tx) if cfg.normalize else [None] * len(xs)
-    xs = [(x - s[0]) / s[1] if s is not None else x for x, s in zip(xs, stats)]
-    return tuple(torch.from_numpy(np.ascontiguousarray(x)) for x in xs)
+    return probe_data(doc, cfg, base_dir, n).inputs
 
 
 def _correlated_from_data(doc, cfg, base_dir, node, weights_file) -> CorrelationResult:

@@ -229,3 +229,51 @@ def _as_tuple(x) -> tuple:
     if isinstance(x, torch.Tensor):
         return (x,)
     return tuple(x)
+
+
+@dataclass
+class ProbeData:
+    """Samples to probe with, as training sees them: ``inputs`` normalised with the
+    training split's statistics (a tuple in signature order), ``raw`` as the dataset gives
+    them (for display), ``targets``, and what is needed to prepare new inputs."""
+
+    inputs: tuple
+    raw: list
+    targets: list
+    stats: list  # per input: (mean, std) or None
+    class_names: list | None = None
+    vocab: list | None = None
+    ranges: list = field(default_factory=list)  # per input: (min, max) of the raw values
+
+    def __len__(self) -> int:
+        return len(self.raw[0]) if self.raw else 0
+
+    def sample(self, i: int) -> tuple:
+        return tuple(t[i:i + 1] for t in self.inputs)
+
+
+def probe_data(doc, cfg=None, base_dir=None, n: int = 256) -> ProbeData:
+    """The first ``n`` validation samples (training samples without a validation split)."""
+    from ..data import bind, load_dataset, normalisation, split
+    from .config import TrainConfig
+
+    cfg = cfg if cfg is not None else TrainConfig.from_dict(doc.training)
+    ds = load_dataset(cfg.dataset, doc, base_dir, cfg.seed)
+    train, val, _ = split(ds, cfg.val_split, cfg.test_split, cfg.seed)
+    part = val if val is not None else train
+    tx, _ = bind(train, doc)
+    xs, ys = bind(part.subset(np.arange(min(n, len(part)))), doc)
+    stats = normalisation(tx) if cfg.normalize else [None] * len(xs)
+    ranges = [(float(a.min()), float(a.max())) if a.size else (0.0, 1.0) for a in tx]
+    return ProbeData(normalise(xs, stats), xs, ys, stats, ds.class_names, ds.vocab, ranges)
+
+
+def normalise(arrays, stats) -> tuple:
+    """Raw input arrays (N, ...) -> tensors as training sees them."""
+    out = []
+    for a, s in zip(arrays, stats):
+        a = np.asarray(a)
+        if s is not None:
+            a = ((a - s[0]) / s[1]).astype(np.float32)
+        out.append(torch.from_numpy(np.ascontiguousarray(a)))
+    return tuple(out)
