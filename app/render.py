@@ -70,7 +70,7 @@ def build_scene(doc, theme, *, unrolled: int | None = None, layout: bool = False
     """A read-only scene of ``doc`` (or of its unrolled graph) with the analysis shown."""
     from graph_editor.layout import layered_positions
     from graph_editor.scene import GraphScene
-    from runtime.pipeline import analyze, validate
+    from runtime.pipeline import check
 
     if unrolled is not None:
         from graph_editor.unrolled import unrolled_document
@@ -81,14 +81,11 @@ def build_scene(doc, theme, *, unrolled: int | None = None, layout: bool = False
             doc.move_node(nid, pos)
     scene = GraphScene(doc, theme, read_only=True)
     scene.show_grid = False
-    diags = validate(doc, shapes=False)
-    try:
-        analysis = analyze(doc)
+    try:  # what the editor shows: shapes also where a part is broken, ids out of range
+        analysis, diags = check(doc, shapes="always")
     except Exception as exc:  # drawn without shapes, with the reason on stderr
         print(f"note: shapes not shown: {exc}", file=sys.stderr)
-        analysis = None
-    else:
-        diags += analysis.diagnostics
+        analysis, diags = None, []
     scene.apply_analysis(analysis, diags)
     if unrolled is not None:
         from graph_editor.unrolled import decorate

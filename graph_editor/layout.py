@@ -26,7 +26,7 @@ from pathlib import Path
 import networkx as nx
 
 from runtime.graph import GraphDocument
-from runtime.validation import feedforward_graph
+from runtime.topology import feedforward_graph
 
 from .items import node_size
 

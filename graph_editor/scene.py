@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, 
 
 from runtime.catalog import kinds_compatible
 from runtime.graph import Edge, GraphDocument
-from runtime.validation import feedforward_graph, is_delay
+from runtime.topology import feedforward_graph, is_delay
 
 from .groups import GroupItem, groups_of
 from .items import EdgeItem, NodeItem, PortItem, wire_path

@@ -2,7 +2,7 @@
 same way in each, recurrent wires between steps highlighted, shared weights marked, and
 the truncated-BPTT boundary drawn.
 
-``unrolled_document`` lays the unrolled graph out (runtime.recurrent.unroll gives the
+``unrolled_document`` lays the unrolled graph out (runtime.recurrent.unrolling gives the
 nodes and wires); ``decorate`` adds the time-step bands, their t = 0, 1, ... labels, the
 "shared" chips and the truncation lines to a scene showing it.
 """
@@ -39,7 +39,8 @@ def unrolled_document(doc: GraphDocument, steps: int | None = None) -> GraphDocu
     """The unrolled graph over ``steps`` time steps (default: the sequence's length, at
     most DEFAULT_STEPS), laid out column by column. Raises ValueError when the graph has
     nothing to unroll."""
-    from runtime.recurrent import has_recurrent_nodes, unroll
+    from runtime.recurrent.unrolling import unroll
+    from runtime.topology import has_recurrent_nodes
 
     doc = expand_fused(doc)
     if not has_recurrent_nodes(doc):
@@ -127,7 +128,7 @@ def _lay_out(u: GraphDocument, steps: int) -> None:
         return
     import networkx as nx
 
-    from runtime.validation import feedforward_graph
+    from runtime.topology import feedforward_graph
 
     g = feedforward_graph(u)
     cell_ids = set(copies.get(0, []))

@@ -16,7 +16,7 @@ import sys
 import importlib
 from typing import Callable
 
-from .catalog._util import fmt_shape
+from .catalog import fmt_shape
 from .clitools import file_arg as _file_arg
 from .clitools import load_or_report as _load
 from .diagnostics import has_errors

@@ -5,6 +5,7 @@ recurrent node types live in their own module). Import order fixes palette order
 """
 from __future__ import annotations
 
+from ._util import fmt_shape
 from .spec import (ANY, FLOAT, INDEX, LayerSpec, Param, Port, ShapeError,
                    kinds_compatible, pair)
 
@@ -83,5 +84,6 @@ from . import inputs, affine, convolution, pooling, activations, normalization, 
 from .blocks import SPECS as _BLOCK_SPECS  # noqa: E402
 HIDDEN.update((s.type, s) for s in _BLOCK_SPECS)
 
-__all__ = ["CATALOG", "OTHER_NAMES", "register", "get_spec", "type_hint", "categories", "LayerSpec", "Param", "Port",
-           "ShapeError", "FLOAT", "INDEX", "ANY", "kinds_compatible", "pair"]
+__all__ = ["CATALOG", "OTHER_NAMES", "register", "get_spec", "type_hint", "categories",
+           "LayerSpec", "Param", "Port", "ShapeError", "FLOAT", "INDEX", "ANY",
+           "kinds_compatible", "pair", "fmt_shape"]
