@@ -94,6 +94,9 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.start_page if show_start else self.view)
         self._refresh_recent()
         self.set_theme(str(self.settings.value("theme", "system")))
+        from .wheel_guard import install as install_wheel_guard
+
+        install_wheel_guard()
         hints = QApplication.styleHints()
         if hasattr(hints, "colorSchemeChanged"):  # follow the system while on "system"
             hints.colorSchemeChanged.connect(self._system_scheme_changed)
@@ -330,7 +333,19 @@ class MainWindow(QMainWindow):
     def save_as(self) -> bool:
         suggestion = str(self.file_path or Path.home() / f"{self.display_name()}.json")
         path = self.prompts.save_path(suggestion)
-        return self.save_to(path) if path is not None else False
+        if path is None:
+            return False
+        self._name_after_file(Path(path))
+        return self.save_to(path)
+
+    def _name_after_file(self, path: Path) -> None:
+        """An untitled document takes the file's name (metadata.name names the exported
+        model class, the window title and the runs)."""
+        name = str(self.document.metadata.get("name") or "").strip()
+        if name.lower() in ("", "untitled"):
+            meta = dict(self.document.metadata)
+            meta["name"] = path.stem
+            self.document.set_metadata(meta)
 
     def _on_document_shown(self, doc) -> None:
         self.inspector.set_document(doc)
