@@ -1,38 +1,35 @@
 """runtime/ is layered: no import cycle among its modules, counting imports inside
-functions, and no module imports one of a layer above it (the layers of
-docs/architecture.md). Read from the source with ast; checked with networkx."""
+functions, and no module imports one of a layer above it (the layers of pyproject.toml's
+import-linter contract, drawn in docs/architecture.md). Read from the source with ast;
+checked with networkx, so this holds without import-linter too."""
 from __future__ import annotations
 
 import ast
+import functools
+import re
 from pathlib import Path
 
 import networkx as nx
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "runtime"
 
-# bottom to top; a module may import modules of its own layer or below
-LAYERS = [
-    ["runtime.catalog", "runtime.diagnostics", "runtime.events", "runtime.tracking"],
-    ["runtime.graph"],
-    ["runtime.topology", "runtime.serialization", "runtime.cells"],
-    ["runtime.clitools"],
-    ["runtime.blocks"],
-    ["runtime.recurrent.checks"],
-    ["runtime.validation"],
-    ["runtime.recurrent.steps", "runtime.evaluation"],
-    ["runtime.analysis"],
-    ["runtime.pipeline"],
-    ["runtime.fxemit"],
-    ["runtime.recurrent.loop"],
-    ["runtime.recurrent.fused"],
-    ["runtime.recurrent.regions"],
-    ["runtime.compiler", "runtime.recurrent.unrolling"],
-    ["runtime.data"],
-    ["runtime.training", "runtime.export"],
-    ["runtime.experiments"],
-    ["runtime.cli", "runtime.__main__"],
-]
+
+
+def runtime_layers() -> list[list[str]]:
+    """The runtime's layers, bottom to top, from the import-linter contract in
+    pyproject.toml (one source for both checks)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"]
+                    if c.get("containers") == ["runtime"])
+    return [[f"runtime.{m.strip()}" for m in re.split(r"[|:]", layer)]
+            for layer in reversed(contract["layers"])]
+
+
+LAYERS = runtime_layers()
 
 
 def module_name(path: Path) -> str:
@@ -42,7 +39,8 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def import_graph() -> nx.DiGraph:
+@functools.lru_cache(maxsize=1)
+def _import_graph() -> nx.DiGraph:
     """module -> every runtime module it imports, wherever the import statement is."""
     files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     g = nx.DiGraph()
@@ -69,6 +67,10 @@ def import_graph() -> nx.DiGraph:
                 if name in files and name != mod and name != "runtime":
                     g.add_edge(mod, name)
     return g
+
+
+def import_graph() -> nx.DiGraph:
+    return _import_graph().copy()
 
 
 def layer_of(mod: str) -> int | None:
