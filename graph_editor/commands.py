@@ -240,6 +240,10 @@ class SetGroups(QUndoCommand):
         self.doc.set_metadata(self.old)
 
 
+class SetMetadata(SetGroups):
+    """Replace the document's metadata (the layout direction, a name)."""
+
+
 def Group(doc: GraphDocument, node_ids, title: str | None = None) -> SetGroups:
     from .groups import with_group
 

@@ -267,14 +267,24 @@ class GraphEditor(QObject):
             self._push(C.RemoveNodes(self.doc, ids))
             self.undo_stack.endMacro()
 
-    def paste(self, data: dict | None = None, text: str = "Paste") -> list[str]:
+    def paste(self, data: dict | None = None, text: str = "Paste",
+              at: QPointF | None = None) -> list[str]:
+        """Paste the clipboard's layers with their top-left corner at ``at`` (a scene
+        point: the mouse cursor when it is over the canvas), else beside the copied ones."""
         data = data if data is not None else clipboard_data()
         if not data or not data.get("nodes"):
             self.message.emit("The clipboard holds no Netbuilder layers")
             return []
         self._paste_count += 1
         offset = PASTE_OFFSET * self._paste_count
-        dx, dy = self._paste_offset(data, offset)
+        if at is None and text == "Paste":
+            at = self._cursor_scene_pos()
+        if at is not None:
+            xs = [float(n.get("position", (0, 0))[0]) for n in data["nodes"]]
+            ys = [float(n.get("position", (0, 0))[1]) for n in data["nodes"]]
+            dx, dy = at.x() - min(xs), at.y() - min(ys)
+        else:
+            dx, dy = self._paste_offset(data, offset)
         cmd = C.Paste(self.doc, data, (dx, dy), text)
         if not self._push(cmd):
             return []
@@ -286,6 +296,15 @@ class GraphEditor(QObject):
                 rect = rect.united(item.sceneBoundingRect())
             self.view.ensureVisible(rect, 40, 40)
         return cmd.new_ids
+
+    def _cursor_scene_pos(self) -> QPointF | None:
+        """The mouse cursor on the canvas (None when it is elsewhere)."""
+        from PySide6.QtGui import QCursor
+
+        local = self.view.viewport().mapFromGlobal(QCursor.pos())
+        if not self.view.viewport().rect().contains(local) or not self.view.underMouse():
+            return None
+        return self.view.mapToScene(local)
 
     def _paste_offset(self, data: dict, offset: float) -> tuple[float, float]:
         """Beside the copied nodes when they are in view (copy and paste in one window);
@@ -308,13 +327,45 @@ class GraphEditor(QObject):
         return self.paste(selection_to_dict(self.doc, ids), "Duplicate")
 
     def auto_layout(self, selection_only: bool = False) -> None:
+        """Lay out the graph (or the selection) in one undo step, then fit it in view."""
         ids = self.selected_ids() if selection_only else None
         if selection_only and len(ids) < 2:
             ids = None
-        positions = layered_positions(self.doc, ids)
+        positions = layered_positions(self.doc, ids, direction=self.scene.direction)
         moved = {k: v for k, v in positions.items() if tuple(self.doc.node(k).position) != v}
         if moved:
             self.undo_stack.push(C.Layout(self.doc, moved))
+        self.fit_nodes(ids)
+
+    def set_layout_direction(self, direction: str) -> None:
+        """Top to bottom (TB) or left to right (LR): kept in the document's metadata and
+        applied with a fresh layout, in one undo step."""
+        from .layout import DIRECTION_KEY
+
+        if direction == self.scene.direction and self.doc.metadata.get(DIRECTION_KEY) == direction:
+            return
+        meta = dict(self.doc.metadata)
+        meta[DIRECTION_KEY] = direction
+        self.undo_stack.beginMacro("Layout direction " + ("top to bottom" if direction == "TB"
+                                                          else "left to right"))
+        self.undo_stack.push(C.SetMetadata(self.doc, meta, "Layout direction"))
+        positions = layered_positions(self.doc, direction=direction)
+        moved = {k: v for k, v in positions.items() if tuple(self.doc.node(k).position) != v}
+        if moved:
+            self.undo_stack.push(C.Layout(self.doc, moved))
+        self.undo_stack.endMacro()
+        self.fit_nodes(None)
+
+    def fit_nodes(self, ids=None) -> None:
+        """Fit the view to these nodes (all by default), never zoomed in past 100%."""
+        if self.scene is None:
+            return
+        items = [self.scene.node_items[n] for n in (ids or self.scene.node_items)
+                 if n in self.scene.node_items]
+        rect = QRectF()
+        for item in items:
+            rect = rect.united(item.sceneBoundingRect())
+        self.view.fit(rect if items else None)
 
     def group_selection(self, title: str | None = None) -> str | None:
         ids = self.selected_ids()

@@ -124,3 +124,75 @@ def print_table(runs: list[index.Run]) -> None:
             print(f"  note {i} ({r.name}): {r.note}")
         if r.error and r.status in ("error", "failed"):
             print(f"  error {i} ({r.name}): {r.error}")
+
+
+# ---- netbuilder sweep -----------------------------------------------------------------
+def sweep_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a Netbuilder graph (.json); its training section is the base")
+    p.add_argument("--param", action="append", default=[], metavar="SPEC",
+                   help="a setting or node parameter to vary: lr=1e-4..1e-1:log, "
+                        "batch_size=32,64,128, dense1.units=16..256:int (repeatable)")
+    p.add_argument("--trials", type=int, default=20, help="trials in all (default 20); a "
+                   "resumed sweep counts the trials it already ran")
+    p.add_argument("--jobs", type=int, default=1, help="trials trained at once, each in its "
+                   "own process (default 1)")
+    p.add_argument("--epochs", type=int, help="epochs per trial (default: the graph's)")
+    p.add_argument("--objective", help="what to optimise: val_loss (default with validation "
+                   "data), val_accuracy, train_loss, train_accuracy")
+    p.add_argument("--name", help="the sweep's name (its folder and study); the same name "
+                   "again resumes it (default: a timestamp)")
+    p.add_argument("--out", metavar="DIR", help="the sweep's folder (default: "
+                   "runs/<graph>/sweeps/<name> beside the graph)")
+    p.add_argument("--seed", type=int, default=0, help="the sampler's seed")
+    p.add_argument("--no-prune", action="store_true", help="train every trial to the end")
+    p.add_argument("--json", action="store_true", help="print the result as JSON at the end")
+
+
+def _fmt_values(values: dict) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in values.items())
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import Sweep, SweepError, summary_json
+
+    try:
+        sweep = Sweep(args.file, args.param, trials=args.trials, jobs=args.jobs,
+                      name=args.name, objective=args.objective, epochs=args.epochs,
+                      seed=args.seed, prune=not args.no_prune, folder=args.out)
+    except SweepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    before = sweep.finished()
+    print(f"sweep {sweep.name} in {sweep.folder}: {args.trials} trials"
+          + (f" ({before} done before: resuming)" if before else "")
+          + f", {args.jobs} at once, {sweep.direction} {sweep.objective}", file=sys.stderr)
+    for s in sweep.specs:
+        print(f"  {s.name}: {s.describe()}", file=sys.stderr)
+
+    def update(t):
+        if t.state in ("running", "stopped") and t.epochs is None:
+            return
+        if t.state == "running":
+            return
+        what = {"complete": f"{sweep.objective} {t.objective:.4f}" if t.objective is not None else "",
+                "pruned": f"pruned at epoch {t.epochs}",
+                "failed": f"failed: {t.error}",
+                "stopped": "stopped"}.get(t.state, t.state)
+        acc = (f", val acc {100 * t.val_accuracy:.1f}%" if isinstance(t.val_accuracy, (int, float))
+               and t.state == "complete" else "")
+        params = f", {t.params:,} parameters" if isinstance(t.params, int) else ""
+        print(f"trial {t.number}: {_fmt_values(t.values)} -> {what}{acc}{params}",
+              file=sys.stderr, flush=True)
+
+    best = sweep.run(update)
+    if args.json:
+        print(json.dumps(summary_json(sweep), indent=2))
+    elif best is not None:
+        print(f"best: trial {best.number}: {_fmt_values(best.values)} -> {sweep.objective} "
+              f"{best.objective:.4f}" + (f", val acc {100 * best.val_accuracy:.1f}%"
+                                          if isinstance(best.val_accuracy, (int, float)) else ""))
+        print(f"its run folder: {best.folder}")
+    else:
+        print("no trial completed", file=sys.stderr)
+    return 0 if best is not None else 1

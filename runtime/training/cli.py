@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="end the run after N steps "
                    "(a quick check; the last epoch is cut short)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .debugging import add_habit_arguments
+
+    add_habit_arguments(p)
     d = p.add_argument_group(
         "several processes (DistributedDataParallel under torchrun)",
         "--nproc N trains with N processes on this machine, each taking 1/N of every batch "
@@ -93,6 +96,8 @@ class _Progress:
             print(line, flush=True)
         elif kind == "sample_text" and not self.quiet:
             print(f"sample: {e['text'][:120]!r}", file=sys.stderr)
+        elif kind == "status":
+            print(e["message"], file=sys.stderr)
         elif kind in ("warning", "error"):
             print(f"\n{kind}: {e['message']}", file=sys.stderr)
 
@@ -130,6 +135,11 @@ def _train(args) -> int:
 
     if (args.nproc != 1 or args.nnodes != 1) and not distributed.is_worker():
         return _train_distributed(args)
+    if getattr(args, "overfit_tiny", False) or getattr(args, "check_gradients", False) \
+            or getattr(args, "correlated_units", None):
+        from .debugging import run_habits
+
+        return run_habits(args, _error, _print_final)
     main = int(os.environ.get("RANK", "0") or 0) == 0  # under torchrun: only rank 0 reports
     if not main:
         args.quiet = True

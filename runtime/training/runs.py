@@ -26,7 +26,8 @@ from .checkpoint import checkpoint_epoch, list_checkpoints
 
 EXAMPLES_DIR = (Path(__file__).resolve().parents[2] / "resources" / "examples").resolve()
 RUN_FILES = ("checkpoints", "metrics.jsonl", "config.json", "weights.safetensors",
-             "run.json", "graph.json", "steps.jsonl", "tensorboard")  # (record.py writes the last four)
+             "run.json", "graph.json", "steps.jsonl", "tensorboard",  # (record.py writes these four)
+             "node_stats.jsonl")
 ARCHIVE = "previous"
 
 
