@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,6 +146,8 @@ EQUIVALENTS = [
     (r"^((\.venv/bin/)?netbuilder train \S*digits_cnn\S* (?!.*--max-steps).*)$",
      r"\1 --max-steps 150"),
     (r"^((\.venv/bin/)?netbuilder train (?!.*--max-steps).*)$", r"\1 --max-steps 20"),
+    # a sweep: two trials of one epoch
+    (r"^((\.venv/bin/)?netbuilder sweep .*?)--trials \d+(.*)$", r"\1--trials 2 --epochs 1\3"),
 ]
 GUI = re.compile(r"^(xvfb-run( -a)? )?(\.venv/bin/)?netbuilder( \S+\.json)?$")
 
@@ -182,8 +185,9 @@ def _sandbox(tmp: Path) -> dict:
     _shim(bin_dir / "netbuilder", f"{sys.executable} -m app.main")
     for name in ("python", "python3"):
         _shim(bin_dir / name, sys.executable)
-    for name in ("resources", "scripts"):
-        (tmp / name).symlink_to(ROOT / name)
+    # a copy of resources/ (small): runs and sweeps beside a graph stay in the sandbox
+    shutil.copytree(ROOT / "resources", tmp / "resources")
+    (tmp / "scripts").symlink_to(ROOT / "scripts")
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
                PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen",
                NETBUILDER_RUNS_DIR=str(tmp / "app-runs"), PYTHONDONTWRITEBYTECODE="1")
