@@ -40,6 +40,7 @@ PLUGINS = ("app.training", "app.export_ui", "app.experiments")
 class MainWindow(QMainWindow):
     document_replaced = Signal(object)  # the new GraphDocument (New / Open / Recover)
     selection_changed = Signal(list)  # selected node ids
+    theme_changed = Signal(str)  # "light" or "dark": the canvas theme now shown
 
     def __init__(self, document: GraphDocument | None = None, *, show_start: bool = False,
                  settings: QSettings | None = None, recovery_dir: Path | None = None,
@@ -520,6 +521,9 @@ class MainWindow(QMainWindow):
     def set_theme(self, key: str) -> None:
         theme = apply_theme(key)
         self.editor.set_theme(theme)
+        if self.unrolled_scene is not None:
+            self.unrolled_scene.set_theme(theme)
+        self.theme_changed.emit(theme.name)
         self.settings.setValue("theme", key)
         for a in self._theme_actions.actions():
             a.setChecked(a.data() == key)

@@ -90,6 +90,19 @@ def analyze(doc: GraphDocument) -> Analysis:
     This is the analysis of a document without blocks; ``runtime.analyze`` (in
     runtime/pipeline.py) analyses any document, expanding its blocks first.
     """
+    try:
+        return _analyze(doc)
+    except Exception as exc:  # noqa: BLE001 - the promise above; the cause is named
+        derived = getattr(doc, "derived", None)
+        if derived is not None:
+            derived.pop("analyzer", None)  # (its state may be half-updated: start afresh)
+        first = (str(exc).splitlines() or [""])[0][:200]
+        return Analysis({}, [], [Diagnostic(None, ERROR, "the graph cannot be analysed "
+                                            f"({type(exc).__name__}: {first}); run validate "
+                                            "for its problems", code="analysis")])
+
+
+def _analyze(doc: GraphDocument) -> Analysis:
     derived = getattr(doc, "derived", None)
     if derived is None:
         return analyze_full(doc)
@@ -160,7 +173,10 @@ def _analyse_one(doc: GraphDocument, node: Node, incoming: dict[str, tuple[str, 
     if not ready:
         info.error = "inputs unknown"
         return None
-    res = evaluate(node, ins)
+    try:
+        res = evaluate(node, ins)
+    except Exception as exc:  # noqa: BLE001 - analyze never raises (see _unanalysable)
+        res = _unanalysable(node, exc)
     info.output_shapes, info.output_kinds = dict(res.shapes), dict(res.kinds)
     info.params, info.macs, info.activation_bytes = res.params, res.macs, res.bytes
     if res.error:
@@ -234,6 +250,20 @@ class Analyzer:
         return Analysis(dict(infos), list(order), list(diags.values()))
 
 
+def _unanalysable(node: Node, exc: Exception) -> Result:
+    """The result for a node whose analysis raised: parameters validation refuses (say
+    ``steps: null``, which validate reports) reach code that assumes valid ones."""
+    res = Result()
+    problems = node.spec.param_problems(node.params)
+    if problems:
+        res.error_param, msg = problems[0]
+        res.error = f"{res.error_param}: {msg}"
+    else:
+        res.error = f"cannot analyse this {node.type}: {type(exc).__name__}: " \
+                    f"{(str(exc).splitlines() or [''])[0]}"
+    return res
+
+
 def _shape_diag(doc, node: Node, res: Result, incoming) -> Diagnostic:
     port = res.error_port
     msg = res.error
@@ -242,6 +272,8 @@ def _shape_diag(doc, node: Node, res: Result, incoming) -> Diagnostic:
         port = next(iter(incoming))
     if port and port in incoming:
         src, sport = incoming[port]
+        if msg.startswith(f"{port}: "):  # (the builder's own prefix: said below)
+            msg = msg[len(port) + 2:]
         if res.error_param:  # a parameter that conflicts with the input: say it first
             msg = f"{msg} (input '{port}' from {src}.{sport})"
         else:

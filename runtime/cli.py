@@ -73,9 +73,18 @@ def cmd_validate(args) -> int:
     return 0
 
 
+MAC_CONVENTION = (
+    "Layers are listed in a topological order that keeps branches together (each branch "
+    "of a split from start to end, then the node joining them). MACs are multiply-"
+    "accumulates per sample: one multiply-add = 1 MAC (a convolution or matrix product of "
+    "F flops is F/2 MACs); bias additions, pooling, activations, normalisation and "
+    "element-wise sums are not counted. Parameters are the trainable ones.")
+
+
 def summary_arguments(p: argparse.ArgumentParser) -> None:
     _file_arg(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.epilog = MAC_CONVENTION
 
 
 def cmd_summary(args) -> int:
@@ -91,7 +100,7 @@ def cmd_summary(args) -> int:
             print(str(d), file=sys.stderr)
         return 1
     rows = []
-    for nid in analysis.order:
+    for nid in (n for n in doc.reading_order() if n in analysis.nodes):
         node, info = doc.nodes[nid], analysis.nodes[nid]
         shape = info.output_shape
         rows.append({"id": nid, "label": node.label or nid, "type": node.type,
