@@ -25,6 +25,7 @@ from typing import Mapping
 
 import torch
 
+from ..compiler import signature
 from ..graph import GraphDocument
 from .formats.bundle import BUNDLE_FORMAT, export_bundle, load_bundle
 from .formats.onnx import ONNX_OPSET, export_onnx

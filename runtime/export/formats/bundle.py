@@ -22,7 +22,7 @@ BUNDLE_FORMAT = "netbuilder.bundle"
 
 
 def _manifest(p: Prepared) -> dict[str, Any]:
-    from .. import __version__
+    from ... import __version__
 
     return {"format": BUNDLE_FORMAT, "version": 1, "netbuilder": __version__,
             "torch": torch.__version__.split("+")[0], "graph": "graph.json",

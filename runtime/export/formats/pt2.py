@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..prepare import Prepared, fixed_note, make_inputs, steps_label, steps_of
+from ..prepare import Prepared, fixed_note, make_inputs, other_steps, steps_label, steps_of
 from ..result import ExportError, ExportResult, first_line
 from ..staging import write_bytes
 from ..verify import check, check_cases, note_graph_fixed, quiet
