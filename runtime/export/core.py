@@ -143,6 +143,12 @@ def export_prepared(p: Prepared, fmt: str, out: str | Path,
     progress = progress or (lambda f, m: None)
     out = Path(out).expanduser().resolve()
     check_target(out, overwrite=overwrite)
+    folder = fmt == "python" or (fmt == "bundle" and out.suffix.lower() != ".zip")
+    if folder and out.exists() and not out.is_dir():
+        raise ExportError(f"{out} exists and is not a directory (the {fmt} export writes a "
+                          "directory; for a single-file bundle use a .zip name)")
+    if not folder and out.is_dir():
+        raise ExportError(f"{out} is a directory: give a file name for the {fmt} export")
     t0 = time.perf_counter()
     result = ExportResult(fmt, out)
     try:

@@ -35,15 +35,16 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
-def check_target(out: Path, *, overwrite: bool, protect: Iterable[Path] = ()) -> None:
+def check_target(out: Path, *, overwrite: bool, protect: Iterable[Path] = (),
+                 verb: str = "exported") -> None:
     """Refuse to write over a file the export reads (its own graph or bundle), and over
     an existing output unless ``overwrite`` is set."""
     out = Path(out).resolve()
     for p in protect:
         p = Path(p).resolve()
         if out == p or (p.is_dir() and p in out.parents):
-            raise ExportError(f"{out} is the file being exported: choose another output "
-                              "path (writing there would replace the graph)")
+            raise ExportError(f"{out} is the file being {verb}: choose another output path "
+                              "(writing there would replace it)")
     if out.exists() and not overwrite:
         what = "a directory" if out.is_dir() else "a file"
         raise ExportError(f"{out} exists ({what}): choose another path, or pass --force to "

@@ -619,7 +619,8 @@ def test_cli_export_exit_codes(tmp_path, capsys):
     # failures: exit 1 and one plain message, no traceback
     (tmp_path / "bad.json").write_text("{ not json")
     assert cli_main(["export", str(tmp_path / "bad.json"), "-f", "onnx", "-o", str(tmp_path / "x.onnx")]) == 1
-    assert cli_main(["export", str(g), "-f", "python", "-o", str(tmp_path / "m.onnx")]) == 1
+    assert cli_main(["export", str(g), "-f", "python", "-o", str(tmp_path / "m.onnx"),
+                     "--force"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "not a directory" in err and "malformed JSON" in err
 

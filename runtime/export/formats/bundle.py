@@ -46,9 +46,6 @@ def export_bundle(p: Prepared, out: Path, result: ExportResult) -> None:
         write_bytes(out, buf.getvalue())
         result.files = [out]
     else:
-        if out.exists() and not out.is_dir():
-            raise ExportError(f"{out} exists and is not a directory (use a .zip name for "
-                              "a single-file bundle)")
         for name, data in files.items():
             write_bytes(out / name, data)
         result.files = [out / n for n in files]

@@ -56,13 +56,9 @@ assert not bad, bad
 
 
 def export_python(p: Prepared, out: Path, result: ExportResult) -> None:
+    from ...blocks import expand, has_blocks
     from ..pycode import CodegenError, generate_model_code
     from ..trainscript import generate_train_script
-
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"{out} exists and is not a directory (python export writes a "
-                          "directory with model.py, weights.safetensors and train.py)")
-    from ...blocks import expand, has_blocks
 
     doc, analysis, sig = p.doc, p.analysis, p.sig
     if has_blocks(doc):  # code has one attribute per layer: blocks are inlined (C1 -> block1__C1)

@@ -19,7 +19,7 @@ def export_torchscript(p: Prepared, out: Path, result: ExportResult) -> None:
             scripted = torch.jit.script(p.predict)
             how = "torch.jit.script"
         except Exception as exc:
-            why = first_line(exc)
+            why = _script_failure(p, exc)
             example = make_inputs(p, 2)
             try:
                 scripted = torch.jit.trace(p.predict, example, check_trace=False, strict=False)
@@ -27,8 +27,8 @@ def export_torchscript(p: Prepared, out: Path, result: ExportResult) -> None:
                 raise ExportError(f"TorchScript: cannot script ({why}) nor trace "
                                   f"({first_line(exc2)}) the model") from None
             how = "torch.jit.trace"
-            result.notes.append(f"scripting failed ({why[:120]}); traced instead: control flow "
-                                "is fixed to the traced path")
+            result.notes.append(f"scripting failed: {why}; traced instead (control flow is "
+                                "fixed to the traced path)")
         buf = io.BytesIO()
         torch.jit.save(scripted, buf)
         write_bytes(out, buf.getvalue())
@@ -48,3 +48,18 @@ def export_torchscript(p: Prepared, out: Path, result: ExportResult) -> None:
     note_graph_fixed(p, result)
     with quiet():
         check(p, lambda x: loaded(*x), result, "TorchScript", cases)
+
+
+def _script_failure(p: Prepared, exc: Exception) -> str:
+    """Why torch.jit.script refused the module, whole and in one line: torch's first
+    sentence without the source excerpt it points into, and the layer that caused it."""
+    why = first_line(exc).rstrip(":").strip()
+    for name, m in p.predict.named_children():
+        try:
+            torch.jit.script(m)
+        except Exception as inner:
+            node = p.doc.nodes.get(name)
+            kind = node.type if node is not None else type(m).__name__
+            return f"layer {name} ({kind}): {first_line(inner).rstrip(':').strip()}"
+    return why
+

@@ -119,8 +119,10 @@ def infer_input_shapes(model: nn.Module, params: list[str]) -> tuple[list[list[i
     found; (None, why not) otherwise. In order: an ``example_input`` attribute (a tensor or
     a tuple of tensors, batch first), an ``input_shape`` attribute (per-sample dims, or one
     tuple per input), a first layer ``nn.Linear`` (its in_features), a first layer
-    ``nn.Conv2d``/``nn.Conv1d`` with exactly one square size (length) from 1 to 512 the
-    model runs at (tried on the meta device: no real computation)."""
+    ``nn.Conv2d``/``nn.Conv1d`` where the square sizes (lengths) from 1 to 512 the model
+    runs at form one run, e.g. 28-31 for two 2x2 poolings before a Linear over 7x7 maps:
+    the smallest (tried on the meta device: no real computation). A model that runs at
+    sizes apart (global pooling) does not tell."""
     ex = getattr(model, "example_input", None)
     if isinstance(ex, torch.Tensor):
         ex = (ex,)
@@ -145,14 +147,19 @@ def infer_input_shapes(model: nn.Module, params: list[str]) -> tuple[list[list[i
         fits = [s for s in range(1, 513)
                 if _runs_on_meta(meta, (first.in_channels,) + ((s, s) if two_d else (s,)))]
         kind = f"{type(first).__name__}({first.in_channels}, ...)"
-        if len(fits) == 1:
+        what = "square size" if two_d else "length"
+        if fits and fits == list(range(fits[0], fits[-1] + 1)):
+            # one run of sizes (pooling floors them to the same map): the smallest is the
+            # one no pooling crops
             s = fits[0]
+            many = f"{what}s {fits[0]}-{fits[-1]} fit, the smallest leaves no pixel unused" \
+                if len(fits) > 1 else f"the only {what} that fits"
             return [[first.in_channels] + ([s, s] if two_d else [s])], \
-                f"inferred: the only {'square size' if two_d else 'length'} the model runs at after its first layer {kind}"
+                f"inferred from the layers (first {kind}; {many})"
         if not fits:
-            return None, f"its first layer is {kind} and it runs at no {'square size' if two_d else 'length'} up to 512"
-        return None, (f"its first layer is {kind} and it runs at {len(fits)} "
-                      f"{'sizes' if two_d else 'lengths'} ({fits[0]}, {fits[1]}, ...)")
+            return None, f"its first layer is {kind} and it runs at no {what} up to 512"
+        return None, (f"its first layer is {kind} and it runs at many {what}s "
+                      f"({fits[0]}, {fits[1]}, ... {fits[-1]})")
     what = type(first).__name__ if first is not None else "no layer with weights"
     return None, f"its first layer is {what}"
 
