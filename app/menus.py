@@ -67,7 +67,7 @@ def build_menus(w) -> None:
     _action(w, e, "&Add Layer…", lambda: w._quick_add_at(
         w.view.mapToScene(w.view.viewport().rect().center())), "Ctrl+K")
     v = w.menu("&View")
-    _action(w, v, "&Fit to View", w.view.fit, "F")
+    _action(w, v, "&Fit to View", lambda: w.current_view().fit(), "F")
     _action(w, v, "Zoom &In", lambda: w.view.zoom_by(1.25), QKeySequence.ZoomIn)
     _action(w, v, "Zoom &Out", lambda: w.view.zoom_by(0.8), QKeySequence.ZoomOut)
     w.unrolled_action = QAction("Show &Unrolled Graph (read-only)", w, checkable=True)
@@ -122,5 +122,5 @@ def context_menu(w, item, global_pos) -> None:
         m.addAction("Select all", ed.select_all)
         m.addSeparator()
         m.addAction("Auto-layout", lambda: ed.auto_layout(False))
-        m.addAction("Fit to view", w.view.fit)
+        m.addAction("Fit to view", lambda: w.current_view().fit())
     m.popup(global_pos.toPoint())

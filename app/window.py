@@ -215,9 +215,15 @@ class MainWindow(QMainWindow):
         self.editor.set_document(doc)
         if getattr(self, "unrolled_action", None) is not None and self.unrolled_action.isChecked():
             self.show_canvas()
-        QTimer.singleShot(0, self.view.fit_readable)
+        self.view.request_fit()
         self._update_title()
         self.document_replaced.emit(doc)
+
+    def current_view(self) -> GraphView:
+        """The canvas on screen: the editor's, or the unrolled graph's."""
+        if self.stack.currentWidget() is self.unrolled_view:
+            return self.unrolled_view
+        return self.view
 
     def show_canvas(self) -> None:
         if getattr(self, "unrolled_action", None) is not None and self.unrolled_action.isChecked():
@@ -455,7 +461,7 @@ class MainWindow(QMainWindow):
                 self.show_canvas()
             return
         try:
-            from runtime.analysis import analyze
+            from runtime.pipeline import analyze
             from runtime.recurrent import has_recurrent_nodes, unroll
 
             if not has_recurrent_nodes(self.document):
@@ -482,7 +488,7 @@ class MainWindow(QMainWindow):
         self.unrolled_scene.apply_analysis(analysis, analysis.diagnostics)
         self.unrolled_view.setScene(self.unrolled_scene)
         self.stack.setCurrentWidget(self.unrolled_view)
-        QTimer.singleShot(0, self.unrolled_view.fit_readable)
+        self.unrolled_view.request_fit()
         shown = unrolled.metadata.get("unrolled_steps", UNROLL_SHOWN)
         self.show_message(f"Unrolled view ({shown} of {steps} time steps), read-only; Ctrl+U "
                           "returns to the editor", 8000)

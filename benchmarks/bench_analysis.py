@@ -1,4 +1,4 @@
-"""Validation + analysis time on large graphs (issue 2).
+"""Validation + analysis time on large graphs.
 
 Measures, for graphs of 100, 1,000 and 5,000 nodes (see graphgen.py: a realistic variant
 whose widths repeat, and a variant where every layer is unique):
@@ -13,7 +13,7 @@ whose widths repeat, and a variant where every layer is unique):
 
 Prints median and p90 (ms) per case, of wall time and of this thread's CPU time (the
 machine is shared and noisy: CPU time is what the code costs, wall time what a user waits). ``--baseline REF`` also loads the runtime package of
-git revision REF (e.g. ``f0ee682``, the core before issue 2) and measures it in the same
+git revision REF (e.g. ``f0ee682``, the core before its restructuring) and measures it in the same
 process, alternating A/B blocks, and prints the ratio new/baseline (of CPU medians).
 
     python benchmarks/bench_analysis.py                      # all sizes

@@ -1,4 +1,4 @@
-"""Editor benchmarks (issue 4): open a big graph, frame times, live analysis, start-up.
+"""Editor benchmarks: open a big graph, frame times, live analysis, start-up.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_editor.py
     xvfb-run -s '-screen 0 1600x1000x24' python benchmarks/bench_editor.py   # real X server
@@ -10,7 +10,7 @@ Measures, on the real MainWindow (without plug-ins, which have their own benchma
   dragging one node (move + edge updates + repaint) on 500- and 2,000-node graphs;
 - live analysis after one parameter edit on a 500-node graph (memoised: incremental);
 - start to first window: a fresh ``python -m app.main`` process until its window is shown.
-Reports medians and p95 over repeated blocks; the machines are noisy, see PLATFORM-NOTES.
+Reports medians and p95 over repeated blocks; shared machines are noisy (read the ratios).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Train-step time of compiled graphs vs hand-written nn.Modules (issue 2).
+"""Train-step time of compiled graphs vs hand-written nn.Modules.
 
 One train step = zero_grad + forward (to the loss) + backward + SGD step, on CPU with
 ``torch.set_num_threads(2)``. Models, each compiled from a graph document with

@@ -1,4 +1,4 @@
-"""Training benchmarks without a GUI (issue 5, item 8), CPU.
+"""Training benchmarks without a GUI, CPU.
 
 1. Instrumentation overhead: the digits CNN (resources/examples/digits_cnn.json) and a
    small MLP, trained with instrumentation off (per-node gradient norms, feature maps,

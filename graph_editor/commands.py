@@ -240,6 +240,10 @@ class SetGroups(QUndoCommand):
         self.doc.set_metadata(self.old)
 
 
+class SetMetadata(SetGroups):
+    """Replace the document's metadata (the layout direction, a name)."""
+
+
 def Group(doc: GraphDocument, node_ids, title: str | None = None) -> SetGroups:
     from .groups import with_group
 
@@ -260,10 +264,14 @@ def Ungroup(doc: GraphDocument, node_ids) -> SetGroups:
 class GroupBlock(QUndoCommand):
     """Replace the selection by one Block node holding it as its inner graph."""
 
-    def __init__(self, doc: GraphDocument, node_ids, label: str = ""):
+    def __init__(self, doc: GraphDocument, node_ids, label: str = "", analysis=None):
         from runtime import blocks
 
-        self.plan = blocks.group_plan(doc, node_ids, label=label)
+        if analysis is None:  # the shapes of the block's inputs
+            from runtime.pipeline import analyze
+
+            analysis = analyze(doc)
+        self.plan = blocks.group_plan(doc, node_ids, label=label, analysis=analysis)
         super().__init__(f"Group {len(self.plan['remove'])} nodes into a block")
         self.doc = doc
         self.block_id = self.plan["block"]["node_id"]
@@ -308,8 +316,7 @@ class UngroupBlock(QUndoCommand):
         for nid in reversed(self.new_ids):
             self.doc.remove_node(nid)
         node, edges, index = self._block
-        self.doc._removed_at[node.id] = index  # back in its place in node order
-        self.doc.insert_node(copy.deepcopy(node), edges)
+        self.doc.insert_node(copy.deepcopy(node), edges, index=index)  # back in its place
 
 
 class DropRedo(QUndoCommand):

@@ -126,20 +126,18 @@ class GraphEditor(QObject):
         self._timer.stop()
         if self.doc is None:
             return
-        from runtime.analysis import analyze  # lazy: imports torch
-        from runtime.validation import validate
+        from runtime.pipeline import check  # lazy: imports torch
 
         t0 = time.perf_counter()
-        diags = validate(self.doc, shapes=False)
-        try:
-            analysis = analyze(self.doc)
+        try:  # shapes also where part of the graph is broken; ids out of range too
+            analysis, diags = check(self.doc, shapes="always")
         except Exception as exc:  # never a traceback dialog: report it as a diagnostic
             from runtime.diagnostics import ERROR, Diagnostic
+            from runtime.pipeline import validate
 
             analysis = None
+            diags = validate(self.doc, shapes=False)
             diags.append(Diagnostic(None, ERROR, f"analysis failed: {exc}", code="internal"))
-        else:
-            diags += analysis.diagnostics
         self.analysis, self.diagnostics = analysis, diags
         if self.scene is not None:
             self.scene.apply_analysis(analysis, diags)
@@ -310,13 +308,45 @@ class GraphEditor(QObject):
         return self.paste(selection_to_dict(self.doc, ids), "Duplicate")
 
     def auto_layout(self, selection_only: bool = False) -> None:
+        """Lay out the graph (or the selection) in one undo step, then fit it in view."""
         ids = self.selected_ids() if selection_only else None
         if selection_only and len(ids) < 2:
             ids = None
-        positions = layered_positions(self.doc, ids)
+        positions = layered_positions(self.doc, ids, direction=self.scene.direction)
         moved = {k: v for k, v in positions.items() if tuple(self.doc.node(k).position) != v}
         if moved:
             self.undo_stack.push(C.Layout(self.doc, moved))
+        self.fit_nodes(ids)
+
+    def set_layout_direction(self, direction: str) -> None:
+        """Top to bottom (TB) or left to right (LR): kept in the document's metadata and
+        applied with a fresh layout, in one undo step."""
+        from .layout import DIRECTION_KEY
+
+        if direction == self.scene.direction and self.doc.metadata.get(DIRECTION_KEY) == direction:
+            return
+        meta = dict(self.doc.metadata)
+        meta[DIRECTION_KEY] = direction
+        self.undo_stack.beginMacro("Layout direction " + ("top to bottom" if direction == "TB"
+                                                          else "left to right"))
+        self.undo_stack.push(C.SetMetadata(self.doc, meta, "Layout direction"))
+        positions = layered_positions(self.doc, direction=direction)
+        moved = {k: v for k, v in positions.items() if tuple(self.doc.node(k).position) != v}
+        if moved:
+            self.undo_stack.push(C.Layout(self.doc, moved))
+        self.undo_stack.endMacro()
+        self.fit_nodes(None)
+
+    def fit_nodes(self, ids=None) -> None:
+        """Fit the view to these nodes (all by default), never zoomed in past 100%."""
+        if self.scene is None:
+            return
+        items = [self.scene.node_items[n] for n in (ids or self.scene.node_items)
+                 if n in self.scene.node_items]
+        rect = QRectF()
+        for item in items:
+            rect = rect.united(item.sceneBoundingRect())
+        self.view.fit(rect if items else None)
 
     def group_selection(self, title: str | None = None) -> str | None:
         ids = self.selected_ids()

@@ -59,6 +59,7 @@ class GraphScene(QGraphicsScene):
         self.read_only = read_only  # a view of a derived graph (the unrolled one)
         self.theme = theme
         self.snap_grid = 0.0
+        self.show_grid = True  # off for exported pictures
         self.dragging = False
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         self.node_items: dict[str, NodeItem] = {}
@@ -76,6 +77,11 @@ class GraphScene(QGraphicsScene):
         ]
         self.group_items: list[GroupItem] = []
         self.groups_by_node: dict[str, list[GroupItem]] = {}
+        from .layout import document_direction
+
+        self.direction = document_direction(doc)  # TB (ports top/bottom) or LR
+        self._labels_timer = None
+        self._building = True
         for event, cb in self._subscriptions:
             event.connect(cb)
         for node in doc:
@@ -83,6 +89,8 @@ class GraphScene(QGraphicsScene):
         for e in doc.edges:
             self._on_edge_added(e)
         self._rebuild_groups()
+        self._building = False
+        self.place_labels()
         self.update_scene_rect()
 
     def detach(self) -> None:
@@ -92,7 +100,7 @@ class GraphScene(QGraphicsScene):
 
     # ---- document events -> items -----------------------------------------------------
     def _on_node_added(self, node) -> None:
-        item = NodeItem(node)
+        item = NodeItem(node, self.direction)
         if self.read_only:
             item.setFlag(QGraphicsItem.ItemIsMovable, False)
         self.node_items[node.id] = item
@@ -112,6 +120,57 @@ class GraphScene(QGraphicsScene):
     def _on_metadata_changed(self, old, new) -> None:
         if groups_of(old) != groups_of(new):
             self._rebuild_groups()
+        from .layout import DIRECTION_KEY, document_direction
+
+        if old.get(DIRECTION_KEY) != new.get(DIRECTION_KEY):
+            self.set_direction(document_direction(self.doc))
+
+    def set_direction(self, direction: str) -> None:
+        """Ports on the top and bottom edges (TB) or on the sides (LR)."""
+        if direction == self.direction:
+            return
+        self.direction = direction
+        for item in self.node_items.values():
+            item.set_direction(direction)
+        self.reroute()
+
+    def reroute(self) -> None:
+        for item in self.edge_items.values():
+            item.update_path()
+        self.place_labels()
+
+    def node_bodies(self, rect: QRectF, exclude=()) -> list[QRectF]:
+        """Scene rectangles of the node bodies that ``rect`` touches (wire routing)."""
+        out = []
+        for item in self.items(rect, Qt.IntersectsItemBoundingRect):
+            if isinstance(item, NodeItem) and item not in exclude and item.isVisible():
+                body = item.body_rect()
+                if body.intersects(rect):
+                    out.append(body)
+        return out
+
+    def place_labels(self) -> None:
+        """Place every wire's shape label where it covers no node, port or other label;
+        a fan-out (one output feeding several inputs) shows its shape once."""
+        taken: list[QRectF] = []
+        shown: set = set()
+        for edge, item in self.edge_items.items():
+            key = (edge.source, edge.source_port)
+            item.label_wanted = key not in shown
+            if item.label:
+                shown.add(key)
+            item._place_label(taken)
+
+    def schedule_labels(self) -> None:
+        """place_labels once the current burst of changes is over."""
+        if self._labels_timer is None:
+            from PySide6.QtCore import QTimer
+
+            self._labels_timer = QTimer(self)
+            self._labels_timer.setSingleShot(True)
+            self._labels_timer.setInterval(0)
+            self._labels_timer.timeout.connect(self.place_labels)
+        self._labels_timer.start()
 
     def _rebuild_groups(self) -> None:
         for g in self.group_items:
@@ -135,6 +194,8 @@ class GraphScene(QGraphicsScene):
         item = EdgeItem(edge, src, dst, delay=is_delay(src.node))
         self.edge_items[edge] = item
         self.addItem(item)
+        if not self._building:
+            self.schedule_labels()
 
     def _on_edge_removed(self, edge: Edge) -> None:
         item = self.edge_items.pop(edge, None)
@@ -160,6 +221,7 @@ class GraphScene(QGraphicsScene):
         if item is not None and (item.pos().x(), item.pos().y()) != tuple(new):
             item.setPos(*new)
             self.ensure_room(item)
+            self.schedule_labels()
 
     # ---- analysis -> items -------------------------------------------------------------
     def apply_analysis(self, analysis, diagnostics) -> None:
@@ -179,6 +241,7 @@ class GraphScene(QGraphicsScene):
             port = item.dst.port(edge.target_port, False)
             if port is not None:
                 port.update_tooltip(shape)
+        self.place_labels()
 
     # ---- geometry helpers ------------------------------------------------------------
     def update_scene_rect(self) -> None:
@@ -224,6 +287,8 @@ class GraphScene(QGraphicsScene):
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         painter.fillRect(rect, self.theme.c("background"))
+        if not self.show_grid:
+            return
         scale = painter.worldTransform().m11()
         step = GRID if scale > 0.6 else GRID * 5
         if scale < 0.15:
@@ -405,13 +470,17 @@ class GraphScene(QGraphicsScene):
         for nid in moves:
             self.ensure_room(self.node_items[nid])
         if moves:
+            self.reroute()  # wires that the moved nodes now block take another lane
+        if moves:
             self.move_requested.emit(moves)
 
     def mouseMoveEvent(self, event) -> None:
         if self._wire is not None:
             a = self._wire_from.scenePos()
             b = event.scenePos()
-            self._wire.setPath(wire_path(a, b) if self._wire_from.is_output else wire_path(b, a))
+            d = self.direction
+            self._wire.setPath(wire_path(a, b, d) if self._wire_from.is_output
+                               else wire_path(b, a, d))
             event.accept()
             return
         super().mouseMoveEvent(event)

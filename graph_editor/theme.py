@@ -41,6 +41,7 @@ class Theme:
     error: str = "#d62728"
     warning: str = "#ff9f1c"
     compatible: str = "#2ca02c"
+    recurrent: str = "#c2185b"  # wires through a Delay (back edges across time)
 
     def c(self, attr: str) -> QColor:
         return QColor(getattr(self, attr))
@@ -51,5 +52,5 @@ LIGHT = Theme("light", background="#f4f5f7", grid="#e2e4e8", node_body="#ffffff"
               edge_label="#24292f", selection="#0969da")
 DARK = Theme("dark", background="#1e1f22", grid="#2b2d31", node_body="#2f3136",
              node_border="#55585f", text="#e6e6e6", subtext="#a9adb4", edge="#8b9099",
-             edge_label="#e0e0e0", selection="#58a6ff")
+             edge_label="#e0e0e0", selection="#58a6ff", recurrent="#f06292")
 THEMES = {"light": LIGHT, "dark": DARK}

@@ -1,12 +1,13 @@
 """The canvas view: zoom to the cursor, pan (middle button or space + drag), fit, drops."""
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QMouseEvent, QPainter
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QMouseEvent, QPainter, QTransform
 from PySide6.QtWidgets import QGraphicsView
 
 LAYER_MIME = "application/x-netbuilder-layer"
-MIN_ZOOM, MAX_ZOOM = 0.08, 4.0
+MIN_ZOOM, MAX_ZOOM = 0.02, 4.0
+FIT_MAX_ZOOM = 1.0  # fitting never blows a small graph up past 100%
 
 
 class GraphView(QGraphicsView):
@@ -14,6 +15,7 @@ class GraphView(QGraphicsView):
     quick_add_requested = Signal(QPointF)  # scene position (Tab or double-click)
     block_open_requested = Signal(str)  # a Block node was double-clicked
     context_requested = Signal(object, QPointF)  # item under cursor (or None), global pos
+    fitted = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -28,6 +30,7 @@ class GraphView(QGraphicsView):
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.StrongFocus)
         self._space = False
+        self._fit_pending = False
         self._panning = False
         self._pan_start = QPointF()
 
@@ -36,6 +39,7 @@ class GraphView(QGraphicsView):
         return self.transform().m11()
 
     def zoom_by(self, factor: float) -> None:
+        self._fit_pending = False  # the user chose a zoom: resizing no longer refits
         z = self.zoom()
         factor = max(MIN_ZOOM / z, min(MAX_ZOOM / z, factor))
         self.scale(factor, factor)
@@ -46,37 +50,64 @@ class GraphView(QGraphicsView):
             return super().wheelEvent(event)
         self.zoom_by(1.0015 ** delta)  # anchored under the mouse
 
+    def resetTransform(self) -> None:
+        self._fit_pending = False  # zoom 100% chosen: resizing no longer refits
+        super().resetTransform()
+
+    def request_fit(self) -> None:
+        """Fit now and again whenever the view is resized (the window is shown, docks
+        settle) until the user zooms or pans."""
+        self._fit_pending = True
+        self.fit()
+        QTimer.singleShot(0, self._pending_fit)
+
+    def _pending_fit(self) -> None:
+        if self._fit_pending:
+            self.fit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fit_pending:
+            self.fit()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._fit_pending:
+            self.fit()
+
     def fit(self, rect: QRectF | None = None) -> None:
         scene = self.scene()
         if scene is None:
             return
         if rect is None:
-            items = [i for i in scene.items() if i.parentItem() is None and i.isVisible()]
-            rect = QRectF()
-            for i in items:
-                rect = rect.united(i.sceneBoundingRect())
+            rect = self.content_rect()
         if rect.isEmpty():
             self.resetTransform()
             self.centerOn(0, 0)
             return
-        self.fitInView(rect.adjusted(-40, -40, 40, 40), Qt.KeepAspectRatio)
-        z = self.zoom()
-        if z > 1.5:
-            self.zoom_by(1.5 / z)
-        elif z < MIN_ZOOM:
-            self.zoom_by(MIN_ZOOM / z)
-
-    def fit_readable(self, min_zoom: float = 0.6) -> None:
-        """Fit the graph, but never below a zoom where names are readable: a long chain
-        then opens at its inputs (left end), the way one reads it."""
-        self.fit()
-        z = self.zoom()
-        if z >= min_zoom or self.scene() is None:
+        rect = rect.adjusted(-30, -30, 30, 30)
+        vp = self.viewport().rect()
+        if vp.width() < 2 or vp.height() < 2:
             return
-        rect = self.scene().itemsBoundingRect()
-        self.zoom_by(min_zoom / z)
-        visible = self.mapToScene(self.viewport().rect()).boundingRect()
-        self.centerOn(rect.left() - 30 + visible.width() / 2, rect.center().y())
+        z = min(vp.width() / rect.width(), vp.height() / rect.height(), FIT_MAX_ZOOM)
+        z = max(MIN_ZOOM, z)
+        self.setTransform(QTransform.fromScale(z, z))
+        self.centerOn(rect.center())
+        self.fitted.emit()
+
+    def content_rect(self) -> QRectF:
+        """The scene's items (not the grown scene rect)."""
+        scene = self.scene()
+        rect = QRectF()
+        if scene is None:
+            return rect
+        for i in scene.items():
+            if i.parentItem() is None and i.isVisible():
+                rect = rect.united(i.sceneBoundingRect())
+        return rect
+
+    def fit_readable(self, *args) -> None:  # the former name
+        self.fit()
 
     # ---- pan ----------------------------------------------------------------------------
     def keyPressEvent(self, event) -> None:
@@ -126,6 +157,7 @@ class GraphView(QGraphicsView):
         super().mouseMoveEvent(event)
 
     def pan_by(self, dx: float, dy: float) -> None:
+        self._fit_pending = False
         h, v = self.horizontalScrollBar(), self.verticalScrollBar()
         h.setValue(h.value() - int(dx))
         v.setValue(v.value() - int(dy))

@@ -11,7 +11,7 @@ import importlib
 # Public names -> the module defining them. Loaded on first use (PEP 562), so that
 # `import runtime.catalog` or `runtime.graph` (the editor's needs) does not import torch.
 _EXPORTS = {
-    "Analysis": "analysis", "NodeInfo": "analysis", "analyze": "analysis",
+    "Analysis": "analysis", "NodeInfo": "analysis", "analyze": "pipeline",
     "CATALOG": "catalog", "get_spec": "catalog",
     "CompileError": "compiler", "Signature": "compiler", "build_module": "compiler",
     "example_inputs": "compiler", "signature": "compiler",
@@ -19,7 +19,7 @@ _EXPORTS = {
     "Edge": "graph", "GraphDocument": "graph", "GraphError": "graph", "Node": "graph",
     "GraphFileError": "serialization", "LoadProblem": "serialization", "dumps": "serialization",
     "load_graph": "serialization", "loads": "serialization", "save_graph": "serialization",
-    "validate": "validation",
+    "validate": "pipeline", "check": "pipeline",
 }
 
 
@@ -41,6 +41,6 @@ __version__ = "0.1.0"
 __all__ = [
     "load_graph", "save_graph", "loads", "dumps", "validate", "analyze", "build_module",
     "GraphDocument", "Node", "Edge", "GraphError", "GraphFileError", "LoadProblem",
-    "Diagnostic", "Analysis", "NodeInfo", "CompileError", "Signature", "signature",
+    "check", "Diagnostic", "Analysis", "NodeInfo", "CompileError", "Signature", "signature",
     "example_inputs", "CATALOG", "get_spec", "__version__",
 ]

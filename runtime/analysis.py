@@ -133,11 +133,10 @@ def analyze(doc: GraphDocument) -> Analysis:
     the previous results of nodes whose parameters, inputs and upstream results did not
     change, so the answer always equals :func:`analyze_full`. Unchanged nodes' NodeInfo
     objects are shared between successive results: treat them as read-only.
-    """
-    from . import blocks
 
-    if blocks.has_blocks(doc):  # analyse the expansion (runtime/blocks.py)
-        return blocks.analyze(doc)
+    This is the analysis of a document without blocks; ``runtime.analyze`` (in
+    runtime/pipeline.py) analyses any document, expanding its blocks first.
+    """
     derived = getattr(doc, "derived", None)
     if derived is None:
         return analyze_full(doc)

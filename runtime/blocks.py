@@ -4,13 +4,14 @@ A ``Block`` node keeps its inner graph in ``params["graph"]`` ({"nodes", "edges"
 file format's node and edge dicts). Inner ``BlockInput``/``BlockOutput`` nodes are its
 ports. :func:`expand` inlines every block (inner ids prefixed ``<block id>__``), so
 validation, analysis and compilation of a graph with blocks are those of the flat graph:
-the hooks in validation.validate, analysis.analyze and compiler.build_module call into
-this module only when the document has a Block node.
+runtime/pipeline.py expands a document that has a Block node before checking it and maps
+the findings back onto the blocks.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from typing import Any, Iterable
 
 from .diagnostics import ERROR, Diagnostic
@@ -114,7 +115,23 @@ def expand(doc: GraphDocument) -> GraphDocument:
     return out
 
 
-def _map_diag(d: Diagnostic, origin: dict[str, str]) -> Diagnostic:
+def block_nodes(doc: GraphDocument) -> list[Node]:
+    return [n for n in doc.nodes.values() if n.type == BLOCK]
+
+
+def output_sources(block: Node) -> dict[str, tuple[str, str]]:
+    """Each output port of ``block`` -> (inner node id, its output port) that feeds it."""
+    inner = inner_document(block)
+    out: dict[str, tuple[str, str]] = {}
+    for bo in (n for n in inner.nodes.values() if n.type == BOUT):
+        for e in inner.in_edges(bo.id):
+            out[bo.id] = (e.source, e.source_port)
+    return out
+
+
+def map_diagnostic(d: Diagnostic, origin: dict[str, str]) -> Diagnostic:
+    """A diagnostic of the expansion as one of the drawn document: an inner node's
+    finding is pinned to its block and names the inner node in its message."""
     nid = origin.get(d.node_id, d.node_id) if d.node_id else d.node_id
     nodes = tuple(dict.fromkeys(origin.get(n, n) for n in d.nodes))
     if nid == d.node_id:
@@ -124,29 +141,15 @@ def _map_diag(d: Diagnostic, origin: dict[str, str]) -> Diagnostic:
                                message=f"inside the block, {inner}: {d.message}")
 
 
-def _broken(doc: GraphDocument, exc: Exception) -> list[Diagnostic]:
+def broken_diagnostics(doc: GraphDocument, exc: Exception) -> list[Diagnostic]:
+    """The error of :func:`expand` (a broken inner graph) pinned to its block."""
     msg = str(exc)
     bid = next((n.id for n in doc.nodes.values()
                 if n.type == BLOCK and f"block {n.id!r}" in msg), None)
     return [Diagnostic(bid, ERROR, msg, code="block", nodes=(bid,) if bid else ())]
 
 
-def validate(doc: GraphDocument, *, shapes: bool = True) -> list[Diagnostic]:
-    """validation.validate for a document with blocks: validate the expansion."""
-    from .validation import _param_diags, validate as _validate
-
-    own = [d for n in doc.nodes.values() if n.type == BLOCK for d in _param_diags(n)]
-    if own:
-        return own
-    try:
-        flat = expand(doc)
-    except GraphError as exc:
-        return _broken(doc, exc)
-    origin = flat.derived["block_origin"]
-    return _stale_block_ports(doc) + [_map_diag(d, origin) for d in _validate(flat, shapes=shapes)]
-
-
-def _stale_block_ports(doc: GraphDocument) -> list[Diagnostic]:
+def stale_port_diagnostics(doc: GraphDocument) -> list[Diagnostic]:
     """Wires to Block ports that the inner graph no longer has (its BlockInput or
     BlockOutput was deleted inside): the expansion has nowhere to put them."""
     out = []
@@ -165,64 +168,18 @@ def _stale_block_ports(doc: GraphDocument) -> list[Diagnostic]:
     return out
 
 
-def analyze(doc: GraphDocument):
-    """analysis.analyze for a document with blocks: the expansion's analysis, with each
-    Block's NodeInfo summing its inner nodes and giving its output ports' shapes."""
-    from .analysis import Analysis, NodeInfo, analyze as _analyze
-
-    try:
-        flat = expand(doc)
-    except GraphError as exc:
-        return Analysis({}, [], _broken(doc, exc))
-    origin = flat.derived["block_origin"]
-    res = _analyze(flat)
-    infos: dict[str, NodeInfo] = {}
-    order: list[str] = []
-    for fid in res.order:
-        oid = origin.get(fid, fid)
-        if oid not in infos:
-            order.append(oid)
-        if oid == fid:
-            infos[oid] = res.nodes[fid]
-            continue
-        info = infos.setdefault(oid, NodeInfo())
-        sub = res.nodes.get(fid)
-        if sub is not None:
-            info.params += sub.params
-            info.macs += sub.macs
-            info.activation_bytes += sub.activation_bytes
-            if sub.error and info.error is None and sub.error != "inputs unknown":
-                info.error = sub.error
-    for bid, info in infos.items():
-        node = doc.nodes.get(bid)
-        if node is None or node.type != BLOCK:
-            continue
-        inner = inner_document(node)
-        for bo in (n for n in inner.nodes.values() if n.type == BOUT):
-            for e in inner.in_edges(bo.id):
-                sub = res.nodes.get(bid + SEP + e.source)
-                if sub is not None and e.source_port in sub.output_shapes:
-                    info.output_shapes[bo.id] = sub.output_shapes[e.source_port]
-                    info.output_kinds[bo.id] = sub.output_kinds[e.source_port]
-    return Analysis(infos, order, [_map_diag(d, origin) for d in res.diagnostics])
-
-
 # ---- grouping and ungrouping -------------------------------------------------------------
 def group_plan(doc: GraphDocument, node_ids: Iterable[str], block_id: str | None = None,
-               label: str = "") -> dict[str, Any]:
+               label: str = "", analysis=None) -> dict[str, Any]:
     """What grouping ``node_ids`` into one Block does: {"block": add_node kwargs,
-    "remove": ids, "edges": outer edges of the block}. The document is not changed."""
+    "remove": ids, "edges": outer edges of the block}. The document is not changed.
+    ``analysis`` (of ``doc``, optional) gives the shapes of the block's inputs; without
+    it they are placeholders until the block is opened and analysed."""
     chosen = set(node_ids)
     ids = [n for n in doc.nodes if n in chosen]
     if not ids:
         raise GraphError("select the nodes to group first")
-    kinds = {}
-    try:
-        from .analysis import analyze as _analyze
-
-        shapes = _analyze(doc)
-    except Exception:  # noqa: BLE001 - shapes are only hints for the inner graph
-        shapes = None
+    shapes = analysis
     nodes = [doc.nodes[n] for n in ids]
     xs = [n.position[0] for n in nodes]
     ys = [n.position[1] for n in nodes]
@@ -276,8 +233,6 @@ def group_plan(doc: GraphDocument, node_ids: Iterable[str], block_id: str | None
                                     "target": pid, "target_port": "x"})
             outer_edges.append(Edge(block_id, out_ports[key], e.target, e.target_port))
     graph = {"nodes": inner_nodes, "edges": inner_edges}
-    import json
-
     graph = json.loads(json.dumps(graph))
     return {"block": {"type_id": BLOCK, "params": {"graph": graph}, "node_id": block_id,
                       "label": label or "Block",
@@ -324,9 +279,9 @@ def ungroup_plan(doc: GraphDocument, block_id: str) -> dict[str, Any]:
 
 
 def group(doc: GraphDocument, node_ids: Iterable[str], block_id: str | None = None,
-          label: str = "") -> str:
+          label: str = "", analysis=None) -> str:
     """Group ``node_ids`` into one Block (no undo; the editor's command does the same)."""
-    plan = group_plan(doc, node_ids, block_id, label)
+    plan = group_plan(doc, node_ids, block_id, label, analysis)
     apply_group(doc, plan)
     return plan["block"]["node_id"]
 
@@ -342,10 +297,10 @@ def apply_group(doc: GraphDocument, plan: dict[str, Any]) -> list[tuple[Node, li
         index = list(doc.nodes).index(nid)
         removed.append((*doc.remove_node(nid), index))
     b = plan["block"]
-    doc._removed_at[b["node_id"]] = at  # the block takes the place of the first node
     doc.insert_node(Node(b["node_id"], b["type_id"],
                          get_spec(b["type_id"]).full_params(copy.deepcopy(b["params"])),
-                         b["label"], (float(b["position"][0]), float(b["position"][1]))))
+                         b["label"], (float(b["position"][0]), float(b["position"][1]))),
+                    index=at)  # the block takes the place of the first node
     for e in plan["edges"]:
         doc.add_edge(e)
     return removed
@@ -355,15 +310,13 @@ def undo_group(doc: GraphDocument, block_id: str, removed) -> None:
     """Undo :func:`apply_group` exactly (node order included)."""
     doc.remove_node(block_id)
     for node, edges, index in reversed(removed):
-        doc._removed_at[node.id] = index
-        doc.insert_node(copy.deepcopy(node), edges)
+        doc.insert_node(copy.deepcopy(node), edges, index=index)
 
 
 def apply_ungroup(doc: GraphDocument, block_id: str, plan: dict[str, Any]) -> None:
     doc.remove_node(block_id)
-    for k, n in enumerate(plan["nodes"]):
-        doc._removed_at[n.id] = plan["index"] + k  # back in the block's place in node order
-        doc.insert_node(copy.deepcopy(n))
+    for k, n in enumerate(plan["nodes"]):  # back in the block's place in node order
+        doc.insert_node(copy.deepcopy(n), index=plan["index"] + k)
     for e in plan["edges"]:
         doc.add_edge(e)
 

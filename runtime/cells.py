@@ -8,7 +8,7 @@ state, and a Collect (``out='collect'``) or Last (``out='last'``) node. Node ids
 
 The GRU follows torch's formula (the reset gate acts on U_n h, after the matrix):
 n = tanh(W_n x + b_in + r * (U_n h + b_hn)), h_t = (1 - z) n + z h_{t-1}.
-CONCEPTS.md writes h~ = tanh(W [r * h, x]) and h_t = (1 - z) h_{t-1} + z h~: the reset
+The textbook form writes h~ = tanh(W [r * h, x]) and h_t = (1 - z) h_{t-1} + z h~: the reset
 gate before the matrix and z's roles swapped. Both are GRUs; the first matches
 torch.nn.GRU, so its weights can be copied.
 """
@@ -79,7 +79,7 @@ def add_rnn_cell(doc: GraphDocument, seq, hidden: int, *, prefix: str = "", at=(
 
 def add_lstm_cell(doc: GraphDocument, seq, hidden: int, *, prefix: str = "", at=(0.0, 0.0),
                   out: str = "collect", init_from=None) -> dict:
-    """The CONCEPTS.md gates: f, i, o = s(W [h_{t-1}, x_t] + b), C~ = tanh(W_C [h, x] + b_C),
+    """The textbook LSTM gates: f, i, o = s(W [h_{t-1}, x_t] + b), C~ = tanh(W_C [h, x] + b_C),
     C_t = f C_{t-1} + i C~, h_t = o tanh(C_t)."""
     d = _Drawer(doc, prefix, at)
     init = ["input" if init_from and init_from[0] else "zeros",

@@ -40,6 +40,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-dist": ("train with DistributedDataParallel under torchrun (exports model.py + "
                    "train.py, then runs torchrun --nproc_per_node N train.py)",
                    "runtime.export.cli:dist_arguments", "runtime.export.cli:cmd_train_dist"),
+    "runs": ("list a graph's runs with their metrics and what changed between them; rename, "
+             "note or delete a run", "runtime.experiments.cli:runs_arguments",
+             "runtime.experiments.cli:cmd_runs"),
+    "sweep": ("search training settings and node parameters with Optuna (trials in worker "
+              "processes; the study resumes from its folder)",
+              "runtime.experiments.cli:sweep_arguments", "runtime.experiments.cli:cmd_sweep"),
 }
 
 
@@ -49,7 +55,7 @@ def _resolve(target: str) -> Callable:
 
 
 def cmd_validate(args) -> int:
-    from .validation import validate
+    from .pipeline import validate
 
     doc = _load(args.file)
     if doc is None:
@@ -71,16 +77,12 @@ def summary_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_summary(args) -> int:
-    from .analysis import analyze
-    from .validation import analysis_diagnostics, validate
+    from .pipeline import check
 
     doc = _load(args.file)
     if doc is None:
         return 1
-    diags = validate(doc, shapes=False)
-    analysis = analyze(doc) if not has_errors(diags) else None
-    if analysis is not None:  # what validate adds: shapes and ids out of range
-        diags = diags + analysis_diagnostics(doc, analysis)
+    analysis, diags = check(doc)
     errors = [d for d in diags if d.is_error]
     if errors:
         for d in errors:

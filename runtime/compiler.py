@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import torch
 from torch import fx, nn
 
-from .analysis import Analysis, analyze
+from . import pipeline
+from .analysis import Analysis
 from .diagnostics import Diagnostic
 from .graph import GraphDocument
-from .validation import analysis_diagnostics, validate
 
 
 class CompileError(Exception):
@@ -74,23 +74,18 @@ def signature(doc: GraphDocument) -> Signature:
 
 def build_module(doc: GraphDocument, *, mode: str = "train",
                  analysis: Analysis | None = None) -> fx.GraphModule:
-    """Compile ``doc``; raises CompileError (with diagnostics) if it has errors."""
+    """Compile ``doc``; raises CompileError (with diagnostics) if it has errors.
+
+    The graph is checked by runtime/pipeline.py first (blocks expanded, structure,
+    shapes, id ranges), so this refuses exactly what ``validate`` refuses. ``analysis``:
+    one already computed for ``doc`` (a document without blocks), to skip analysing
+    again."""
     if mode not in ("train", "predict"):
         raise ValueError(f"mode must be 'train' or 'predict', not {mode!r}")
-    from . import blocks
-
-    if blocks.has_blocks(doc):  # compile the expansion (runtime/blocks.py)
-        try:
-            doc, analysis = blocks.expand(doc), None
-        except blocks.GraphError as exc:
-            raise CompileError(blocks.validate(doc)) from exc
-    diags = validate(doc, shapes=False)
-    if any(d.is_error for d in diags):
-        raise CompileError(diags)
-    analysis = analysis or analyze(doc)
-    diags = analysis_diagnostics(doc, analysis)  # shapes, time axes, ids out of range
-    if any(d.is_error for d in diags):
-        raise CompileError(diags)
+    checked = pipeline.run(doc, analysis=analysis)
+    if not checked.ok:
+        raise CompileError(checked.diagnostics)
+    doc, analysis = checked.flat, checked.flat_analysis
     sig = signature(doc)
     needed = _needed_nodes(doc, sig, mode)
     incoming = {(e.target, e.target_port): e for e in doc.edges}

@@ -7,6 +7,7 @@ call these methods and nothing else; views subscribe to the events.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -152,13 +153,19 @@ class GraphDocument:
         self._mutated(self.node_added, node)
         return node
 
-    def insert_node(self, node: Node, edges: Iterable[Edge] = ()) -> None:
-        """Put back a node removed earlier, with its edges (undo of a removal)."""
+    def insert_node(self, node: Node, edges: Iterable[Edge] = (), *,
+                    index: int | None = None) -> None:
+        """Put a node (with its edges) into the document: the undo of a removal, or a node
+        built elsewhere. ``index``: its place in node order (node order fixes the order of
+        a compiled module's inputs); by default the place it had when it was removed, else
+        the end."""
         if node.id in self._nodes:
             raise GraphError(f"a node with id {node.id!r} exists already")
-        self._nodes[node.id] = node
         at = self._removed_at.pop(node.id, None)
-        if at is not None:  # back in its old place: node order fixes the input order
+        if index is not None:
+            at = index
+        self._nodes[node.id] = node
+        if at is not None:  # move the nodes after ``at`` behind it
             for later in list(self._nodes)[at:-1]:
                 self._nodes[later] = self._nodes.pop(later)
         self._mutated(self.node_added, node)
@@ -258,18 +265,42 @@ class GraphDocument:
         self.changed.emit()
 
     # ---- whole-document helpers -------------------------------------------------
-    def copy(self) -> "GraphDocument":
-        """A deep copy with no subscribers."""
-        from .serialization import graph_from_dict, graph_to_dict
+    def as_dict(self) -> dict[str, Any]:
+        """Metadata, nodes, edges and training as plain JSON values (a deep copy): the
+        body of the file format (runtime/serialization.py adds format and version)."""
+        out: dict[str, Any] = {
+            "metadata": self.metadata,
+            "nodes": [{"id": n.id, "type": n.type, "label": n.label, "params": n.params,
+                       "position": [round(n.position[0], 2), round(n.position[1], 2)]}
+                      for n in self._nodes.values()],
+            "edges": [{"source": e.source, "source_port": e.source_port,
+                       "target": e.target, "target_port": e.target_port}
+                      for e in self.edges],
+        }
+        if self.training:
+            out["training"] = self.training
+        return json.loads(json.dumps(out))  # a deep, JSON-clean copy
 
-        return graph_from_dict(graph_to_dict(self))
+    def copy(self) -> "GraphDocument":
+        """A deep copy with no subscribers (revisions start at 0)."""
+        out = GraphDocument()
+        out.metadata = copy.deepcopy(self.metadata)
+        out.training = copy.deepcopy(self.training)
+        for n in self._nodes.values():
+            out._nodes[n.id] = Node(n.id, n.type, copy.deepcopy(n.params), n.label, n.position)
+        for e in self.edges:
+            out._edges[e] = out._edge_seq
+            out._edge_seq += 1
+            out._in.setdefault(e.target, []).append(e)
+            out._out.setdefault(e.source, []).append(e)
+        return out
 
     def __eq__(self, other: object) -> bool:
+        """Same metadata, training, nodes and edges, in the same order (positions to 0.01,
+        as saved)."""
         if not isinstance(other, GraphDocument):
             return NotImplemented
-        from .serialization import graph_to_dict
-
-        return graph_to_dict(self) == graph_to_dict(other)
+        return self.as_dict() == other.as_dict()
 
     __hash__ = None  # type: ignore[assignment]  (mutable)
 

@@ -45,24 +45,8 @@ class GraphFileError(Exception):
 # ---- dict <-> document ----------------------------------------------------------------
 
 def graph_to_dict(doc: GraphDocument) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "format": FORMAT,
-        "version": VERSION,
-        "metadata": doc.metadata,
-        "nodes": [
-            {"id": n.id, "type": n.type, "label": n.label, "params": n.params,
-             "position": [round(n.position[0], 2), round(n.position[1], 2)]}
-            for n in doc.nodes.values()
-        ],
-        "edges": [
-            {"source": e.source, "source_port": e.source_port,
-             "target": e.target, "target_port": e.target_port}
-            for e in doc.edges
-        ],
-    }
-    if doc.training:
-        out["training"] = doc.training
-    return json.loads(json.dumps(out))  # a deep, JSON-clean copy
+    """The file format's dict of ``doc`` (a deep, JSON-clean copy)."""
+    return {"format": FORMAT, "version": VERSION, **doc.as_dict()}
 
 
 def graph_from_dict(data: Any, source: str = "<graph>") -> GraphDocument:

@@ -1,8 +1,8 @@
-"""Structural validation with networkx: parameters, ports, wiring, cycles, reachability.
+"""Structural validation with networkx: parameters, ports, wiring, cycles, reachability,
+and the id-range checks that need an analysis.
 
-``validate(doc)`` returns diagnostics pinned to node ids; with ``shapes=True`` (the
-default) it also runs shape analysis when the structure is sound, so one call answers
-"will this graph compile?".
+These are the checks of one document without blocks; ``runtime.validate`` (in
+runtime/pipeline.py) expands blocks, runs them, then the shape analysis.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections import defaultdict
 import networkx as nx
 
 from .catalog import kinds_compatible
-from .diagnostics import ERROR, WARNING, Diagnostic, has_errors
+from .diagnostics import ERROR, WARNING, Diagnostic
 from .graph import GraphDocument
 
 
@@ -37,32 +37,17 @@ def feedforward_graph(doc: GraphDocument) -> nx.DiGraph:
     return g
 
 
-def validate(doc: GraphDocument, *, shapes: bool = True) -> list[Diagnostic]:
-    from . import blocks
-
-    if blocks.has_blocks(doc):  # validate the expansion (runtime/blocks.py)
-        return blocks.validate(doc, shapes=shapes)
+def structural_diagnostics(doc: GraphDocument) -> list[Diagnostic]:
+    """Every check but shapes (``validate_structure``), incremental when the document
+    keeps derived state: after an edit only what the edit can change is checked again.
+    Blocks are not expanded here: runtime/pipeline.py does that first."""
     derived = getattr(doc, "derived", None)
     if derived is None:
-        diags = validate_structure(doc)
-    else:
-        validator = derived.get("validator")
-        if validator is None or validator._doc() is not doc:  # (a deepcopy of a document)
-            validator = derived["validator"] = _Validator(doc)
-        diags = validator.run()
-    if shapes and not has_errors(diags):
-        from .analysis import analyze
-
-        diags += analysis_diagnostics(doc, analyze(doc))
-    return diags
-
-
-def analysis_diagnostics(doc: GraphDocument, analysis) -> list[Diagnostic]:
-    """What ``validate(shapes=True)`` adds to the structural checks, for an analysis one
-    already has: the analysis' own diagnostics (shapes, time axes) and the id-range
-    checks (which need the analysed shapes). ``summary``, ``compile`` and
-    ``build_module`` report these, so they refuse exactly what ``validate`` refuses."""
-    return list(analysis.diagnostics) + check_id_ranges(doc, analysis)
+        return validate_structure(doc)
+    validator = derived.get("validator")
+    if validator is None or validator._doc() is not doc:  # (a deepcopy of a document)
+        validator = derived["validator"] = _Validator(doc)
+    return validator.run()
 
 
 # (type, parameter) that says how many ids an index-valued output can carry
@@ -138,7 +123,7 @@ class _Validator:
             if node is None:
                 cache.pop(nid, None)
                 continue
-            cache[nid] = _param_diags(node)
+            cache[nid] = param_diagnostics(node)
             spec = node.spec
             if callable(spec.inputs) or callable(spec.outputs):
                 ports_dirty = True
@@ -158,7 +143,8 @@ class _Validator:
         return out + self._ports + self._cycles + self._reach
 
 
-def _param_diags(node) -> list[Diagnostic]:
+def param_diagnostics(node) -> list[Diagnostic]:
+    """The node's parameter problems (values out of range, wrong types...)."""
     return [Diagnostic(node.id, ERROR, f"{name}: {msg}", param=name, code="param",
                        nodes=(node.id,)) for name, msg in node.spec.param_problems(node.params)]
 
@@ -166,7 +152,7 @@ def _param_diags(node) -> list[Diagnostic]:
 def check_params(doc: GraphDocument) -> list[Diagnostic]:
     out = []
     for node in doc:
-        out += _param_diags(node)
+        out += param_diagnostics(node)
     return out
 
 

@@ -367,6 +367,45 @@ def digits_cnn() -> GraphDocument:
     return b.finish()
 
 
+DEEP_LAYERS = 8  # hidden layers of the deep MLP twins
+DEEP_UNITS = 64
+
+
+def deep_sigmoid_mlp() -> GraphDocument:
+    b = Builder(
+        "Deep sigmoid MLP (vanishing gradients)",
+        f"{DEEP_LAYERS} hidden layers of {DEEP_UNITS} sigmoid units on the 8x8 digits "
+        "(flattened to 64 features). The sigmoid's derivative is at most 1/4, so the "
+        "gradient shrinks layer by layer on its way back: the first layers barely learn. "
+        "Train it with the health read-outs on (View > Show Training State) and compare "
+        "it with deep_relu_bn_mlp, its ReLU + batch-norm twin.")
+    b.add("digit", "VectorInput", {"features": 64}, label="8x8 digit, flattened")
+    x = "digit"
+    for i in range(1, DEEP_LAYERS + 1):
+        x = b.chain(x, (f"dense{i}", "Dense", {"units": DEEP_UNITS}),
+                    (f"sigmoid{i}", "Sigmoid"))
+    logits = b.chain(x, ("logits", "Dense", {"units": 10}, "digit scores"))
+    b.classifier_loss(logits, 10)
+    return b.finish()
+
+
+def deep_relu_bn_mlp() -> GraphDocument:
+    b = Builder(
+        "Deep ReLU + batch-norm MLP",
+        f"The twin of deep_sigmoid_mlp: {DEEP_LAYERS} hidden layers of {DEEP_UNITS} units, "
+        "each Dense (He initialisation) -> batch normalisation -> ReLU. ReLU passes the "
+        "gradient unchanged where a unit is active and batch normalisation keeps every "
+        "layer's input centred and scaled, so the first layers learn as fast as the last.")
+    b.add("digit", "VectorInput", {"features": 64}, label="8x8 digit, flattened")
+    x = "digit"
+    for i in range(1, DEEP_LAYERS + 1):
+        x = b.chain(x, (f"dense{i}", "Dense", {"units": DEEP_UNITS, "init": "kaiming_normal"}),
+                    (f"bn{i}", "BatchNorm"), (f"relu{i}", "ReLU"))
+    logits = b.chain(x, ("logits", "Dense", {"units": 10}, "digit scores"))
+    b.classifier_loss(logits, 10)
+    return b.finish()
+
+
 EXAMPLES: dict[str, Callable[[], GraphDocument]] = {
     "mlp_spirals": mlp_spirals,
     "lenet5": lenet5,
@@ -376,6 +415,8 @@ EXAMPLES: dict[str, Callable[[], GraphDocument]] = {
     "text_cnn": text_cnn,
     "triplet_embedding": triplet_embedding,
     "digits_cnn": digits_cnn,
+    "deep_sigmoid_mlp": deep_sigmoid_mlp,
+    "deep_relu_bn_mlp": deep_relu_bn_mlp,
 }
 
 

@@ -131,7 +131,7 @@ def gru_cell() -> GraphDocument:
               "Classifies a sequence of 32 steps of 8 features into 4 classes with a GRU "
               "cell drawn by hand and its final state. Drawn as torch.nn.GRU computes it: "
               "n = tanh(W_n x + b_in + r * (U_n h + b_hn)), h_t = (1 - z) n + z h_{t-1}. "
-              "CONCEPTS.md writes h~ = tanh(W [r * h, x]) and h_t = (1 - z) h_{t-1} + z h~ "
+              "The textbook form writes h~ = tanh(W [r * h, x]) and h_t = (1 - z) h_{t-1} + z h~ "
               "(reset before the matrix, z's roles swapped); both are GRUs, this one "
               "matches torch's weights exactly and runs on torch's fused GRU kernel.")
     doc.add_node("SequenceInput", {"steps": 32, "features": 8}, node_id="signal")

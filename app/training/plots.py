@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from .buffers import MetricStore
 
-VANISH, EXPLODE = 1e-7, 1e3  # gradient-norm warning thresholds
 MAX_TILES = 64  # feature maps / filters shown at most
 LOG_FLOOR = 1e-30  # log plots cannot show 0
 MAX_SYMBOLS = 60  # per-epoch curves drop their markers beyond this many epochs
@@ -78,6 +77,8 @@ def _image_plot(layout: pg.GraphicsLayoutWidget, title: str, row: int, col: int,
 class TrainingPlotsWidget(QWidget):
     """All live plots of one run. ``ingest(events)`` then the timer calls ``redraw()``."""
 
+    node_link = Signal(str)  # a warning's node name was clicked
+
     def __init__(self, parent: QWidget | None = None, capacity: int = 4096, fps: float = 30.0):
         super().__init__(parent)
         pg.setConfigOptions(antialias=False)
@@ -95,7 +96,6 @@ class TrainingPlotsWidget(QWidget):
         self.samples: Any = None  # optional input array for misclassified thumbnails
         self._grad_warn_x: list[float] = []
         self._grad_warn_y: list[float] = []
-        self._bad: dict[str, bool] = {}
         self._x_max = -1.0
         self.class_names: list[str] | None = None
 
@@ -103,6 +103,8 @@ class TrainingPlotsWidget(QWidget):
         self.warning_label = QLabel("", self)
         self.warning_label.setStyleSheet("color: #c0392b;")
         self.warning_label.setWordWrap(True)
+        self.warning_label.setTextFormat(Qt.RichText)
+        self.warning_label.linkActivated.connect(self.node_link.emit)
         self.warning_label.hide()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -219,6 +221,7 @@ class TrainingPlotsWidget(QWidget):
         self.store.clear()
         self._drawn.clear()
         self.warned.clear()
+        self._messages = []
         self._maps.clear()
         self._hists.clear()
         self._filters = None
@@ -226,7 +229,6 @@ class TrainingPlotsWidget(QWidget):
         self._x_max = -1.0
         self._grad_warn_x.clear()
         self._grad_warn_y.clear()
-        self._bad.clear()
         for key in [k for k in self.curves if k.startswith("grad/")]:
             self.grad_plot.removeItem(self.curves.pop(key))
         for key, curve in self.curves.items():
@@ -281,9 +283,14 @@ class TrainingPlotsWidget(QWidget):
             elif kind == "started":
                 self.node_order = list(ev.get("nodes") or [])
             elif kind == "warning" and ev.get("message"):
+                if ev.get("kind") in ("vanishing", "exploding"):
+                    self._mark_grad_warning(ev)
                 self._warn(ev.get("node") or "", str(ev["message"]))
 
     def _ingest_grads(self, ev: dict) -> None:
+        """Per-node gradient norms to curves. Whether a norm is vanishing or exploding is
+        judged by the runtime relative to the other layers and the loss (health warnings,
+        marked on the curve where they arrive), never by an absolute threshold here."""
         step = float(ev.get("step", self._last_step))
         for node, norm in (ev.get("norms") or {}).items():
             norm = float(norm)
@@ -291,16 +298,15 @@ class TrainingPlotsWidget(QWidget):
                 self._warn(node, f"gradient norm of {node} is not finite at step {int(step)}")
                 continue
             self.store.append(f"grad/{node}", step, max(norm, LOG_FLOOR))
-            bad = norm < VANISH or norm > EXPLODE
-            was_bad = self._bad.get(node, False)
-            self._bad[node] = bad
-            if bad and not was_bad:  # mark where a layer enters the bad range
-                what = "vanishing" if norm < VANISH else "exploding"
-                if len(self._grad_warn_x) < 500:
-                    self._grad_warn_x.append(step)
-                    self._grad_warn_y.append(max(norm, LOG_FLOOR))
-                    self._drawn["grad_warn"] = -1
-                self._warn(node, f"{node}: {what} gradient (norm {norm:.2g} at step {int(step)})")
+
+    def _mark_grad_warning(self, ev: dict) -> None:
+        node = ev.get("node")
+        buf = self.store.series.get(f"grad/{node}")
+        if buf is None or not buf.n or len(self._grad_warn_x) >= 500:
+            return
+        self._grad_warn_x.append(float(buf.x[buf.n - 1]))
+        self._grad_warn_y.append(float(buf.y[buf.n - 1]))
+        self._drawn["grad_warn"] = -1
 
     def _ingest_epoch(self, ev: dict) -> None:
         row = {k: v for k, v in ev.items()  # scalars only: the table stays small
@@ -315,11 +321,24 @@ class TrainingPlotsWidget(QWidget):
             self._pending_eval = ev
 
     def _warn(self, node: str, message: str) -> None:
+        """Show the newest warnings, each node a link to it on the canvas; the newest
+        one's advice in full (health warnings read "node: what: advice")."""
+        import html
+
         if self.warned.get(node) == message.split(" (")[0]:
             return
         self.warned[node] = message.split(" (")[0]
-        lines = [m for m in self.warned.values()][-4:]
-        self.warning_label.setText("⚠ " + "\n⚠ ".join(lines))
+        self._messages = [m for m in getattr(self, "_messages", []) if m[0] != node]
+        self._messages.append((node, message))
+        lines = []
+        recent = self._messages[-4:]
+        for i, (nid, msg) in enumerate(recent):
+            head, _, rest = msg.partition(": ") if nid and msg.startswith(nid + ": ") else ("", "", msg)
+            what, _, advice = rest.partition(": ")
+            text = html.escape(what if advice and i < len(recent) - 1 else rest)
+            link = f"<a href='{html.escape(nid)}'>{html.escape(nid)}</a>: " if head else ""
+            lines.append(f"⚠ {link}{text}")
+        self.warning_label.setText("<br>".join(lines))
         self.warning_label.show()
 
     # ---- probe -----------------------------------------------------------------------

@@ -107,6 +107,9 @@ class TrainingUI(QObject):
         self._plots_holder.setMinimumHeight(340)
         self._tabify_panel()
         self._build_menu()
+        from .health_ui import HealthUI
+
+        self.health = HealthUI(self)  # canvas overlay, Probe / Try it tabs, habits
 
         c = self.controller
         c.events_received.connect(self._on_events)
@@ -220,6 +223,8 @@ class TrainingUI(QObject):
             self.plots = TrainingPlotsWidget(self._plots_holder)
             self._plots_holder.layout().itemAt(0).widget().hide()
             self._plots_holder.layout().addWidget(self.plots)
+            self.plots.node_link.connect(self.window.select_node)
+            self.health.attach_plots(self.plots)
         return self.plots
 
     # ---- commands --------------------------------------------------------------------
@@ -270,6 +275,7 @@ class TrainingUI(QObject):
     def _on_events(self, events: list) -> None:
         if self.plots is not None:
             self.plots.ingest(events)
+        self.health.on_events(events)
         self.panel.on_events(events)
         for ev in events:
             if ev.get("event") == "warning" and ev.get("message"):
@@ -307,6 +313,7 @@ class TrainingUI(QObject):
         if self.controller.active:
             self.controller.stop()
         self.last_weights = None  # they belong to the previous document
+        self.health.set_document(doc)
         if self.panel is not None:
             self.panel.set_document(doc)
 
@@ -314,6 +321,7 @@ class TrainingUI(QObject):
         if len(node_ids) != 1:
             return
         node = node_ids[0]
+        self.health.on_selection(node)
         self.controller.set_probe(node)
         if self.plots is not None:
             self.plots.set_probe(node)

@@ -58,7 +58,7 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
 def capabilities(doc: GraphDocument) -> dict[str, Capability]:
     """Per format: whether this graph can be exported, and why not (or its limits)."""
     from ..diagnostics import has_errors
-    from ..validation import validate
+    from ..pipeline import validate
 
     diags = validate(doc)
     if has_errors(diags):

@@ -9,10 +9,11 @@ from typing import Mapping
 import torch
 from torch import fx
 
-from ..analysis import Analysis, analyze
+from ..analysis import Analysis
 from ..compiler import (CompileError, Signature, _class_name, build_module, random_source,
                         signature)
 from ..graph import GraphDocument
+from ..pipeline import analyze
 from .result import ExportError
 from .weights import apply_weights, load_weights, state_dict_for_file
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {"ConfigError": "config", "TrainConfig": "config", "Control": "control",
-            "Trainer": "trainer", "TrainingError": "trainer"}
+            "Trainer": "trainer", "TrainingError": "trainer", "probe": "probing",
+            "time_gradients": "probing", "check_gradients": "debugging",
+            "overfit_tiny": "debugging", "correlated_units": "debugging"}
 
 __all__ = list(_EXPORTS)
 

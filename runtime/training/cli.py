@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,9 +32,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="end the run after N steps "
                    "(a quick check; the last epoch is cut short)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--nproc", type=int, default=1, help="processes: above 1 trains with "
-                   "DistributedDataParallel under torchrun through the exported train.py "
-                   "(same as 'netbuilder train-dist')")
+    from .debugging import add_habit_arguments
+
+    add_habit_arguments(p)
+    d = p.add_argument_group(
+        "several processes (DistributedDataParallel under torchrun)",
+        "--nproc N trains with N processes on this machine, each taking 1/N of every batch "
+        "(the same trajectory as one process); the run folder, checkpoints, metrics and "
+        "JSON lines are those of a single run. For several machines, start the same "
+        "command on each with --nnodes, its own --node-rank (0 on the first) and the "
+        "first machine's --master-addr and --master-port.")
+    d.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="processes on this machine (default 1)")
+    d.add_argument("--nnodes", type=int, default=1, metavar="M", help="machines (default 1)")
+    d.add_argument("--node-rank", type=int, default=0, metavar="K",
+                   help="this machine's number, 0 .. M-1 (0 writes the run folder)")
+    d.add_argument("--master-addr", metavar="HOST", help="address of machine 0 (with --nnodes)")
+    d.add_argument("--master-port", type=int, metavar="PORT",
+                   help="a free TCP port on machine 0 (with --nnodes; default 29500)")
 
 
 def _clean(value):
@@ -72,8 +88,9 @@ class _Progress:
         elif kind == "epoch":
             row = {k: v for k, v in e.items() if k not in ("event", "confusion", "misclassified")}
             line = json.dumps(_clean(row))
-            self.metrics.write(line + "\n")
-            self.metrics.flush()
+            if self.metrics is not None:
+                self.metrics.write(line + "\n")
+                self.metrics.flush()
             if not self.quiet:
                 sys.stderr.write("\n")
             print(line, flush=True)
@@ -112,8 +129,18 @@ def _train(args) -> int:
     from . import runs
     from .config import resume_config
 
-    if args.nproc != 1:
+    from . import distributed
+
+    if (args.nproc != 1 or args.nnodes != 1) and not distributed.is_worker():
         return _train_distributed(args)
+    if getattr(args, "overfit_tiny", False) or getattr(args, "check_gradients", False) \
+            or getattr(args, "correlated_units", None):
+        from .debugging import run_habits
+
+        return run_habits(args, _error, _print_final)
+    main = int(os.environ.get("RANK", "0") or 0) == 0  # under torchrun: only rank 0 reports
+    if not main:
+        args.quiet = True
     try:
         doc = load_graph(args.file)
     except GraphFileError as exc:
@@ -158,47 +185,76 @@ def _train(args) -> int:
         if ignored:
             notes.append(f"resuming with the checkpoint's settings; the graph's differ and "
                          f"are ignored: {'; '.join(ignored)}")
-        if runs.continues_in(out, ckpt_path):
+        if not main:  # another rank of a DDP run: rank 0 alone tidies the folder
+            pass
+        elif runs.continues_in(out, ckpt_path):
             moved = runs.trim_after(out, int(state["epoch"]))
             if moved is not None:
                 notes.append(f"{out} had epochs after {state['epoch']}: moved them to {moved}")
         elif (moved := runs.archive_previous_run(out)) is not None:
             notes.append(f"{out} held another run: moved its files to {moved}")
-    else:
+    elif main:
         moved = runs.archive_previous_run(out)
         if moved is not None:
             notes.append(f"{out} held a previous run: moved its files to {moved} "
                          "(a new run never mixes with an old one; --resume continues one)")
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
+    if not main:  # another rank of a DDP run: trains its part, rank 0 writes and reports
+        trainer = Trainer(doc, cfg, out_dir=out, resume=args.resume,
+                          base_dir=Path(args.file).resolve().parent, max_steps=args.max_steps)
+        final = trainer.fit()
+        return _end_worker(trainer, 1 if final.get("status") == "error" else 0)
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        metrics = open(out / "metrics.jsonl", "a", encoding="utf-8")
     except OSError as exc:
         return _error(f"cannot write to {out}: {exc.strerror or exc}")
-    with metrics:
-        progress = _Progress(metrics, args.quiet)
-        trainer = Trainer(doc, cfg, out_dir=out, on_event=progress, resume=args.resume,
-                          base_dir=Path(args.file).resolve().parent, max_steps=args.max_steps)
-        final = trainer.fit()
+    progress = _Progress(None, args.quiet)  # metrics.jsonl: the Trainer's run record
+    trainer = Trainer(doc, cfg, out_dir=out, on_event=progress, resume=args.resume,
+                      base_dir=Path(args.file).resolve().parent, max_steps=args.max_steps)
+    final = trainer.fit()
+    final["processes"] = trainer.group.world
     _print_final(final)
-    return 1 if final.get("status") == "error" else 0
+    return _end_worker(trainer, 1 if final.get("status") == "error" else 0)
+
+
+def _end_worker(trainer, code: int) -> int:
+    """Leave the process group of a DDP run (all ranks together); a single run returns."""
+    if not trainer.group.active:
+        return code
+    try:
+        trainer.group.close()
+    finally:
+        # gloo's threads could abort the process in C++ teardown at exit ("terminate called
+        # without an active exception"); everything is written and flushed by now
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _train_distributed(args) -> int:
-    """--nproc N: DDP under torchrun, through the standalone train.py the export writes."""
-    import argparse as _argparse
+    """--nproc N / --nnodes M: this same command as N processes under torchrun (see
+    runtime/training/distributed.py); rank 0 writes the run folder and prints."""
+    from . import distributed
 
-    from runtime.export.cli import cmd_train_dist
-
-    unsupported = [f"--{n.replace('_', '-')}" for n in ("data", "device", "seed", "batch_size",
-                                                         "lr", "resume")
-                   if getattr(args, n) is not None]
-    if unsupported:
-        return _error(f"{', '.join(unsupported)} cannot be combined with --nproc; set them in "
-                      "the graph's training section")
-    ns = _argparse.Namespace(file=args.file, nproc=args.nproc, out=args.out, weights=None,
-                             epochs=args.epochs, max_steps=args.max_steps, loss_log=None,
-                             json_result=True)
-    return cmd_train_dist(ns)
+    if args.nproc < 1 or args.nnodes < 1:
+        return _error("--nproc and --nnodes must be at least 1")
+    if not 0 <= args.node_rank < args.nnodes:
+        return _error(f"--node-rank must be in 0..{args.nnodes - 1}")
+    if args.max_steps is not None and args.max_steps < 1:
+        return _error("--max-steps must be at least 1")
+    # the processes run in this folder: the same paths mean the same files as in one run
+    argv = ["train", args.file] + (["--out", args.out] if args.out else [])
+    for name in ("data", "epochs", "device", "seed", "batch_size", "lr", "threads", "resume",
+                 "max_steps"):
+        value = getattr(args, name)
+        if value is not None:
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+    if args.quiet:
+        argv.append("--quiet")
+    code, last = distributed.launch(args.nproc, argv, args.nnodes, args.node_rank,
+                                    args.master_addr, args.master_port)
+    if code != 0 and args.node_rank == 0 and not last.startswith("{"):
+        return _error(f"torchrun exited with code {code} (see the messages above)")
+    return 1 if code else 0

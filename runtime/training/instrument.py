@@ -54,7 +54,7 @@ def clip_by_norm_(grads_of: list[torch.nn.Parameter], total: torch.Tensor, max_n
 
 def default_probe(doc, module) -> str | None:
     """The first convolution node, else the first node with parameters."""
-    from ..analysis import analyze
+    from ..pipeline import analyze
 
     order = analyze(doc).order
     names = dict(module.named_children())
@@ -68,7 +68,7 @@ def default_probe(doc, module) -> str | None:
 
 
 def first_conv(doc, module) -> str | None:
-    from ..analysis import analyze
+    from ..pipeline import analyze
 
     names = dict(module.named_children())
     return next((n for n in analyze(doc).order if doc.nodes[n].type in CONV_TYPES and n in names

@@ -17,6 +17,12 @@ EXAMPLE_TRAINING: dict[str, dict[str, Any]] = {
     # LeNet-style CNN on scikit-learn's 8x8 digits: ~98% validation accuracy in 10 epochs
     "digits_cnn": dict(dataset="digits", optimizer="adam", lr=0.003, batch_size=32, epochs=10,
                        val_split=0.2, early_stopping=4),
+    # 8 hidden layers deep on the flattened digits: sigmoid (vanishing gradients) against
+    # Dense -> BatchNorm -> ReLU; plain momentum SGD so the gradients are what moves
+    "deep_sigmoid_mlp": dict(dataset="digits", optimizer="momentum", lr=0.05, batch_size=32,
+                             epochs=10, val_split=0.2),
+    "deep_relu_bn_mlp": dict(dataset="digits", optimizer="momentum", lr=0.05, batch_size=32,
+                             epochs=10, val_split=0.2),
     # LeNet-5 (32x32 input) on the digits, resized from 8x8 to 32x32: ~97% in 3 epochs
     "lenet5": dict(dataset="digits?size=32", optimizer="adam", lr=0.002, batch_size=32,
                    epochs=10, val_split=0.2, early_stopping=4),

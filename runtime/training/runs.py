@@ -25,7 +25,9 @@ from pathlib import Path
 from .checkpoint import checkpoint_epoch, list_checkpoints
 
 EXAMPLES_DIR = (Path(__file__).resolve().parents[2] / "resources" / "examples").resolve()
-RUN_FILES = ("checkpoints", "metrics.jsonl", "config.json", "weights.safetensors")
+RUN_FILES = ("checkpoints", "metrics.jsonl", "config.json", "weights.safetensors",
+             "run.json", "graph.json", "steps.jsonl", "tensorboard",  # (record.py writes these four)
+             "node_stats.jsonl")
 ARCHIVE = "previous"
 
 

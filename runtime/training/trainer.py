@@ -10,6 +10,7 @@ Step losses and gradient norms stay on the device and are read back once every
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import deque
 from pathlib import Path
@@ -22,10 +23,12 @@ from ..compiler import CompileError, build_module, signature
 from ..data import DataError, Dataset, bind, load_dataset, normalisation, split
 from ..data.augment import augment
 from . import checkpoint as ckpt
+from . import distributed
 from . import instrument as ins
 from . import runs
 from .config import ConfigError, TrainConfig, resume_config
 from .control import Control
+from .health import HealthMonitor
 
 STEP_LOSSES_KEPT = 100_000  # newest step losses kept in memory (for tests and summaries)
 CLASSIFICATION_LOSSES = ("CrossEntropy", "MulticlassHinge", "BinaryCrossEntropy")
@@ -91,6 +94,10 @@ class Trainer:
         self.device_name = device or self.cfg.device
         self.out_dir = Path(out_dir) if out_dir else None
         self.on_event = on_event or (lambda event: None)
+        if self.out_dir is not None:  # run.json, metrics, TensorBoard events: record.py
+            from .record import RunRecorder
+
+            self.on_event = RunRecorder(self, self.on_event)
         self.control = control or Control()
         self.resume = resume
         self.base_dir = base_dir
@@ -99,10 +106,13 @@ class Trainer:
         self.history: list[dict] = []  # epoch events (without arrays)
         self.step_losses: deque[float] = deque(maxlen=STEP_LOSSES_KEPT)  # bounded memory
         self.last_checkpoint: str | None = None
+        self.group = distributed.Group()  # the process group (set in setup under torchrun)
+        self.main = int(os.environ.get("RANK", "0") or 0) == 0  # only rank 0 reports and writes
 
     # ------------------------------------------------------------------ events
     def emit(self, event: str, **fields) -> None:
-        self.on_event({"event": event, **fields})
+        if self.main:
+            self.on_event({"event": event, **fields})
 
     def _fail(self, message: str, step: int | None) -> dict:
         self.emit("error", message=message, step=step, checkpoint=self.last_checkpoint)
@@ -119,10 +129,11 @@ class Trainer:
         cfg = self.cfg
         cfg.validate()
         self._prepare_out_dir()
-        self.device = resolve_device(self.device_name)
+        self.device = distributed.local_device(resolve_device(self.device_name))
+        self.group = distributed.current(self.device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        from ..analysis import analyze
+        from ..pipeline import analyze
 
         analysis = analyze(self.doc)  # before seeding: analysis may build layers once
         torch.manual_seed(cfg.seed)
@@ -144,7 +155,10 @@ class Trainer:
             {"params": decay, "weight_decay": cfg.weight_decay},
             {"params": no_decay, "weight_decay": 0.0}])
         self.params = [p for _, p in named]
+        self.train_model = self.group.wrap(self.module, self.device)  # DDP under torchrun
         self.norms = ins.GradNorms(named, self.device)
+        self.health = HealthMonitor(self.doc, self.module, named, self.device,
+                                    self.out_dir if self.main else None, self.emit)
         self.amp_dtype = None
         if cfg.amp and self.device.type == "cuda":
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -157,7 +171,10 @@ class Trainer:
         self._probe_version = self.control.probe()[0]
         src_x, src_y = (self.val_x, self.val_y) if self.n_val else (self.train_x, self.train_y)
         self.probe_args = tuple(t[:64] for t in src_x + src_y)
-        self.n_batches = max(1, self.n_train // cfg.batch_size + (self.n_train % cfg.batch_size > 1))
+        # a last partial batch of one sample is dropped (batch statistics of one sample); under
+        # DDP, one smaller than the number of processes (each takes a part of every batch)
+        self.n_batches = max(1, self.n_train // cfg.batch_size + (
+            self.n_train % cfg.batch_size > max(1, self.group.world - 1)))
         self.total_steps = self.n_batches * cfg.epochs
         if self.max_steps:
             self.total_steps = min(self.total_steps, self.max_steps)
@@ -186,7 +203,7 @@ class Trainer:
 
     def _prepare_out_dir(self) -> None:
         """A new run never mixes with an older one in ``out_dir`` (see runs.py)."""
-        if self.out_dir is None:
+        if self.out_dir is None or not self.main:
             return
         if self._resume_state is None:
             if ckpt.list_checkpoints(self.out_dir / "checkpoints"):
@@ -348,7 +365,8 @@ class Trainer:
                               self.state["step"])
 
     def _loop(self) -> dict:
-        cfg, st, model, dev = self.cfg, self.state, self.module, self.device
+        cfg, st, model, dev = self.cfg, self.state, self.train_model, self.device
+        group = self.group
         n, bs = self.n_train, cfg.batch_size
         self.emit("started", total_steps=self.total_steps, steps_per_epoch=self.n_batches,
                   epochs=cfg.epochs, device=str(dev),
@@ -376,7 +394,7 @@ class Trainer:
                 if not self.control.wait():
                     status = "stopped"
                     break
-                idx = perm[b * bs:(b + 1) * bs]
+                idx, share = group.shard(perm[b * bs:(b + 1) * bs])
                 xs = [t[idx] for t in self.train_x]
                 ys = [t[idx] for t in self.train_y]
                 if cfg.augment:
@@ -384,10 +402,13 @@ class Trainer:
                 lr = get_lr(cfg, st["step"], self.n_batches, self.total_steps) * st["plateau_scale"]
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr
+                watched = st["step"] % cfg.instrument_every == 0  # node statistics this step
+                if watched:
+                    self.health.arm()
                 with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                     out = model(*xs, *ys)
                 loss = out["loss"].float()
-                objective = loss
+                objective = loss * share if group.active else loss
                 if cfg.l1:
                     objective = loss + cfg.l1 * sum(p.abs().sum() for p in self.l1_params)
                 self.optimizer.zero_grad(set_to_none=True)
@@ -395,8 +416,8 @@ class Trainer:
                 if self.scaler:
                     self.scaler.unscale_(self.optimizer)
                 total, norms = self.norms.total()  # before clipping
-                if st["step"] % cfg.instrument_every == 0:
-                    self.emit("grad_norms", step=st["step"], norms=self.norms.per_node(norms))
+                if watched:
+                    self.health.grads(norms)
                 if cfg.clip_norm:
                     ins.clip_by_norm_(self.params, total, cfg.clip_norm)
                 if cfg.clip_value:
@@ -406,8 +427,10 @@ class Trainer:
                     self.scaler.update()
                 else:
                     self.optimizer.step()
+                if watched:
+                    self.health.finish(st["step"], loss)
                 k = len(buf_meta)
-                buf_loss[k] = loss.detach()
+                buf_loss[k] = loss.detach() * (share / group.world) if group.active else loss.detach()
                 buf_norm[k] = total.detach()
                 buf_meta.append((st["step"], epoch + 1, b + 1, lr))
                 loss_sum += loss.detach() * len(idx)
@@ -435,13 +458,18 @@ class Trainer:
                 buf_meta = []
             if status == "stopped" or seen == 0:
                 break
+            if group.active:  # the whole batch's sums: one collective per epoch
+                sums = group.sum_(torch.stack([loss_sum.double(), correct.double(),
+                                               torch.as_tensor(count, device=dev).double(),
+                                               torch.tensor(float(seen), device=dev).double()]))
+                loss_sum, correct, count, seen = sums[0], sums[1], sums[2], int(sums[3])
             count = int(count)  # a device tensor when a padding class is left out
             status = self._end_epoch(epoch + 1, (loss_sum / seen).item(),
                                      correct.item() / count if self.acc and count else None)
             if status != "completed" or cut:
                 break
         final = {**self._final(), "status": status}
-        if self.out_dir is not None:  # the trained weights outlive the process
+        if self.out_dir is not None and self.main:  # the trained weights outlive the process
             final["weights"] = str(self.save_weights(self.out_dir / "weights.safetensors"))
             final["out_dir"] = str(self.out_dir)
         self.emit("finished", metrics=final)
@@ -450,7 +478,7 @@ class Trainer:
     def _flush(self, buf_loss, buf_norm, meta, t0, bs):
         """Read the buffered step metrics back (one sync) and emit step events; returns the
         first non-finite step, if any."""
-        losses = buf_loss[:len(meta)].tolist()
+        losses = self.group.sum_(buf_loss[:len(meta)]).tolist()
         norms = buf_norm[:len(meta)].tolist()
         rate = bs * len(meta) / max(time.perf_counter() - t0, 1e-9)
         for (s, e, b, lr), loss, g in zip(meta, losses, norms):
@@ -487,7 +515,7 @@ class Trainer:
         self.history.append({k: v for k, v in event.items() if k not in ("confusion", "misclassified")})
         self.emit("epoch", **event)
         self._sample_text(epoch)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.main:
             path = ckpt.save_checkpoint(
                 self.out_dir / "checkpoints", epoch, self.module, self.optimizer,
                 # the last epoch's metrics only (what resume needs for the final report):
@@ -542,6 +570,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ instrumentation
     def _visualize(self, step: int) -> None:
+        if not self.main:
+            return
         version, node = self.control.probe()
         if version != self._probe_version:
             self._probe_version, self.probe_node = version, node or self.probe_node
@@ -557,7 +587,7 @@ class Trainer:
 
     def _sample_text(self, epoch: int) -> None:
         ds = self.dataset
-        if not (ds.vocab and self.cfg.sample_length and self.acc and not self.acc["binary"]
+        if not self.main or not (ds.vocab and self.cfg.sample_length and self.acc and not self.acc["binary"]
                 and len(self.sig.inputs) == 1
                 and self.doc.nodes[self.sig.inputs[0]].type == "TokenInput"):
             return

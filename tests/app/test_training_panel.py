@@ -284,6 +284,10 @@ def test_buffers_stay_bounded_and_export(tmp_path, qtbot, window):
     events = [{"event": "step", "step": s, "epoch": 0, "batch": s, "loss": 1 / (s + 1),
                "lr": 0.1, "grad_norm": 1.0, "samples_per_s": 1.0} for s in range(50_000)]
     events += [{"event": "grad_norms", "step": 10, "norms": {"hidden1": 1e-9, "logits": 2e3}}]
+    events += [{"event": "warning", "node": "hidden1", "kind": "vanishing", "step": 10,
+                "message": "hidden1: relative gradient 1e-9 (vanishing gradient): try ReLU"},
+               {"event": "warning", "node": "logits", "kind": "exploding", "step": 10,
+                "message": "logits: update ratio 0.5 (exploding gradient): lower the rate"}]
     plots.ingest(events)
     plots.redraw()
     assert plots.store.nbytes <= 6 * 2 * 4096 * 8

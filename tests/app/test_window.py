@@ -395,6 +395,8 @@ def test_agreed_interface(make_window, qtbot):
 def test_auto_layout_is_one_undo_step(make_window):
     w = make_window()
     w.open_example(EXAMPLES / "mlp_spirals.json")
+    for i, node in enumerate(list(w.document)):  # scattered (the example is laid out)
+        w.document.move_node(node.id, (i * 37 % 300, i * 91 % 500))
     before = canonical(w.document)
     w.editor.auto_layout()
     assert w.undo_stack.count() == 1 and canonical(w.document) != before
@@ -544,7 +546,8 @@ def test_drag_a_wire_by_its_output_end_to_another_output(make_window, qtbot):
     qtbot.wait(10)
     old = next(e for e in w.document.edges if (e.source, e.target) == ("hidden1", "tanh1"))
     vp = w.view.viewport()
-    beside = port_view_pos(w, "hidden1", old.source_port, True) + QPoint(12, 0)
+    out_dir = QPoint(0, 12) if w.editor.scene.direction == "TB" else QPoint(12, 0)
+    beside = port_view_pos(w, "hidden1", old.source_port, True) + out_dir
     other = port_view_pos(w, "point", "out", True)
     qtbot.mousePress(vp, Qt.LeftButton, Qt.NoModifier, beside)
     qtbot.mouseMove(vp, other)
@@ -555,7 +558,7 @@ def test_drag_a_wire_by_its_output_end_to_another_output(make_window, qtbot):
     w.undo_stack.undo()  # one step
     assert old in w.document.edges and len([e for e in w.document.edges if e.target == "tanh1"]) == 1
     # a press on a node near its port still moves the node, never grabs a wire
-    inside = port_view_pos(w, "hidden1", old.source_port, True) - QPoint(12, 0)
+    inside = port_view_pos(w, "hidden1", old.source_port, True) - out_dir
     assert w.editor.scene._wire_end_at(w.view.mapToScene(inside)) is None
 
 

@@ -165,12 +165,16 @@ def test_paste_renames_taken_ids_and_keeps_inner_edges(qapp):
     assert len(pasted_edges) == len(inner)
 
 
-def test_layout_puts_every_edge_left_to_right(qapp):
-    doc = start_doc()
-    for n, pos in layered_positions(doc).items():
-        doc.move_node(n, pos)
-    for e in doc.edges:
-        assert doc.node(e.source).position[0] < doc.node(e.target).position[0]
+def test_layout_puts_every_edge_along_the_flow(qapp):
+    """Top to bottom: every wire goes down, or (a wrapped long drawing) on to the next
+    column on the right; left to right likewise with rows."""
+    for direction, (along, across) in (("TB", (1, 0)), ("LR", (0, 1))):
+        doc = start_doc()
+        for n, pos in layered_positions(doc, direction=direction).items():
+            doc.move_node(n, pos)
+        for e in doc.edges:
+            a, b = doc.node(e.source).position, doc.node(e.target).position
+            assert b[along] > a[along] or b[across] > a[across] + 100, (direction, e)
 
 
 def test_paste_skips_edges_to_ports_that_do_not_exist(qapp):

@@ -136,7 +136,7 @@ def test_a_wire_to_a_block_port_removed_inside_is_reported_and_undoable():
     brings the wire back as it was."""
     from runtime.blocks import group, inner_document, graph_param
     from runtime.serialization import load_graph
-    from runtime.validation import validate
+    from runtime.pipeline import validate
     from pathlib import Path
 
     doc = load_graph(Path(__file__).resolve().parents[2] / "resources" / "examples" / "mlp_spirals.json")

@@ -1,4 +1,4 @@
-"""Each sequence input of an export keeps its own dynamic length (issue 6).
+"""Each sequence input of an export keeps its own dynamic length.
 
 seq2seq's `source` (20 steps) and `previous` (24 steps) are independent: the ONNX file
 names one time axis per input (steps_source, steps_previous) and the .pt2 program has

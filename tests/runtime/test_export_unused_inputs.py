@@ -1,4 +1,4 @@
-"""A graph with an input (or target) that feeds nothing still exports and trains (issue 6).
+"""A graph with an input (or target) that feeds nothing still exports and trains.
 
 Validation only warns about a stray input, so the graph is valid; the compiled module,
 its signature, example_inputs, the data binding and every export must agree on the

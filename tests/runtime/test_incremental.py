@@ -18,7 +18,8 @@ from runtime import CATALOG, GraphDocument, load_graph
 from runtime.analysis import analyze, analyze_full, clear_cache
 from runtime.diagnostics import has_errors
 from runtime.graph import Edge, GraphError
-from runtime.validation import validate, validate_structure
+from runtime.pipeline import validate
+from runtime.validation import validate_structure
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

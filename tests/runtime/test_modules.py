@@ -1,6 +1,6 @@
 """Reference checks of the custom modules (runtime/catalog/modules.py).
 
-Each module is compared with a torch oracle or with the formula in CONCEPTS.md written
+Each module is compared with a torch oracle or with its textbook formula written
 out plainly (explicit loops on tiny cases), in float64 so tolerances can be tight.
 """
 from __future__ import annotations

@@ -18,7 +18,7 @@ from runtime.compiler import example_inputs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 T, D, H, N = 6, 3, 5, 4
-ATOL = RTOL = 1e-5  # issue 3: hand-drawn cells equal torch's layers to 1e-5 (float32 holds)
+ATOL = RTOL = 1e-5  # hand-drawn cells equal torch's layers to 1e-5 (float32 holds)
 
 
 def cell_doc(add, out="collect", steps=T) -> tuple[GraphDocument, dict]:
@@ -550,7 +550,7 @@ def test_char_models_take_any_length_with_one_parameter_set(name):
 
 
 # ---- export: ONNX (legacy exporter, dynamic batch and sequence axes) and torch.export ---------
-# runtime/export/core.py (the export task) owns the product's exporters and their checks;
+# runtime/export/ owns the product's exporters and their checks;
 # this helper checks the recurrent examples on the full grid of two batch sizes x two
 # sequence lengths with onnxruntime.
 

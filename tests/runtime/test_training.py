@@ -63,7 +63,7 @@ def of(events, kind):
     return [e for e in events if e["event"] == kind]
 
 
-# ---- accuracy targets (issue 5, item 7) ---------------------------------------------------
+# ---- accuracy targets ---------------------------------------------------
 def example(stem: str) -> tuple[GraphDocument, TrainConfig]:
     """A gallery example with its own training section (single-threaded for the test)."""
     doc = load_graph(EXAMPLES / f"{stem}.json")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ...analysis import analyze
+from ...pipeline import analyze, flatten
 from ...compiler import signature
 from ..prepare import Prepared, make_inputs
 from ..result import ExportError, ExportResult
@@ -56,14 +56,13 @@ assert not bad, bad
 
 
 def export_python(p: Prepared, out: Path, result: ExportResult) -> None:
-    from ...blocks import expand, has_blocks
     from ..pycode import CodegenError, generate_model_code
     from ..trainscript import generate_train_script
 
     doc, analysis, sig = p.doc, p.analysis, p.sig
-    if has_blocks(doc):  # code has one attribute per layer: blocks are inlined (C1 -> block1__C1)
-        doc = expand(doc)
-        analysis, sig = analyze(doc), signature(doc)
+    flat = flatten(doc)  # code has one attribute per layer: blocks are inlined (C1 -> block1__C1)
+    if flat is not doc:
+        doc, analysis, sig = flat, analyze(flat), signature(flat)
     try:
         code = generate_model_code(doc, analysis, p.predict, p.train, sig, p.class_name)
     except CodegenError as exc:

@@ -1,0 +1,230 @@
+"""Training health painted on the canvas: a small read-out above each node.
+
+    overlay = HealthOverlay(view)          # one per canvas view
+    overlay.update_stats(step, {"conv1": {"grad_norm": 0.03, "update_ratio": 1e-3, ...}})
+    overlay.set_enabled(False)             # View > Show Training State
+    overlay.clear()                        # the graph changed shape
+
+Each read-out is a :class:`HealthBadge`, a child item of the node's item (so it moves with
+the node and leaves the node's own drawing and cache alone): a chip coloured by the
+gradient norm on a log scale (blue: vanishing, green: healthy, red: exploding), the
+gradient norm, the update ratio |lr * update| / |w|, and the share of dead (ReLU) or
+saturated (sigmoid/tanh) units. New figures are applied at most ``HZ`` times a second,
+only to badges whose text changed. A :class:`HealthLegend` in the view's corner explains
+the colours.
+"""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QObject, QRectF, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsItem, QWidget
+
+LOG_LO, LOG_HI = -8.0, 1.0  # colour scale of the gradient norm: 1e-8 .. 10
+BADGE_H = 18.0
+HZ = 4.0
+SMALL_LOD = 0.45  # below this zoom only the coloured bar is drawn
+
+
+def grad_colour(g: float | None) -> QColor:
+    """Blue (1e-8 and below: vanishing) through green (about 1e-3 .. 1e-1) to red (10 and
+    above: exploding); grey when unknown."""
+    if g is None or not math.isfinite(g):
+        return QColor("#d62728") if g is not None else QColor("#9aa0a6")
+    t = (math.log10(max(g, 1e-30)) - LOG_LO) / (LOG_HI - LOG_LO)
+    t = min(1.0, max(0.0, t))
+    return QColor.fromHsvF((1 - t) * 0.66, 0.75, 0.85)  # hue 240 deg (blue) -> 0 (red)
+
+
+def _num(v: float) -> str:
+    if v == 0:
+        return "0"
+    return f"{v:.1e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+def badge_text(rec: dict) -> str:
+    parts = []
+    if rec.get("grad_norm") is not None:
+        parts.append(f"∇ {_num(rec['grad_norm'])}")
+    if rec.get("update_ratio") is not None:
+        parts.append(f"Δ {_num(rec['update_ratio'])}")
+    if rec.get("dead_fraction") is not None:
+        parts.append(f"dead {rec['dead_fraction']:.0%}")
+    if rec.get("saturated_fraction") is not None:
+        parts.append(f"sat {rec['saturated_fraction']:.0%}")
+    if not parts and rec.get("act_std") is not None:
+        parts.append(f"σ {rec['act_std']:.2g}")
+    return "  ".join(parts)
+
+
+class HealthBadge(QGraphicsItem):
+    """The read-out above one node (a child of its NodeItem)."""
+
+    def __init__(self, node_item: QGraphicsItem, width: float):
+        super().__init__(node_item)
+        self.width = width
+        self.text = ""
+        self.rec: dict = {}
+        self.warn = False
+        self.setPos(0, -BADGE_H - 3)
+        self.setZValue(3)
+        self.setAcceptedMouseButtons(Qt.NoButton)
+
+    def set_record(self, rec: dict, warn: bool = False) -> bool:
+        text = badge_text(rec)
+        if text == self.text and warn == self.warn:
+            return False
+        self.rec, self.text, self.warn = dict(rec), text, warn
+        tip = "<b>Training state</b><br>" + "<br>".join(
+            f"{k.replace('_', ' ')}: {v:.3g}" for k, v in rec.items()
+            if isinstance(v, (int, float)) and v is not None)
+        self.setToolTip(tip)
+        self.update()
+        return True
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self.width, BADGE_H)
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        colour = grad_colour(self.rec.get("grad_norm")) if "grad_norm" in self.rec else None
+        r = self.boundingRect()
+        painter.setRenderHint(QPainter.Antialiasing, lod > SMALL_LOD)
+        if lod < SMALL_LOD:  # far out: a coloured bar says enough
+            painter.fillRect(QRectF(0, BADGE_H - 8, self.width, 8),
+                             colour or QColor(150, 150, 150, 160))
+            return
+        painter.setPen(QPen(QColor("#d62728") if self.warn else QColor(0, 0, 0, 60), 1.2))
+        painter.setBrush(QColor(255, 255, 255, 235))
+        painter.drawRoundedRect(r, 4, 4)
+        x = 4.0
+        if colour is not None:
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(colour)
+            painter.drawRoundedRect(QRectF(x, 4, 10, BADGE_H - 8), 2, 2)
+            x += 14
+        f = QFont(painter.font())
+        f.setPointSizeF(7.5)
+        painter.setFont(f)
+        painter.setPen(QColor("#1f2328"))
+        painter.drawText(QRectF(x, 0, self.width - x - 3, BADGE_H),
+                         Qt.AlignVCenter | Qt.AlignLeft, self.text)
+
+
+class HealthLegend(QWidget):
+    """The colour scale and the abbreviations, in a corner of the canvas."""
+
+    W, H = 300, 58
+
+    def __init__(self, parent: QWidget):
+        super().__init__(parent)
+        self.setAttribute(Qt.WA_TransparentForMouseEvents)
+        self.step: int | None = None
+        self.resize(self.W, self.H)
+
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing)
+        p.setPen(QPen(QColor(0, 0, 0, 70)))
+        p.setBrush(QColor(255, 255, 255, 230))
+        p.drawRoundedRect(QRectF(0.5, 0.5, self.W - 1, self.H - 1), 5, 5)
+        f = QFont(p.font())
+        f.setPointSizeF(8)
+        p.setFont(f)
+        p.setPen(QColor("#1f2328"))
+        title = "Training state" + (f" (step {self.step})" if self.step is not None else "")
+        p.drawText(QRectF(8, 2, self.W - 16, 16), Qt.AlignVCenter, title)
+        bar = QRectF(8, 20, 140, 10)
+        grad = QLinearGradient(bar.topLeft(), bar.topRight())
+        for i in range(11):
+            t = i / 10
+            grad.setColorAt(t, grad_colour(10 ** (LOG_LO + t * (LOG_HI - LOG_LO))))
+        p.setPen(Qt.NoPen)
+        p.setBrush(QBrush(grad))
+        p.drawRect(bar)
+        p.setPen(QColor("#57606a"))
+        p.drawText(QRectF(8, 31, 60, 12), Qt.AlignLeft, "1e-8")
+        p.drawText(QRectF(88, 31, 60, 12), Qt.AlignRight, "10")
+        p.drawText(QRectF(154, 18, self.W - 160, 14), Qt.AlignVCenter, "∇ gradient norm")
+        p.drawText(QRectF(154, 31, self.W - 160, 12), Qt.AlignVCenter, "Δ update / weight")
+        p.drawText(QRectF(8, 43, self.W - 16, 13), Qt.AlignVCenter,
+                   "dead / sat: share of dead or saturated units")
+
+
+class HealthOverlay(QObject):
+    """Badges for the nodes of one view's scene, fed with node_stats events."""
+
+    def __init__(self, view, parent: QObject | None = None):
+        super().__init__(parent or view)
+        self.view = view
+        self.enabled = True
+        self.stats: dict[str, dict] = {}
+        self.warned: set[str] = set()
+        self.step: int | None = None
+        self.badges: dict[str, HealthBadge] = {}
+        self.apply_count = 0
+        self.legend = HealthLegend(view.viewport())
+        self.legend.hide()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(int(1000 / HZ))
+        self._timer.timeout.connect(self.apply)
+
+    # ---- input -----------------------------------------------------------------------
+    def update_stats(self, step: int | None, stats: dict[str, dict]) -> None:
+        """Remember the newest figures; they reach the canvas within 1 / HZ seconds."""
+        for nid, rec in stats.items():
+            self.stats[nid] = {**self.stats.get(nid, {}), **rec}
+        self.step = step
+        if self.enabled and not self._timer.isActive():
+            self._timer.start()
+
+    def mark_warning(self, node_id: str | None) -> None:
+        if node_id:
+            self.warned.add(node_id)
+            if self.enabled and not self._timer.isActive():
+                self._timer.start()
+
+    def clear(self) -> None:
+        self.stats.clear()
+        self.warned.clear()
+        self.step = None
+        for badge in self.badges.values():
+            if badge.scene() is not None:
+                badge.scene().removeItem(badge)
+        self.badges.clear()
+        self.legend.hide()
+
+    def set_enabled(self, on: bool) -> None:
+        self.enabled = bool(on)
+        for badge in self.badges.values():
+            badge.setVisible(self.enabled)
+        if self.enabled:
+            self.apply()
+        else:
+            self.legend.hide()
+
+    # ---- drawing ---------------------------------------------------------------------
+    def apply(self) -> None:
+        """Put the remembered figures on the canvas (the timer's job)."""
+        self.apply_count += 1
+        scene = self.view.scene()
+        if not self.enabled or scene is None or not self.stats:
+            return
+        items = getattr(scene, "node_items", {})
+        for nid, rec in self.stats.items():
+            item = items.get(nid)
+            if item is None:
+                continue
+            badge = self.badges.get(nid)
+            if badge is None or badge.parentItem() is not item:
+                width = item.boundingRect().width() - 24 if hasattr(item, "body_rect") else 160
+                badge = HealthBadge(item, max(120.0, width))
+                self.badges[nid] = badge
+            badge.set_record(rec, nid in self.warned)
+            badge.setVisible(True)
+        self.legend.step = self.step
+        self.legend.move(8, max(0, self.view.viewport().height() - self.legend.H - 8))
+        self.legend.show()
+        self.legend.update()

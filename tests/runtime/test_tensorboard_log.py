@@ -1,0 +1,55 @@
+"""TensorBoard event files of a run, read back with TensorBoard's own reader; without the
+tensorboard package training is unchanged."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from runtime.training import Trainer
+from tests.runtime.test_experiments_runs import cfg, mlp
+
+
+@pytest.mark.slow
+def test_event_files_hold_the_loss_curve_gradient_norms_histograms_and_settings(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    losses = []
+    trainer = Trainer(mlp(), cfg(epochs=2, batch_size=50, instrument_every=4,
+                                 visualize_every=8), out_dir=out,
+                      on_event=lambda e: losses.append(e["loss"]) if e["event"] == "step" else None)
+    final = trainer.fit()
+    assert final["status"] == "completed"
+    acc = EventAccumulator(str(out / "tensorboard"), size_guidance={"scalars": 0, "histograms": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    curve = acc.Scalars("train/loss")
+    assert [e.step for e in curve] == list(range(final["steps"]))
+    assert [e.value for e in curve] == pytest.approx(losses, rel=1e-6)
+    assert curve[-1].value < curve[0].value  # it learned
+    assert [e.step for e in acc.Scalars("epoch/val_loss")] == [1, 2]
+    assert acc.Scalars("epoch/val_accuracy")[-1].value == pytest.approx(final["val_accuracy"])
+    assert {"grad_norm/dense1", "grad_norm/out"} <= set(tags["scalars"])
+    assert len(acc.Scalars("grad_norm/dense1")) == (final["steps"] + 3) // 4
+    assert {"weights/dense1", "weights/out"} <= set(tags["histograms"])
+    h = acc.Histograms("weights/dense1")[0].histogram_value
+    assert h.num == 2 * 8 + 8  # every weight and bias of the layer
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    hp = {k: plugin_data_pb2.HParamsPluginData.FromString(v)
+          for k, v in acc.PluginTagToContent("hparams").items()}
+    start = hp["_hparams_/session_start_info"].session_start_info
+    assert start.hparams["lr"].number_value == pytest.approx(0.01)
+    assert start.hparams["dataset"].string_value == "moons"
+    assert "_hparams_/session_end_info" in hp
+
+
+def test_without_tensorboard_training_works_unchanged(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # import tensorboard -> ImportError
+    out = tmp_path / "run"
+    final = Trainer(mlp(), cfg(), out_dir=out).fit()
+    assert final["status"] == "completed"
+    assert not (out / "tensorboard").exists()
+    assert (out / "run.json").exists() and (out / "metrics.jsonl").exists()
