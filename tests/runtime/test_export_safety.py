@@ -81,6 +81,7 @@ def test_export_never_writes_over_its_input(tmp_path, capsys):
     assert "class Net" in src.read_text()
 
 
+@pytest.mark.slow
 def test_an_existing_output_is_replaced_only_with_force(tmp_path, capsys):
     g = tmp_path / "g.json"
     save_graph(tiny_doc(), g)
@@ -111,6 +112,18 @@ def test_an_existing_output_is_replaced_only_with_force(tmp_path, capsys):
     assert _leftovers(tmp_path) == []
 
 
+def test_cli_refuses_an_existing_output_without_force(tmp_path, capsys):
+    g = tmp_path / "g.json"
+    save_graph(tiny_doc(), g)
+    out = tmp_path / "m.zip"
+    out.write_bytes(b"someone else's file")
+    assert cli_main(["export", str(g), "-f", "bundle", "-o", str(out)]) == 1
+    assert out.read_bytes() == b"someone else's file"
+    assert "pass --force to replace it" in capsys.readouterr().err
+    assert cli_main(["export", str(g), "-f", "bundle", "-o", str(out), "--force"]) == 0
+    assert load_bundle(out)[0] == tiny_doc()
+
+
 # ---- atomic outputs ---------------------------------------------------------------------
 
 
@@ -136,7 +149,7 @@ class _FullDisk:
 
 @pytest.mark.parametrize("fmt,out_name,fail_at", [
     ("bundle", "bundle_dir", 3),  # manifest, graph written; the weights fail
-    ("python", "py", 3),  # model.py, weights written; train.py fails
+    pytest.param("python", "py", 3, marks=pytest.mark.slow),  # model.py, weights; train.py fails
     ("onnx", "m.onnx", 1),
 ])
 def test_full_disk_leaves_no_partial_output(tmp_path, monkeypatch, fmt, out_name, fail_at):
@@ -159,8 +172,9 @@ def test_full_disk_leaves_no_partial_output(tmp_path, monkeypatch, fmt, out_name
     assert after == before and _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("fmt,out_name", [("onnx", "nan.onnx"), ("python", "nan_py"),
-                                          ("bundle", "nan.zip")])
+@pytest.mark.parametrize("fmt,out_name", [
+    ("onnx", "nan.onnx"), pytest.param("python", "nan_py", marks=pytest.mark.slow),
+    ("bundle", "nan.zip")])
 def test_an_export_that_fails_its_check_leaves_no_file(tmp_path, capsys, fmt, out_name):
     g = tmp_path / "g.json"
     save_graph(tiny_doc(), g)

@@ -19,6 +19,9 @@ from ..verify import check
 from ..weights import WeightsError, load_safetensors_bytes
 
 BUNDLE_FORMAT = "netbuilder.bundle"
+# float weights hardly compress (deflate saved 8% on VGG-16 and made the bundle the
+# slowest export): stored as they are; benchmarks/bench_bundle.py measures both
+COMPRESSION = zipfile.ZIP_STORED
 
 
 def _manifest(p: Prepared) -> dict[str, Any]:
@@ -40,7 +43,7 @@ def export_bundle(p: Prepared, out: Path, result: ExportResult) -> None:
     files = {"manifest.json": manifest, "graph.json": graph, "weights.safetensors": weights}
     if out.suffix.lower() == ".zip":
         buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        with zipfile.ZipFile(buf, "w", COMPRESSION) as z:
             for name, data in files.items():
                 z.writestr(name, data)
         write_bytes(out, buf.getvalue())

@@ -18,6 +18,7 @@ from ...graph import GraphDocument
 from ..result import first_line
 from .common import DEFAULT_STEPS, Ids, ImportError_, ImportProblem, ImportResult, input_node, verify_import
 from .onnx_ops import OPS
+from .onnx_recurrent import layout_node
 
 # operators computed here when all their inputs are constants (weights, shapes)
 FOLDABLE = {"Add", "Sub", "Mul", "Div", "Pow", "Neg", "Sqrt", "Cast", "Concat", "Gather",
@@ -42,7 +43,9 @@ class OnnxImport:
             t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in g.initializer}
         self.initializers = set(self.consts)
         self.shapes: dict[str, list] = {}
+        self.types: dict[str, int] = {}
         for vi in list(g.input) + list(g.value_info) + list(g.output):
+            self.types[vi.name] = vi.type.tensor_type.elem_type
             dims = vi.type.tensor_type.shape.dim
             self.shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
         self.nodes = list(g.node)
@@ -51,6 +54,8 @@ class OnnxImport:
             for x in n.input:
                 self.consumers.setdefault(x, []).append(n)
         self.values: dict[str, tuple[str, str]] = {}
+        # values that are no layer's output in batch-first form (see onnx_recurrent)
+        self.layout: dict[str, tuple] = {}
         self.skip: set[int] = set()
         self.ids = Ids()
         self._y = 0
@@ -62,6 +67,10 @@ class OnnxImport:
 
     def attrs(self, n) -> dict[str, Any]:
         return {a.name: self.onnx.helper.get_attribute_value(a) for a in n.attribute}
+
+    def elem_type(self, name: str) -> int | None:
+        """The ONNX element type of a value, where shape inference knows it."""
+        return self.types.get(name) or None
 
     def const(self, name: str) -> torch.Tensor | None:
         return self.consts.get(name)
@@ -120,6 +129,19 @@ class OnnxImport:
             return True
         if n.op_type not in FOLDABLE or not all(x == "" or x in self.consts for x in n.input):
             return False
+        if n.op_type in ("ConstantOfShape", "Expand", "Tile", "Range") and any(
+                x and bool((self.consts[x] >= self.BATCH).any()) for x in n.input
+                if not self.consts[x].is_floating_point()):
+            # a tensor as large as the batch: not a constant of the model (zeros made for
+            # the batch, e.g. a recurrent layer's initial state)
+            if n.op_type == "ConstantOfShape":
+                a = self.attrs(n).get("value")
+                from onnx import numpy_helper
+
+                if a is None or not numpy_helper.to_array(a).any():
+                    self.layout[n.output[0]] = ("batch_zeros",)
+                    return True
+            return False
         from onnx import numpy_helper
         from onnx.reference import ReferenceEvaluator
 
@@ -175,15 +197,15 @@ def import_onnx(path: str | Path, name: str | None = None) -> ImportResult:
             failed.update(n.output)  # downstream of a part already reported
             continue
         try:
-            if s.fold(n):
+            if s.fold(n) or layout_node(s, n, s.attrs(n), label):
                 continue
             conv = OPS.get(n.op_type)
             if conv is None:
                 raise ValueError(f"ONNX operator {n.op_type} is not in the supported subset")
             made = conv(s, n, s.attrs(n), label)
-            if made is not None:
-                nid, out = made
-                s.values[out] = (nid, "out")
+            if made is not None:  # (node id, value) or (node id, value, port)
+                nid, out, *port = made
+                s.values[out] = (nid, port[0] if port else "out")
         except Exception as exc:
             failed.update(n.output)
             res.problems.append(ImportProblem(label, str(exc) if isinstance(exc, ValueError)

@@ -1,7 +1,7 @@
 """ONNX operators that map to catalog nodes: one converter per operator type, in the
 table ``OPS``. A converter gets the import state and the node, adds catalog nodes and
-returns (node id, the ONNX value that node produces), or None when it only aliases a
-value; it raises ValueError with the reason when the node does not map. Look-ahead
+returns (node id, the ONNX value that node produces[, its port when not "out"]), or None
+when it only aliases a value; it raises ValueError with the reason when the node does not map. Look-ahead
 patterns (MatMul+Add -> Dense, AveragePool*k*w+b -> Subsample2d, (x-c)^2 summed -> RBF,
 Mul+Add by scalars -> Scale) take the nodes they absorb out of the walk."""
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any, Callable
 import torch
 
 from .common import size, window
+from .onnx_recurrent import last_step, recurrent
 
 def _gemm(s, n, a, label):
     w = s.const(n.input[1])
@@ -118,6 +119,9 @@ def _subsample(s, n, k, label):
 
 
 def _gather(s, n, a, label):
+    last = last_step(s, n, a)
+    if last is not None:
+        return last
     w = s.const(n.input[0])
     if w is None or a.get("axis", 0) != 0 or w.dim() != 2:
         raise ValueError("only Gather from a constant 2-D table (an embedding) maps")
@@ -183,6 +187,8 @@ def _reshape(s, n, a, label):
 
 
 def _concat(s, n, a, label):
+    if len(n.input) == 1:
+        return _alias(s, n, a, label)
     axis = a.get("axis")
     rank = len(s.shapes.get(n.input[0], []))
     if axis is not None and axis < 0 and rank:
@@ -263,6 +269,16 @@ def _unsqueeze(s, n, a, label):
                  {"centers": centers}), out
 
 
+def _cast(s, n, a, label):
+    import onnx
+
+    shape_ok = n.input[0] in s.values
+    if not shape_ok or a.get("to") != onnx.TensorProto.FLOAT or \
+            s.elem_type(n.input[0]) not in (onnx.TensorProto.FLOAT, None):
+        raise ValueError("only a Cast of a float tensor to float (a no-op) maps")
+    return _alias(s, n, a, label)
+
+
 def _alias(s, n, a, label):
     s.values[n.output[0]] = s.values[n.input[0]]
     return None
@@ -278,5 +294,6 @@ OPS: dict[str, Converter] = {
     "GlobalMaxPool": _global_max, "GlobalAveragePool": _global_avg, "ReduceMean": _reduce_mean,
     "Flatten": _flatten, "Reshape": _reshape, "Concat": _concat, "Add": _binary, "Mul": _binary,
     "BatchNormalization": _batch_norm, "Transpose": _transpose, "Unsqueeze": _unsqueeze,
-    "Identity": _alias, "Dropout": _alias,
+    "Identity": _alias, "Dropout": _alias, "Cast": _cast,
+    "LSTM": recurrent, "GRU": recurrent, "RNN": recurrent,
 }

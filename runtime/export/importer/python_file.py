@@ -120,9 +120,9 @@ def infer_input_shapes(model: nn.Module, params: list[str]) -> tuple[list[list[i
     a tuple of tensors, batch first), an ``input_shape`` attribute (per-sample dims, or one
     tuple per input), a first layer ``nn.Linear`` (its in_features), a first layer
     ``nn.Conv2d``/``nn.Conv1d`` where the square sizes (lengths) from 1 to 512 the model
-    runs at form one run, e.g. 28-31 for two 2x2 poolings before a Linear over 7x7 maps:
-    the smallest (tried on the meta device: no real computation). A model that runs at
-    sizes apart (global pooling) does not tell."""
+    runs at form one bounded run, e.g. 28-31 for two 2x2 poolings before a Linear over
+    7x7 maps: the smallest (tried on the meta device: no real computation). A model that
+    runs at any size (global pooling) does not tell."""
     ex = getattr(model, "example_input", None)
     if isinstance(ex, torch.Tensor):
         ex = (ex,)
@@ -148,7 +148,7 @@ def infer_input_shapes(model: nn.Module, params: list[str]) -> tuple[list[list[i
                 if _runs_on_meta(meta, (first.in_channels,) + ((s, s) if two_d else (s,)))]
         kind = f"{type(first).__name__}({first.in_channels}, ...)"
         what = "square size" if two_d else "length"
-        if fits and fits == list(range(fits[0], fits[-1] + 1)):
+        if fits and fits == list(range(fits[0], fits[-1] + 1)) and fits[-1] < 512:
             # one run of sizes (pooling floors them to the same map): the smallest is the
             # one no pooling crops
             s = fits[0]
