@@ -104,6 +104,9 @@ class GraphView(QGraphicsView):
         for i in scene.items():
             if i.parentItem() is None and i.isVisible():
                 rect = rect.united(i.sceneBoundingRect())
+        extra = getattr(scene, "extra_rect", None)  # drawn backdrops (time-step bands)
+        if extra is not None:
+            rect = rect.united(extra)
         return rect
 
     def fit_readable(self, *args) -> None:  # the former name

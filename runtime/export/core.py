@@ -96,10 +96,8 @@ def capabilities(doc: GraphDocument) -> dict[str, Capability]:
 
 
 def _loop_regions(doc: GraphDocument) -> list[str]:
-    try:
-        from ..recurrent import find_regions, has_recurrent_nodes
-    except ImportError:
-        return []
+    from ..topology import find_regions, has_recurrent_nodes
+
     if not has_recurrent_nodes(doc):
         return []
     regions, _ = find_regions(doc)

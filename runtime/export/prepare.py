@@ -10,7 +10,7 @@ import torch
 from torch import fx
 
 from ..analysis import Analysis
-from ..compiler import (CompileError, Signature, _class_name, build_module, random_source,
+from ..compiler import (CompileError, Signature, build_module, class_name, random_source,
                         signature)
 from ..graph import GraphDocument
 from ..pipeline import analyze
@@ -74,7 +74,7 @@ def prepare(doc: GraphDocument, weights: Mapping[str, torch.Tensor] | str | Path
     predict.eval()
     seq_inputs = tuple(i for i, nid in enumerate(sig.inputs)
                        if doc.nodes[nid].type in ("SequenceInput", "TokenInput"))
-    p = Prepared(doc, analysis, sig, predict, train, state, _class_name(doc), seq_inputs, False)
+    p = Prepared(doc, analysis, sig, predict, train, state, class_name(doc), seq_inputs, False)
     if seq_inputs:
         p.seq_groups = _length_groups(p)
         p.seq_variable = bool(p.seq_groups)

@@ -16,7 +16,7 @@ from .codeparts import CodegenError, ForwardWriter, Writer, record_modules, weig
 
 def time_loop_source() -> str:
     """``class TimeLoop(nn.Module)``: RecurrentLoop's source for model.py (plain torch)."""
-    from ..recurrent import RecurrentLoop
+    from ..recurrent.loop import RecurrentLoop
 
     tree = ast.parse(textwrap.dedent(inspect.getsource(RecurrentLoop)))
     cls = tree.body[0]
@@ -24,8 +24,8 @@ def time_loop_source() -> str:
 
     class Plain(ast.NodeTransformer):
         def visit_If(self, node):  # the export-time scan: not needed by plain code
-            if not node.orelse and any(isinstance(x, ast.Name) and x.id == "_exporting"
-                                       for x in ast.walk(node.test)):
+            if not node.orelse and any(isinstance(x, ast.Name) and x.id in ("exporting", "scan_loop")
+                                       for x in ast.walk(node)):
                 return None
             return self.generic_visit(node)
 
@@ -56,25 +56,17 @@ def loop_regions(doc: GraphDocument, analysis: Analysis, names: list[str]) -> di
     """Compiled loop submodules by name -> (region, consts, cell fx module)."""
     if not names:
         return {}
-    try:
-        from ..recurrent import RegionCompiler, find_regions
-    except ImportError:
-        raise CodegenError(f"{', '.join(names)}: unknown submodules") from None
+    from ..recurrent.regions import RegionCompiler
+    from ..topology import find_regions
+
     regions = {r.name: r for r in find_regions(doc)[0]}
     out = {}
     for name in names:
         r = regions.get(name)
         if r is None:
             raise CodegenError(f"{name}: a compiled submodule that is not a node or a region")
-        inc = {(e.target, e.target_port): e for e in doc.edges}
-        inside = set(r.nodes)
-        consts: list[tuple[str, str]] = []
-        for nid in r.inner + r.delays + r.outputs:
-            for e in doc.in_edges(nid):
-                if e.source not in inside and not (nid in r.delays and e.target_port == "init"):
-                    if (e.source, e.source_port) not in consts:
-                        consts.append((e.source, e.source_port))
-        cell = RegionCompiler(doc, analysis, r).build_cell(consts, inc)
+        consts = r.constants(doc)
+        cell = RegionCompiler(doc, analysis, r).build_cell(consts)
         out[name] = (r, consts, cell)
     return out
 

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..diagnostics import first_line  # noqa: F401  (one helper for the export package)
+
 FORMATS = ("bundle", "torchscript", "pt2", "onnx", "python")
 FORMAT_TITLES = {
     "bundle": "Netbuilder bundle (graph JSON + safetensors weights)",
@@ -46,10 +48,3 @@ class Capability:
     reason: str = ""  # why not (or a limit when supported)
 
 
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message (at most 300 characters)."""
-    text = str(exc).strip()
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()[:300]
-    return type(exc).__name__

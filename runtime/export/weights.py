@@ -11,8 +11,9 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from ..diagnostics import first_line
 from ..serialization import atomic_write_bytes
-from .result import first_line
+from ..diagnostics import first_line
 
 
 class WeightsError(Exception):

@@ -59,7 +59,7 @@ def test_summary_json(small_cnn, capsys):
     analysis = analyze(doc)
     rows = {row["id"]: row for row in data["nodes"]}
     assert set(rows) == set(doc.nodes)
-    assert [row["id"] for row in data["nodes"]] == analysis.order
+    assert [row["id"] for row in data["nodes"]] == doc.reading_order()  # branches together
     for nid, row in rows.items():
         assert set(row) == {"id", "label", "type", "output_shape", "params", "macs"}
         assert row["type"] == doc.nodes[nid].type
