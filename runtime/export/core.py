@@ -26,6 +26,7 @@ from typing import Mapping
 import torch
 
 from ..compiler import signature
+from ..diagnostics import first_line
 from ..graph import GraphDocument
 from .formats.bundle import BUNDLE_FORMAT, export_bundle, load_bundle
 from .formats.onnx import ONNX_OPSET, export_onnx
@@ -34,7 +35,7 @@ from .formats.python import export_python
 from .formats.torchscript import export_torchscript
 from .prepare import Prepared, make_inputs, other_steps, prepare, steps_label
 from .result import (DEFAULT_SUFFIX, FORMAT_TITLES, FORMATS, Capability, ExportError,
-                     ExportResult, Progress, first_line)
+                     ExportResult, Progress)
 from .staging import check_target, staged
 from .verify import ATOL, RTOL, compare, reference
 from .weights import WeightsError

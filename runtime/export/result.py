@@ -5,8 +5,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..diagnostics import first_line  # noqa: F401  (one helper for the export package)
-
 FORMATS = ("bundle", "torchscript", "pt2", "onnx", "python")
 FORMAT_TITLES = {
     "bundle": "Netbuilder bundle (graph JSON + safetensors weights)",

@@ -8,8 +8,9 @@ from typing import Callable
 
 import torch
 
+from ..diagnostics import first_line
 from .prepare import Prepared, fixed_note, make_inputs, other_steps, steps_label
-from .result import ExportError, ExportResult, first_line
+from .result import ExportError, ExportResult
 
 ATOL = 1e-4  # absolute tolerance (plus RTOL times the largest reference value)
 RTOL = 1e-4

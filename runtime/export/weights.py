@@ -13,7 +13,6 @@ from torch import nn
 
 from ..diagnostics import first_line
 from ..serialization import atomic_write_bytes
-from ..diagnostics import first_line
 
 
 class WeightsError(Exception):

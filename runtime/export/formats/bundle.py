@@ -10,10 +10,11 @@ from typing import Any
 
 import torch
 
+from ...diagnostics import first_line
 from ...graph import GraphDocument
 from ...serialization import GraphFileError, dumps, loads
 from ..prepare import Prepared, prepare
-from ..result import ExportError, ExportResult, first_line
+from ..result import ExportError, ExportResult
 from ..staging import write_bytes
 from ..verify import check
 from ..weights import WeightsError, load_safetensors_bytes

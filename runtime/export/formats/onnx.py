@@ -8,9 +8,10 @@ from pathlib import Path
 
 import torch
 
+from ...diagnostics import first_line
 from ..prepare import (Prepared, axis_name, default_steps, fixed_note, make_inputs,
                        other_steps)
-from ..result import ExportError, ExportResult, first_line
+from ..result import ExportError, ExportResult
 from ..staging import write_bytes
 from ..verify import check, check_cases, note_graph_fixed, quiet, reference
 

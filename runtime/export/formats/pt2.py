@@ -8,8 +8,9 @@ from typing import Any
 
 import torch
 
+from ...diagnostics import first_line
 from ..prepare import Prepared, fixed_note, make_inputs, other_steps, steps_label, steps_of
-from ..result import ExportError, ExportResult, first_line
+from ..result import ExportError, ExportResult
 from ..staging import write_bytes
 from ..verify import check, check_cases, note_graph_fixed, quiet
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import torch
 
+from ...diagnostics import first_line
 from ..prepare import Prepared, fixed_note, make_inputs
-from ..result import ExportError, ExportResult, first_line
+from ..result import ExportError, ExportResult
 from ..staging import write_bytes
 from ..verify import check, check_cases, compare, note_graph_fixed, quiet, reference
 

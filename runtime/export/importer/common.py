@@ -8,8 +8,9 @@ from typing import Callable
 
 import torch
 
+from ...diagnostics import first_line
 from ...graph import RESERVED_IDS, GraphDocument
-from ..result import first_line
+
 
 DEFAULT_STEPS = 16
 

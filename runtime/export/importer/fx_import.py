@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from ...diagnostics import first_line
 from ...graph import GraphDocument
-from ..result import first_line
+
 from .common import Ids, ImportError_, ImportProblem, ImportResult, input_node, window
 from .layers import module_converter
 

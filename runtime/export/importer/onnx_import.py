@@ -14,8 +14,9 @@ from typing import Any
 
 import torch
 
+from ...diagnostics import first_line
 from ...graph import GraphDocument
-from ..result import first_line
+
 from .common import DEFAULT_STEPS, Ids, ImportError_, ImportProblem, ImportResult, input_node, verify_import
 from .onnx_ops import OPS
 from .onnx_recurrent import layout_node

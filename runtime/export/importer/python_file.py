@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..result import first_line
+
+from ...diagnostics import first_line
 from .common import ImportError_, ImportResult, verify_import
 from .fx_import import import_module
 
