@@ -237,33 +237,25 @@ class RunsPanel(QWidget):
         value, ok = QInputDialog.getText(self, title, label, text=text)
         return value if ok else None
 
-    def rename_selected(self) -> None:
+    def _edit_selected(self, title: str, label: str, field: str, apply) -> None:
         runs = self.selected()
         if len(runs) != 1:
             return
-        name = self.ask_text("Rename run", "Name:", runs[0].name)
-        if name is None:
+        text = self.ask_text(title, label.format(name=runs[0].name), getattr(runs[0], field))
+        if text is None:
             return
         try:
-            index.rename(runs[0].path, name)
+            apply(runs[0].path, text)
         except index.RunError as exc:
             self.message.emit(str(exc))
             return
         self.refresh()
 
+    def rename_selected(self) -> None:
+        self._edit_selected("Rename run", "Name:", "name", index.rename)
+
     def note_selected(self) -> None:
-        runs = self.selected()
-        if len(runs) != 1:
-            return
-        note = self.ask_text("Note on run", f"Note on {runs[0].name}:", runs[0].note)
-        if note is None:
-            return
-        try:
-            index.set_note(runs[0].path, note)
-        except index.RunError as exc:
-            self.message.emit(str(exc))
-            return
-        self.refresh()
+        self._edit_selected("Note on run", "Note on {name}:", "note", index.set_note)
 
     def delete_selected(self) -> None:
         runs = self.selected()

@@ -73,6 +73,16 @@ def candidates(doc) -> dict[str, str]:
     return out
 
 
+def _log_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+    ticks = []
+    for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+        for m in (1, 2, 5):
+            v = m * 10.0 ** e
+            if lo / 1.5 <= v <= hi * 1.5:
+                ticks.append((math.log10(v), f"{v:g}"))
+    return ticks
+
+
 class SweepDialog(QDialog):
     trial_updated = Signal(object)  # a TrialInfo copy (from the sweep's thread)
     sweep_ended = Signal(str)  # "" or an error message
@@ -96,6 +106,7 @@ class SweepDialog(QDialog):
         self.params.horizontalHeader().setStretchLastSection(True)
         self.params.verticalHeader().hide()
         self.params.setMinimumHeight(110)
+        self.params.setMaximumHeight(190)
         add, remove = QPushButton("Add parameter", self), QPushButton("Remove", self)
         add.clicked.connect(lambda: self.add_param())
         remove.clicked.connect(self._remove_param)
@@ -130,7 +141,7 @@ class SweepDialog(QDialog):
         left = QWidget(self)
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(self.params, 1)
+        ll.addWidget(self.params)
         row = QHBoxLayout()
         row.addWidget(add)
         row.addWidget(remove)
@@ -142,6 +153,7 @@ class SweepDialog(QDialog):
             row.addWidget(b)
         ll.addLayout(row)
         ll.addWidget(self.status)
+        ll.addStretch(1)
 
         self.table = QTableWidget(0, 0, self)
         self.table.verticalHeader().hide()
@@ -158,8 +170,9 @@ class SweepDialog(QDialog):
         split = QSplitter(Qt.Horizontal, self)
         split.addWidget(left)
         split.addWidget(self.tabs)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setSizes([470, 900])
         lay = QVBoxLayout(self)
         lay.addWidget(split)
         self.resize(1250, 620)
@@ -337,24 +350,40 @@ class SweepDialog(QDialog):
         self.scatter.clear()
         done = [t for t in self.trials.values() if t.state == "complete" and t.objective is not None]
         objective = self.sweep.objective if self.sweep is not None else "objective"
+        # pruned trials: at the last value they reported (grey), when that is the objective
+        pruned = [t for t in self.trials.values() if t.state == "pruned"
+                  and isinstance(getattr(t, objective, None), (int, float))]
+        shown = done + pruned
         for i, name in enumerate(self.names):
             plot = self.scatter.addPlot(row=0, col=i, title=name)
             plot.setLabel("left", objective if i == 0 else "")
             plot.setMenuEnabled(False)
             plot.getAxis("left").enableAutoSIPrefix(False)
             plot.getAxis("bottom").enableAutoSIPrefix(False)
-            if not done:
+            if i == 0:
+                plot.addLegend(offset=(-5, 5), labelTextSize="8pt", brush=(0, 0, 0, 160))
+            if not shown:
                 continue
-            xs, labels = self._numeric(name, done)
+            xs, labels = self._numeric(name, shown)
             log = labels is None and min(xs) > 0 and max(xs) / min(xs) > 20
-            if log:
-                plot.setLogMode(x=True, y=False)
+            if log:  # log10 of the values on a linear axis, ticks at 1, 2, 5 x 10^k
+                plot.getAxis("bottom").setTicks([_log_ticks(min(xs), max(xs))])
             if labels:
                 plot.getAxis("bottom").setTicks([list(labels.items())])
-            brushes = [pg.mkBrush("#d62728" if t is self.best else "#1f77b4") for t in done]
-            plot.addItem(pg.ScatterPlotItem(
-                x=np.log10(xs) if log else xs, y=[t.objective for t in done], size=9,
-                brush=brushes, pen=None))
+            x = np.log10(xs) if log else np.asarray(xs)
+            n = len(done)
+            groups = (("completed", [k for k in range(n) if done[k] is not self.best], "#1f77b4"),
+                      ("best", [k for k in range(n) if done[k] is self.best], "#d62728"),
+                      ("pruned (last epoch)", list(range(n, len(shown))), "#999999"))
+            for label, ks, colour in groups:
+                if not ks:
+                    continue
+                item = pg.ScatterPlotItem(
+                    x=x[ks], y=[shown[k].objective if k < n else getattr(shown[k], objective)
+                                for k in ks],
+                    size=9, brush=None if label.startswith("pruned") else pg.mkBrush(colour),
+                    pen=pg.mkPen(colour, width=1.5), name=label if i == 0 else None)
+                plot.addItem(item)  # (named: the first plot's legend lists it)
 
     def _draw_parallel(self) -> None:
         p = self.parallel
@@ -366,33 +395,55 @@ class SweepDialog(QDialog):
             p.addItem(pg.InfiniteLine(pos=i, angle=90, pen=pg.mkPen("#888888", width=1)))
         if not done:
             return
-        columns = []
+        columns, logs, choice_names = [], [], []
         for name in self.names:
             xs, labels = self._numeric(name, done)
-            if labels is None and min(xs) > 0 and max(xs) / min(xs) > 20:
+            logged = labels is None and min(xs) > 0 and max(xs) / min(xs) > 20
+            if logged:
                 xs = [math.log10(x) for x in xs]
             columns.append(xs)
+            logs.append(logged)
+            choice_names.append(labels)
         objs = [t.objective if t.objective is not None else math.nan for t in done]
         finite = [o for o in objs if math.isfinite(o)]
         worst = (max(finite) if self.sweep.direction == "minimize" else min(finite)) if finite else 0.0
         columns.append([o if math.isfinite(o) else worst for o in objs])  # pruned: at the worst
-        scaled = []
-        for col in columns:
+        scaled, ranges = [], []
+        for a, col in enumerate(columns):
             lo, hi = min(col), max(col)
-            scaled.append([(v - lo) / (hi - lo) if hi > lo else 0.5 for v in col])
+            ranges.append((lo, hi))
+            ys = [(v - lo) / (hi - lo) if hi > lo else 0.5 for v in col]
+            if a == len(columns) - 1 and self.sweep.direction == "minimize":
+                ys = [1 - y for y in ys]  # the better objective at the top
+            scaled.append(ys)
         good = sorted(finite, reverse=self.sweep.direction == "maximize")
         for k, t in enumerate(done):
             ys = [scaled[a][k] for a in range(len(axes))]
             if t is self.best:
                 pen = pg.mkPen("#d62728", width=3)
             elif t.state == "pruned":
-                pen = pg.mkPen((150, 150, 150, 120), width=1, style=Qt.DashLine)
+                pen = pg.mkPen((150, 150, 150, 140), width=1, style=Qt.DashLine)
             else:  # better trials darker
                 rank = good.index(objs[k]) / max(1, len(good) - 1) if good else 0.0
                 pen = pg.mkPen((31, 119, 180, int(255 - 170 * rank)), width=2)
             p.plot(list(range(len(axes))), ys, pen=pen)
-        p.setXRange(-0.2, len(axes) - 0.8)
-        p.setYRange(-0.05, 1.05)
+        for a, (lo, hi) in enumerate(ranges):  # each axis' range at its ends
+            labels = choice_names[a] if a < len(choice_names) else None
+            if labels:
+                fmt = lambda v, labels=labels: labels.get(int(round(v)), "")  # noqa: E731
+            elif a < len(logs) and logs[a]:
+                fmt = lambda v: f"{10 ** v:.3g}"  # noqa: E731
+            else:
+                fmt = lambda v: f"{v:.4g}"  # noqa: E731
+            top, bottom = (lo, hi) if a == len(axes) - 1 and self.sweep.direction == "minimize" \
+                else (hi, lo)
+            for y, v, anchor in ((1.0, top, (0.5, 1.0)), (0.0, bottom, (0.5, 0.0))):
+                label = pg.TextItem(fmt(v), color="#dddddd", anchor=anchor)
+                label.setPos(a, y + (0.04 if y else -0.04))
+                p.addItem(label)
+        p.setTitle(f"better {self.sweep.objective} at the top; pruned trials dashed, the best red")
+        p.setXRange(-0.3, len(axes) - 0.7)
+        p.setYRange(-0.12, 1.12)
 
     # ---- apply -----------------------------------------------------------------------
     def apply_best(self) -> bool:
