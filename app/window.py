@@ -95,6 +95,10 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.start_page if show_start else self.view)
         self._refresh_recent()
         self.set_theme(str(self.settings.value("theme", "system")))
+        from graph_editor.minimap import MiniMap
+
+        self.view.minimap = MiniMap(self.view)
+        self.minimap_action.setChecked(str(self.settings.value("minimap", "false")) == "true")
         from .wheel_guard import install as install_wheel_guard
 
         install_wheel_guard()
@@ -508,6 +512,48 @@ class MainWindow(QMainWindow):
         self.unroll_steps = steps
         if self.stack.currentWidget() is self.unrolled_view:
             self.show_unrolled(True)
+
+    def set_minimap(self, on: bool) -> None:
+        """View > Minimap: the overview in the canvas's corner."""
+        minimap = getattr(self.view, "minimap", None)
+        if minimap is not None:
+            minimap.setVisible(on)
+        self.settings.setValue("minimap", "true" if on else "false")
+
+    def export_diagram(self, path=None) -> Path | None:
+        """File > Export Diagram: the graph on screen (or the unrolled view) as a PNG or
+        SVG picture, the same one `netbuilder render` draws."""
+        from .render import build_scene, write_image
+
+        if path is None:
+            from PySide6.QtWidgets import QFileDialog
+
+            start = str((self.file_path.with_suffix(".png")) if self.file_path else
+                        Path.home() / f"{self.display_name()}.png")
+            path, _ = QFileDialog.getSaveFileName(self, "Export Diagram", start,
+                                                  "PNG image (*.png);;SVG drawing (*.svg)")
+            if not path:
+                return None
+        path = Path(path)
+        if path.suffix.lower() not in (".png", ".svg"):
+            path = path.with_suffix(".png")
+        try:
+            if self.current_view() is self.unrolled_view and self.unrolled_scene is not None:
+                scene = self.unrolled_scene
+                scene.show_grid = False
+                try:
+                    write_image(scene, path)
+                finally:
+                    scene.show_grid = True
+            else:
+                write_image(build_scene(self.editor.composed_document().copy(),
+                                        self.editor.theme), path)
+        except OSError as exc:
+            self.prompts.error("Cannot export the diagram",
+                               f"{path} could not be written: {exc.strerror or exc}")
+            return None
+        self.show_message(f"Exported the diagram to {path}")
+        return path
 
     def set_grid_snap(self, on: bool) -> None:
         if self.editor.scene is not None:

@@ -231,3 +231,31 @@ def test_render_every_example(tmp_path, stem):
         assert out.stat().st_size > 1000
     image = QImage(str(tmp_path / f"{stem}.png"))
     assert image.width() > 200 and image.height() > 150
+
+
+def test_minimap_shows_the_graph_and_a_click_moves_the_canvas(window, qtbot):
+    from PySide6.QtCore import QPoint, Qt
+
+    window.open_example(EXAMPLES / "inception_small.json")
+    window.minimap_action.setChecked(True)
+    mm = window.view.minimap
+    assert mm.isVisible() and mm.scene() is window.editor.scene
+    window.view.resetTransform()  # zoomed in: most of the graph off screen
+    target = window.editor.scene.node_items["loss"].sceneBoundingRect().center()
+    qtbot.mouseClick(mm.viewport(), Qt.LeftButton, Qt.NoModifier,
+                     mm.mapFromScene(target))
+    assert visible_rect(window.view).contains(target)
+    window.minimap_action.setChecked(False)
+    assert not mm.isVisible()
+    window.open_example(EXAMPLES / "lenet5.json")  # follows the document
+    assert mm.scene() is window.editor.scene
+
+
+def test_export_diagram_writes_the_picture(window, tmp_path):
+    from PySide6.QtGui import QImage
+
+    window.open_example(EXAMPLES / "lenet5.json")
+    out = window.export_diagram(tmp_path / "lenet.png")
+    image = QImage(str(out))
+    assert out.exists() and image.width() > 300
+    assert window.export_diagram(tmp_path / "lenet.svg").read_text().count("<svg") == 1
