@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..catalog._util import fmt_shape
+from ..catalog import fmt_shape
 from ..compiler import signature
 from .dataset import DataError, Dataset
 
@@ -44,6 +44,8 @@ def bind(ds: Dataset, doc) -> tuple[list[np.ndarray], list[np.ndarray]]:
         node = doc.nodes[nid]
         a = _fit(a, tuple(node.spec.source_shape(node.params)), node, ds, "input")
         if node.type == "TokenInput":
+            if hasattr(a, "materialize"):  # token ids of a streamed set: small enough
+                a = a.materialize()
             if not np.issubdtype(a.dtype, np.integer):
                 raise DataError(f"dataset {ds.name} gives real values but token input {nid} "
                                 "needs integer token ids")
@@ -87,6 +89,11 @@ def normalisation(xs: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray] | 
     for a in xs:
         if not np.issubdtype(a.dtype, np.floating):
             stats.append(None)
+            continue
+        if hasattr(a, "materialize"):  # streamed: from a bounded sample, in chunks
+            from .lazy import channel_stats
+
+            stats.append(channel_stats(a))
             continue
         if a.ndim >= 4:  # (N, C, H, W): per channel
             axes = (0,) + tuple(range(2, a.ndim))

@@ -43,12 +43,21 @@ class Dataset:
         index = np.asarray(index)
         base = self.meta.get("index")
         original = base[index] if base is not None else index
-        return replace(self, inputs=[a[index] for a in self.inputs],
-                       targets=[a[index] for a in self.targets],
+        return replace(self, inputs=[_take(a, index) for a in self.inputs],
+                       targets=[_take(a, index) for a in self.targets],
                        meta={**self.meta, "index": original})
+
+    @property
+    def streamed(self) -> bool:
+        """Whether inputs are read from disk a batch at a time (runtime.data.lazy)."""
+        return any(not isinstance(a, np.ndarray) for a in self.inputs)
 
     def sample_shapes(self) -> tuple[list[tuple], list[tuple]]:
         return [a.shape[1:] for a in self.inputs], [a.shape[1:] for a in self.targets]
+
+
+def _take(a, index):
+    return a.take(index) if hasattr(a, "materialize") else a[index]
 
 
 def split(ds: Dataset, val: float, test: float = 0.0, seed: int = 0

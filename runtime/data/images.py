@@ -15,6 +15,9 @@ from .dataset import DataError
 IMAGE_SUFFIXES = {".png", ".pgm", ".ppm", ".pnm"}
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+# Largest image decoded (width x height): a small file can declare a huge image whose
+# pixels would fill the memory (a decompression bomb: 12000x12000 in 140 KB is 1.4 GB)
+MAX_PIXELS = 40_000_000
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -47,6 +50,7 @@ def _png(data: bytes) -> np.ndarray:
     if hdr is None:
         raise ValueError("no IHDR chunk")
     w, h, depth, ctype, _, _, interlace = hdr
+    _check_size(w, h)
     if depth != 8 or interlace or ctype not in _CHANNELS:
         raise ValueError(f"only 8-bit non-interlaced PNGs are supported (bit depth {depth}, "
                          f"colour type {ctype}, interlace {interlace})")
@@ -99,15 +103,20 @@ def _pnm(data: bytes) -> np.ndarray:
     while len(tokens) < 3:  # width, height, maxval (with # comments)
         while data[pos:pos + 1].isspace():
             pos += 1
+        if pos >= len(data):
+            raise ValueError("the header ends early (truncated file)")
         if data[pos:pos + 1] == b"#":
             pos = data.index(b"\n", pos) + 1
             continue
         end = pos
-        while not data[end:end + 1].isspace():
+        while end < len(data) and not data[end:end + 1].isspace():
             end += 1
         tokens.append(int(data[pos:end]))
         pos = end
     w, h, maxval = tokens
+    if not 0 < maxval < 65536:
+        raise ValueError(f"maximum value {maxval} must be between 1 and 65535")
+    _check_size(w, h)
     c = 3 if magic in (b"P3", b"P6") else 1
     if magic in (b"P5", b"P6"):
         dtype = np.uint8 if maxval < 256 else np.dtype(">u2")
@@ -118,6 +127,14 @@ def _pnm(data: bytes) -> np.ndarray:
         raise ValueError("truncated image data")
     img = px.reshape(h, w, c).astype(np.float64) * (255.0 / maxval)
     return np.round(img).astype(np.uint8)
+
+
+def _check_size(w: int, h: int) -> None:
+    if w < 1 or h < 1:
+        raise ValueError(f"size {w}x{h} has no pixels")
+    if w * h > MAX_PIXELS:
+        raise ValueError(f"size {w}x{h} is {w * h:,} pixels, more than the limit of "
+                         f"{MAX_PIXELS:,} (runtime.data.images.MAX_PIXELS)")
 
 
 def write_pgm(path: str | Path, img: np.ndarray) -> None:

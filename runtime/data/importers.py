@@ -17,6 +17,7 @@ import numpy as np
 
 from .dataset import DataError, Dataset
 from .images import IMAGE_SUFFIXES, read_image
+from .lazy import Concat, Lazy, Memmap, Pixels
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "data"
 CORPUS = RESOURCES / "corpus.txt"
@@ -213,7 +214,9 @@ def read_numpy(paths: list[Path], x_key: str | None = None, y_key: str | None = 
                                     f"{', '.join(keys)}", str(paths[0]))
                 x, y = z[xk], z[yk]
         elif len(paths) == 2:
-            x, y = (np.load(p, allow_pickle=False) for p in paths)
+            # the inputs memory-mapped: a large .npy is read a batch at a time
+            x, y = np.load(paths[0], mmap_mode="r", allow_pickle=False), np.load(
+                paths[1], allow_pickle=False)
         else:
             raise DataError("give one .npz file or two .npy files (inputs,labels)")
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -226,81 +229,126 @@ def read_numpy(paths: list[Path], x_key: str | None = None, y_key: str | None = 
                         ",".join(map(str, paths)))
     if len(x) != len(y):
         raise DataError(f"{len(x)} inputs but {len(y)} labels", ",".join(map(str, paths)))
+    if len(x) == 0:
+        raise DataError("holds 0 samples", ",".join(map(str, paths)))
     for arr, what in ((x, "inputs"), (y, "labels")):
         if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
             raise DataError(f"{what} have dtype {arr.dtype}; expected numbers",
                             label_file if what == "labels" else str(paths[0]))
     name = paths[0].stem
+    x = (Memmap(x) if isinstance(x, np.memmap) else x).astype(np.float32)
     if np.issubdtype(y.dtype, np.integer):
         k = check_class_labels(y, label_file)  # names the file and the record
-        return Dataset(name, [x.astype(np.float32)], [y.astype(np.int64)], "classification",
+        return Dataset(name, [x], [y.astype(np.int64)], "classification",
                        k, meta={"file": label_file})
-    return Dataset(name, [x.astype(np.float32)], [y.astype(np.float32)], "regression")
+    return Dataset(name, [x], [y.astype(np.float32)], "regression",
+                   meta={"file": str(paths[0])})
 
 
 # ---- image folders -------------------------------------------------------------------
-def read_image_folder(root: Path, size: tuple[int, int] | None = None,
-                      channels: int | None = None) -> Dataset:
-    """``root/<class>/*.png|pgm|ppm``: one subfolder per class (sorted names -> ids). Images
-    are resized to ``size`` (H, W) and converted to ``channels`` (1 or 3) when given."""
-    import torch
-    import torch.nn.functional as F
+def index_image_folder(root: Path, progress=None) -> tuple[list[str], list[str], list[int]]:
+    """(class names, image files, class ids) of ``root/<class>/*``; ``progress(message)``
+    is called every 10,000 files (indexing a large folder takes a while)."""
+    import os
 
     if not root.is_dir():
         raise DataError("not a folder (expected one subfolder per class)", str(root))
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
         raise DataError("has no class subfolders", str(root))
-    xs, ys, files = [], [], []
+    files, labels = [], []
     for ci, c in enumerate(classes):
-        for f in sorted((root / c).iterdir()):
-            if f.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            img = read_image(f)  # DataError names the file
-            if img.shape[2] == 4:
-                img = img[..., :3]
-            t = torch.from_numpy(img.astype(np.float32) / 255.0).permute(2, 0, 1)
-            want_c = channels or t.shape[0]
-            if t.shape[0] == 1 and want_c == 3:
-                t = t.expand(3, -1, -1)
-            elif t.shape[0] == 3 and want_c == 1:
-                t = (t * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(0, keepdim=True)
-            if size and tuple(t.shape[1:]) != tuple(size):
-                t = F.interpolate(t[None], size=size, mode="bilinear", antialias=True,
-                                  align_corners=False)[0]
-            xs.append(t.numpy())
-            ys.append(ci)
-            files.append(str(f))
-    if not xs:
+        names = sorted(e.name for e in os.scandir(root / c) if e.is_file())
+        for name in names:
+            if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                files.append(str(root / c / name))
+                labels.append(ci)
+                if progress is not None and len(files) % 10_000 == 0:
+                    progress(f"indexing {root}: {len(files):,} images ({c})")
+    if not files:
         raise DataError("contains no PNG/PGM/PPM images", str(root))
-    shapes = {x.shape for x in xs}
-    if len(shapes) > 1:
-        first = xs[0].shape
-        bad = next(i for i, x in enumerate(xs) if x.shape != first)
-        raise DataError(f"image size {xs[bad].shape} differs from {first}; give size=HxW to "
-                        "resize", files[bad])
-    return Dataset(root.name, [np.stack(xs)], [np.array(ys, np.int64)], "classification",
-                   len(classes), classes, meta={"files": files})
+    if progress is not None and len(files) >= 10_000:
+        progress(f"indexed {root}: {len(files):,} images in {len(classes)} classes")
+    return classes, files, labels
+
+
+def decode_image(path: str, size: tuple[int, int] | None, channels: int | None) -> np.ndarray:
+    """One image file as float32 (C, H, W) in [0, 1], converted to ``channels`` and
+    resized to ``size`` when given."""
+    import torch
+    import torch.nn.functional as F
+
+    img = read_image(path)  # DataError names the file
+    if img.shape[2] == 4:
+        img = img[..., :3]
+    t = torch.from_numpy(img.astype(np.float32) / 255.0).permute(2, 0, 1)
+    want_c = channels or t.shape[0]
+    if t.shape[0] == 1 and want_c == 3:
+        t = t.expand(3, -1, -1)
+    elif t.shape[0] == 3 and want_c == 1:
+        t = (t * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(0, keepdim=True)
+    if size and tuple(t.shape[1:]) != tuple(size):
+        t = F.interpolate(t[None], size=size, mode="bilinear", antialias=True,
+                          align_corners=False)[0]
+    return np.ascontiguousarray(t.numpy())
+
+
+class ImageFiles(Lazy):
+    """Images decoded on demand (in DataLoader workers when streamed)."""
+
+    def __init__(self, files: list[str], size, channels):
+        first = decode_image(files[0], size, channels)
+        super().__init__((len(files),) + first.shape, np.float32)
+        self.files, self.size, self.channels = files, size, channels
+
+    def read(self, idx):
+        images = [decode_image(self.files[i], self.size, self.channels) for i in idx]
+        for i, x in zip(idx, images):  # (unreadable files are reported first)
+            if x.shape != self.shape[1:]:
+                raise DataError(f"image size {x.shape} differs from {self.shape[1:]}; give "
+                                "size=HxW to resize", self.files[i])
+        return np.stack(images) if images else np.empty((0,) + self.shape[1:], np.float32)
+
+
+def read_image_folder(root: Path, size: tuple[int, int] | None = None,
+                      channels: int | None = None, progress=None) -> Dataset:
+    """``root/<class>/*.png|pgm|ppm``: one subfolder per class (sorted names -> ids). Images
+    are resized to ``size`` (H, W) and converted to ``channels`` (1 or 3) when given. The
+    input is lazy (decoded on demand); load_dataset reads small sets into memory."""
+    classes, files, labels = index_image_folder(root, progress)
+    return Dataset(root.name, [ImageFiles(files, size, channels)], [np.array(labels, np.int64)],
+                   "classification", len(classes), classes, meta={"files": files})
 
 
 # ---- MNIST IDX ----------------------------------------------------------------------
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path: Path) -> np.ndarray:
+def read_idx(path: Path, mmap: bool = False) -> np.ndarray:
+    """An IDX file's array; with ``mmap`` an uncompressed file is memory-mapped (read on
+    demand) instead of read whole."""
+    if mmap and path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(4 + 4 * 255)
+        if head[:2] == b"\0\0" and len(head) >= 4 and head[2] in _IDX_TYPES:
+            dims, body_at = _idx_header(head, path)
+            dtype = np.dtype(_IDX_TYPES[head[2]])
+            rec = int(np.prod(dims[1:], dtype=np.int64)) * dtype.itemsize
+            size = path.stat().st_size - body_at
+            if size >= dims[0] * rec and dims[0] > 0 and rec > 0:
+                return np.memmap(path, dtype, "r", offset=body_at, shape=tuple(dims))
     data, problem = _read_bytes(path)
     if len(data) < 4 and problem:
         raise DataError(problem, str(path))
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
         raise DataError("not an IDX file (bad magic number)", str(path))
-    ndim = data[3]
-    if ndim == 0 or len(data) < 4 + 4 * ndim:
-        raise DataError("truncated IDX header" if ndim else "IDX file with no dimensions",
-                        str(path))
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    dims, body_at = _idx_header(data, path)
     dtype = np.dtype(_IDX_TYPES[data[2]])
     rec = int(np.prod(dims[1:], dtype=np.int64)) * dtype.itemsize
-    body = data[4 + 4 * ndim:]
+    body = data[body_at:]
+    if dims[0] == 0 or rec == 0:
+        raise DataError(f"the header says {dims[0]} records of shape {tuple(dims[1:])}: "
+                        "no data", str(path))
     if problem or len(body) < dims[0] * rec:
         why = f"{problem}; " if problem else "truncated: "
         raise DataError(f"{why}the header says {dims[0]} records, the data ends inside this "
@@ -308,8 +356,18 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(body, dtype, count=int(np.prod(dims))).reshape(dims)
 
 
+def _idx_header(data: bytes, path: Path) -> tuple[list[int], int]:
+    ndim = data[3]
+    if ndim == 0 or len(data) < 4 + 4 * ndim:
+        raise DataError("truncated IDX header" if ndim else "IDX file with no dimensions",
+                        str(path))
+    return [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)], 4 + 4 * ndim
+
+
 def read_mnist(images: Path, labels: Path) -> Dataset:
-    x, y = read_idx(images), read_idx(labels)
+    """MNIST-style IDX files. The images stay lazy (memory-mapped when not gzipped, else
+    the raw bytes): pixels become floats a batch at a time."""
+    x, y = read_idx(images, mmap=True), read_idx(labels)
     if len(x) != len(y):
         raise DataError(f"{len(x)} images but {len(y)} labels in {labels}", str(images))
     if y.ndim != 1:
@@ -317,11 +375,13 @@ def read_mnist(images: Path, labels: Path) -> Dataset:
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"labels must be whole numbers, the file holds {y.dtype}", str(labels))
     check_class_labels(y, str(labels))
-    x = x.astype(np.float32) / 255.0
-    if x.ndim == 3:
-        x = x[:, None]
-    return Dataset(images.stem.split(".")[0], [x], [y.astype(np.int64)], "classification",
-                   max(int(y.max()) + 1, 10))
+    shape = (len(x), 1) + x.shape[1:] if x.ndim == 3 else x.shape
+    if x.dtype == np.uint8:
+        xs = Pixels(x, shape)
+    else:
+        xs = (np.asarray(x).astype(np.float32) / 255.0).reshape(shape)
+    return Dataset(images.stem.split(".")[0], [xs], [y.astype(np.int64)], "classification",
+                   max(int(y.max()) + 1, 10), meta={"file": str(images)})
 
 
 # ---- CIFAR-10 binary -----------------------------------------------------------------
@@ -330,7 +390,8 @@ CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
 
 
 def read_cifar(paths: list[Path]) -> Dataset:
-    """CIFAR-10 binary batches: records of 1 label byte + 3072 pixel bytes (3x32x32)."""
+    """CIFAR-10 binary batches: records of 1 label byte + 3072 pixel bytes (3x32x32). The
+    pixels stay lazy (memory-mapped when not gzipped)."""
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
@@ -339,25 +400,37 @@ def read_cifar(paths: list[Path]) -> Dataset:
             files.append(p)
     if not files:
         raise DataError("no CIFAR-10 batch files (data_batch_*.bin)", ",".join(map(str, paths)))
-    xs, ys = [], []
+    parts, ys = [], []
     for f in files:
-        raw, problem = _read_bytes(f)
-        data = np.frombuffer(raw, np.uint8)
+        data = None
+        if f.is_file():
+            with open(f, "rb") as fh:
+                gz = fh.read(2) == b"\x1f\x8b"
+            if not gz and f.stat().st_size:
+                data = np.memmap(f, np.uint8, "r")
+        if data is None:
+            raw, problem = _read_bytes(f)
+            data = np.frombuffer(raw, np.uint8)
+            if problem:
+                raise DataError(f"{problem}; the data ends inside this record", str(f),
+                                data.size // 3073)
         n, rest = divmod(data.size, 3073)
-        if problem:
-            raise DataError(f"{problem}; the data ends inside this record", str(f), n)
         if rest:
             raise DataError(f"size {data.size} bytes is not a whole number of 3073-byte "
                             "records; the last record is truncated", str(f), n)
+        if n == 0:
+            raise DataError("holds no records", str(f))
         recs = data.reshape(n, 3073)
-        bad = np.flatnonzero(recs[:, 0] > 9)
+        labels = np.array(recs[:, 0])
+        bad = np.flatnonzero(labels > 9)
         if len(bad):
-            raise DataError(f"label {recs[bad[0], 0]} is not a CIFAR-10 class (0-9)", str(f),
+            raise DataError(f"label {labels[bad[0]]} is not a CIFAR-10 class (0-9)", str(f),
                             int(bad[0]))
-        ys.append(recs[:, 0].astype(np.int64))
-        xs.append(recs[:, 1:].reshape(n, 3, 32, 32).astype(np.float32) / 255.0)
-    return Dataset("cifar10", [np.concatenate(xs)], [np.concatenate(ys)], "classification", 10,
-                   CIFAR_CLASSES)
+        ys.append(labels.astype(np.int64))
+        parts.append(Pixels(recs[:, 1:], (n, 3, 32, 32)))
+    x = parts[0] if len(parts) == 1 else Concat(parts)
+    return Dataset("cifar10", [x], [np.concatenate(ys)], "classification", 10, CIFAR_CLASSES,
+                   meta={"file": str(files[0])})
 
 
 # ---- text ----------------------------------------------------------------------------

@@ -18,12 +18,17 @@ Sequence lengths, image sizes and vocabulary limits default to the graph's input
 """
 from __future__ import annotations
 
+import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import numpy as np
+
 from . import importers as I
 from .dataset import DataError, Dataset, check_finite
+from .lazy import is_lazy
 from .synthetic import BUILTIN, HINTED
 
 KINDS = ("csv", "npz", "npy", "images", "idx", "cifar", "text")
@@ -79,9 +84,27 @@ def _num(v: str, key: str, spec: str):
     return int(f) if f == int(f) and "." not in v else f
 
 
-def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: int = 0) -> Dataset:
-    """Load the dataset that ``spec`` names; DataError with a plain message otherwise."""
+# Inputs larger than this (as float32) stream from disk through DataLoader workers; smaller
+# ones are read into memory. The spec option stream=on|off|auto overrides the choice.
+STREAM_ABOVE = 1 << 30
+
+
+def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: int = 0,
+                 progress=None) -> Dataset:
+    """Load the dataset that ``spec`` names; DataError with a plain message otherwise.
+
+    File datasets that can be read a sample at a time (image folders, IDX, CIFAR, .npy)
+    stay lazy (``ds.streamed``) when larger than STREAM_ABOVE or with ``?stream=on``;
+    otherwise they are read into memory. ``progress(message)`` hears about slow steps
+    (indexing a large folder)."""
     kind, path, opts = parse_spec(spec)
+    stream = opts.pop("stream", "auto").lower()
+    workers = opts.pop("workers", None)
+    if workers is not None and not (workers.isdigit() and int(workers) <= 64):
+        raise DataError(f"dataset spec {spec!r}: workers={workers!r} must be a whole number "
+                        "from 0 (read in the training process) to 64")
+    if stream not in ("auto", "on", "off"):
+        raise DataError(f"dataset spec {spec!r}: stream={stream!r} must be on, off or auto")
     hints = graph_hints(doc)
 
     def p(s: str) -> Path:
@@ -119,9 +142,10 @@ def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: 
         _need(paths, 1, spec)
         size = opts.get("size")
         img = hints.get("image")
-        hw = tuple(int(v) for v in size.lower().split("x")) if size else (img[1:] if img else None)
-        ch = int(opts["channels"]) if "channels" in opts else (img[0] if img else None)
-        ds = I.read_image_folder(paths[0], hw, ch)
+        hw = _hw(size, spec) if size else (tuple(img[1:]) if img else None)
+        ch = (_want_channels(opts["channels"], spec) if "channels" in opts
+              else (img[0] if img and img[0] in (1, 3) else None))
+        ds = I.read_image_folder(paths[0], hw, ch, progress)
     elif kind == "idx":
         _need(paths, 2, spec)
         ds = I.read_mnist(paths[0], paths[1])
@@ -131,35 +155,66 @@ def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: 
     else:
         raise DataError(f"unknown dataset {kind!r}; choose one of {', '.join(NAMES)} or a "
                         "file (csv:, npz:, npy:, images:, idx:, cifar:, text:)")
+    lazy = any(is_lazy(a) for a in ds.inputs)
+    if lazy and (stream == "off" or (stream == "auto" and sum(
+            4 * math.prod(a.shape) for a in ds.inputs) <= STREAM_ABOVE)):
+        ds.inputs = [a.materialize() if is_lazy(a) else a for a in ds.inputs]
+        lazy = False
     if size:
         ds = _resize(ds, _hw(size, spec))
     if channels:
         ds = _channels(ds, channels, spec)
-    check_finite(ds, ds.meta.get("file"))
+    if not lazy:  # a streamed set is checked a batch at a time, as it is read
+        check_finite(ds, ds.meta.get("file"))
     ds.meta["spec"] = spec
+    if workers is not None:
+        ds.meta["workers"] = int(workers)
     return ds
 
 
 def _hw(size: str, spec: str) -> tuple[int, int]:
     try:
         hw = tuple(int(v) for v in size.lower().split("x"))
-        return (hw[0], hw[0]) if len(hw) == 1 else (hw[0], hw[1])
+        if len(hw) > 2:
+            raise ValueError
+        hw = (hw[0], hw[0]) if len(hw) == 1 else (hw[0], hw[1])
     except ValueError:
         raise DataError(f"dataset spec {spec!r}: size={size!r} must look like 32 or 32x32") from None
+    if not all(1 <= v <= 8192 for v in hw):
+        raise DataError(f"dataset spec {spec!r}: size={size!r}: height and width must be "
+                        "between 1 and 8192")
+    return hw
+
+
+def _want_channels(channels: str, spec: str) -> int:
+    if channels.strip() not in ("1", "3"):
+        raise DataError(f"dataset spec {spec!r}: channels={channels!r} must be 1 (grey) or 3 (RGB)")
+    return int(channels)
+
+
+def _resize_batch(a, hw):
+    import torch
+    import torch.nn.functional as F
+
+    return F.interpolate(torch.from_numpy(np.ascontiguousarray(a)), size=hw, mode="bilinear",
+                         antialias=True, align_corners=False).numpy()
+
+
+def _channels_batch(a, want):
+    if a.shape[1] == 1:
+        return np.repeat(a, 3, axis=1)
+    return np.tensordot(a, np.array([0.299, 0.587, 0.114], a.dtype),
+                        axes=([1], [0]))[:, None].astype(a.dtype)
 
 
 def _resize(ds: Dataset, hw: tuple[int, int]) -> Dataset:
     """Bilinear (antialiased) resize of image inputs (N, C, H, W), e.g. 8x8 digits for a
-    32x32 LeNet-5."""
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-
+    32x32 LeNet-5 (a batch at a time for a streamed set)."""
     xs = []
     for a in ds.inputs:
         if a.ndim == 4 and np.issubdtype(a.dtype, np.floating) and tuple(a.shape[2:]) != hw:
-            a = F.interpolate(torch.from_numpy(a), size=hw, mode="bilinear", antialias=True,
-                              align_corners=False).numpy()
+            fn = partial(_resize_batch, hw=hw)
+            a = a.map(fn, a.shape[1:2] + hw) if is_lazy(a) else fn(a)
         xs.append(a)
     ds.inputs = xs
     return ds
@@ -167,19 +222,13 @@ def _resize(ds: Dataset, hw: tuple[int, int]) -> Dataset:
 
 def _channels(ds: Dataset, channels: str, spec: str) -> Dataset:
     """Image inputs (N, C, H, W) with 1 channel repeated to 3, or 3 turned to grey."""
-    import numpy as np
-
-    if channels not in ("1", "3"):
-        raise DataError(f"dataset spec {spec!r}: channels={channels!r} must be 1 or 3")
-    want = int(channels)
+    want = _want_channels(channels, spec)
     xs = []
     for a in ds.inputs:
-        if a.ndim == 4 and np.issubdtype(a.dtype, np.floating) and a.shape[1] != want:
-            if a.shape[1] == 1:
-                a = np.repeat(a, 3, axis=1)
-            elif a.shape[1] == 3:
-                a = np.tensordot(a, np.array([0.299, 0.587, 0.114], a.dtype),
-                                 axes=([1], [0]))[:, None].astype(a.dtype)
+        if a.ndim == 4 and np.issubdtype(a.dtype, np.floating) and a.shape[1] in (1, 3) \
+                and a.shape[1] != want:
+            fn = partial(_channels_batch, want=want)
+            a = a.map(fn, (want,) + a.shape[2:]) if is_lazy(a) else fn(a)
         xs.append(a)
     ds.inputs = xs
     return ds

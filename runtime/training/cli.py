@@ -96,6 +96,8 @@ class _Progress:
             print(line, flush=True)
         elif kind == "sample_text" and not self.quiet:
             print(f"sample: {e['text'][:120]!r}", file=sys.stderr)
+        elif kind == "status":
+            print(e["message"], file=sys.stderr)
         elif kind in ("warning", "error"):
             print(f"\n{kind}: {e['message']}", file=sys.stderr)
 

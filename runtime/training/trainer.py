@@ -24,6 +24,7 @@ from ..data import DataError, Dataset, bind, load_dataset, normalisation, split
 from ..data.augment import augment
 from . import checkpoint as ckpt
 from . import distributed
+from . import feed as feeds
 from . import instrument as ins
 from . import runs
 from .config import ConfigError, TrainConfig, resume_config
@@ -169,8 +170,8 @@ class Trainer:
             raise ConfigError("probe_node", f"no layer node {cfg.probe_node!r} in the graph")
         self.filter_node = ins.first_conv(self.doc, self.module)
         self._probe_version = self.control.probe()[0]
-        src_x, src_y = (self.val_x, self.val_y) if self.n_val else (self.train_x, self.train_y)
-        self.probe_args = tuple(t[:64] for t in src_x + src_y)
+        src_x, src_y = self.feed.head("val" if self.n_val else "train", 64)
+        self.probe_args = tuple(src_x + src_y)
         # a last partial batch of one sample is dropped (batch statistics of one sample); under
         # DDP, one smaller than the number of processes (each takes a part of every batch)
         self.n_batches = max(1, self.n_train // cfg.batch_size + (
@@ -225,23 +226,32 @@ class Trainer:
     def _load_data(self) -> None:
         cfg = self.cfg
         ds = self.data if isinstance(self.data, Dataset) else load_dataset(
-            self.data or cfg.dataset, self.doc, self.base_dir, cfg.seed)
+            self.data or cfg.dataset, self.doc, self.base_dir, cfg.seed,
+            progress=lambda message: self.emit("status", message=message))
         self.dataset = ds
         train, val, test = split(ds, cfg.val_split, cfg.test_split, cfg.seed)
         tx, ty = bind(train, self.doc)
         stats = normalisation(tx) if cfg.normalize else [None] * len(tx)
+        if ds.streamed:  # read from disk a batch at a time, by DataLoader workers
+            parts = {name: bind(part, self.doc) if part is not None else ([], [])
+                     for name, part in zip(feeds.PARTS, (train, val, test))}
+            self.feed = feeds.StreamFeed(parts, stats, self.device, ds.meta.get("workers"))
+            self.train_x = self.train_y = self.val_x = self.val_y = self.test_x = self.test_y = []
+        else:
+            def tensors(part):
+                if part is None:
+                    return [], []
+                xs, ys = bind(part, self.doc)
+                xs = [(x - s[0]) / s[1] if s is not None else x for x, s in zip(xs, stats)]
+                to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
+                return [to(x) for x in xs], [to(y) for y in ys]
 
-        def tensors(part):
-            if part is None:
-                return [], []
-            xs, ys = bind(part, self.doc)
-            xs = [(x - s[0]) / s[1] if s is not None else x for x, s in zip(xs, stats)]
-            to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
-            return [to(x) for x in xs], [to(y) for y in ys]
-
-        self.train_x, self.train_y = tensors(train)
-        self.val_x, self.val_y = tensors(val)
-        self.test_x, self.test_y = tensors(test)
+            self.train_x, self.train_y = tensors(train)
+            self.val_x, self.val_y = tensors(val)
+            self.test_x, self.test_y = tensors(test)
+            self.feed = feeds.MemoryFeed({"train": (self.train_x, self.train_y),
+                                          "val": (self.val_x, self.val_y),
+                                          "test": (self.test_x, self.test_y)}, self.device)
         self.n_train, self.n_val = len(train), (len(val) if val is not None else 0)
         self.index = {"train": train.meta.get("index"),  # positions in the whole dataset
                       "val": val.meta.get("index") if val is not None else None,
@@ -382,8 +392,7 @@ class Trainer:
         model.train()
         cut = False  # max_steps reached
         for epoch in range(st["epoch"], cfg.epochs):
-            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-            perm = torch.randperm(n, generator=gen).to(dev)
+            batches = self.feed.train_batches(epoch, bs, self.n_batches, cfg.seed, group)
             loss_sum = torch.zeros((), device=dev)
             correct = torch.zeros((), device=dev, dtype=torch.long)
             seen = count = 0
@@ -394,9 +403,8 @@ class Trainer:
                 if not self.control.wait():
                     status = "stopped"
                     break
-                idx, share = group.shard(perm[b * bs:(b + 1) * bs])
-                xs = [t[idx] for t in self.train_x]
-                ys = [t[idx] for t in self.train_y]
+                xs, ys, share = next(batches)
+                m = len(ys[0]) if ys else len(xs[0])
                 if cfg.augment:
                     xs = [augment(x, cfg.augment) for x in xs]
                 lr = get_lr(cfg, st["step"], self.n_batches, self.total_steps) * st["plateau_scale"]
@@ -435,8 +443,8 @@ class Trainer:
                 buf_loss[k] = loss.detach() * (share / group.world) if group.active else loss.detach()
                 buf_norm[k] = total.detach()
                 buf_meta.append((st["step"], epoch + 1, b + 1, lr))
-                loss_sum += loss.detach() * len(idx)
-                seen += len(idx)
+                loss_sum += loss.detach() * m
+                seen += m
                 if self.acc:
                     c, _, m = self._correct(out, ys)
                     correct += c
@@ -532,17 +540,14 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, part: str = "val") -> dict:
         """Loss, accuracy, confusion matrix and misclassified samples of a split."""
-        xs, ys = {"train": (self.train_x, self.train_y), "val": (self.val_x, self.val_y),
-                  "test": (self.test_x, self.test_y)}[part]
-        if not xs:
+        n = self.feed.size(part)
+        if not n:
             return {}
         model, bs = self.module, self.cfg.batch_size * 4
         model.eval()
         total, correct, count, preds, labels = 0.0, 0, 0, [], []
-        n = len(xs[0])
         try:
-            for i in range(0, n, bs):
-                bx, by = [t[i:i + bs] for t in xs], [t[i:i + bs] for t in ys]
+            for bx, by in self.feed.eval_batches(part, bs):
                 with torch.autocast(self.device.type, dtype=self.amp_dtype,
                                     enabled=self.amp_dtype is not None):
                     out = model(*bx, *by)
@@ -593,8 +598,9 @@ class Trainer:
                 and len(self.sig.inputs) == 1
                 and self.doc.nodes[self.sig.inputs[0]].type == "TokenInput"):
             return
-        context = self.train_x[0][0]
-        targets = tuple(t[:1] for t in self.train_y)
+        head_x, head_y = self.feed.head("train", 1)
+        context = head_x[0][0]
+        targets = tuple(head_y)
         text = ins.sample_text(self.module, self.acc["key"], context, targets, ds.vocab,
                                self.cfg.sample_length, self.cfg.temperature,
                                self.cfg.seed * 7919 + epoch)
@@ -608,7 +614,7 @@ class Trainer:
                "epochs": self.state["epoch"] if hasattr(self, "state") else 0,
                "steps": self.state["step"] if hasattr(self, "state") else 0,
                "checkpoint": self.last_checkpoint}
-        if getattr(self, "test_x", None) and self.module is not None:
+        if getattr(self, "feed", None) is not None and self.feed.size("test") and self.module is not None:
             test = self.evaluate("test")
             out["test_loss"], out["test_accuracy"] = test["loss"], test["accuracy"]
         return out
