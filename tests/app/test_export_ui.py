@@ -137,3 +137,32 @@ def test_export_dialog_offers_the_last_training_runs_weights(qtbot, tmp_path):
     assert dlg.result["ok"], dlg.result
     _, exported = load_bundle(dlg.path_edit.text())
     assert all(torch.equal(exported[k], state[k]) for k in state)
+
+
+def test_export_dialog_asks_before_replacing_and_never_writes_over_the_graph(qtbot, tmp_path):
+    graph = tmp_path / "tiny.json"
+    from runtime import save_graph
+
+    save_graph(small_doc(), graph)
+    dlg = export_ui.ExportDialog(small_doc(), default_dir=tmp_path, base_name="tiny",
+                                 source_path=graph)
+    qtbot.addWidget(dlg)
+    dlg.select_format("onnx")
+    asked = []
+    dlg.path_edit.setText(str(graph))  # the graph's own file: refused without asking
+    dlg.confirm_replace = lambda path: asked.append(path) or True
+    dlg.start_export()
+    assert dlg.job is None and not asked and "own file" in dlg.status_label.text()
+    assert graph.read_text().startswith("{")
+    out = tmp_path / "tiny.onnx"
+    out.write_bytes(b"keep me")
+    dlg.path_edit.setText(str(out))
+    dlg.confirm_replace = lambda path: asked.append(path) or False  # "No"
+    dlg.start_export()
+    assert asked == [out] and dlg.job is None and out.read_bytes() == b"keep me"
+    assert "kept" in dlg.status_label.text()
+    dlg.confirm_replace = lambda path: True  # "Yes": replaced once verified
+    dlg.start_export()
+    qtbot.waitUntil(lambda: dlg.result is not None, timeout=90_000)
+    assert dlg.result["ok"], dlg.result
+    assert out.read_bytes() != b"keep me" and out.stat().st_size > 100

@@ -177,16 +177,16 @@ def test_lengths_the_graph_ties_share_one_axis(tmp_path):
 def test_onnx_fallback_note_names_each_length(tmp_path, monkeypatch):
     """Where the dynamic ONNX export fails its check, the file is re-exported with fixed
     lengths and the note gives every input's own length (not the first input's)."""
-    import runtime.export.core as core
+    import runtime.export.formats.onnx as onnx_format
 
-    real = core._export_onnx
+    real = onnx_format._export_onnx
 
     def no_dynamic(p, out, result, ort, seq):
         if seq:
-            raise core.ExportError("onnxruntime failed (test)")
+            raise onnx_format.ExportError("onnxruntime failed (test)")
         return real(p, out, result, ort, seq)
 
-    monkeypatch.setattr(core, "_export_onnx", no_dynamic)
+    monkeypatch.setattr(onnx_format, "_export_onnx", no_dynamic)
     out = tmp_path / "s.onnx"
     res = _export(EXAMPLES_DIR / "seq2seq.json", "onnx", out)
     fixed = [n for n in res["notes"] if "fixed" in n]
