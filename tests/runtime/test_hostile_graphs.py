@@ -528,3 +528,16 @@ def test_absurd_sequence_lengths_are_a_parameter_error():
         doc = loads(json.dumps(_with_steps(name, 10**7)))
         errors = [x for x in validate(doc) if x.is_error]
         assert errors and errors[0].param == "steps" and "at most 1000000" in errors[0].message
+
+
+def test_numbers_past_a_floats_range_are_parameter_errors_everywhere():
+    """(A fuzz finding: 10**400 in a parameter with a maximum raised OverflowError.)"""
+    huge = 10**400
+    for spec in CATALOG.values():
+        for p in spec.params:
+            if p.type not in ("int", "float", "size", "ints"):
+                continue
+            for value in (huge, -huge, [huge] if p.type in ("size", "ints") else huge):
+                problems_ = spec.param_problems({p.name: value})
+                assert any(name == p.name and len(msg) < 200 for name, msg in problems_), \
+                    (spec.type, p.name, problems_)  # a short message, no exception
