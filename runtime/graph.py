@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from .catalog import get_spec
-from .catalog._util import short_repr
+from .catalog import short_repr
 from .events import Event
 
 ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # used with fullmatch (``$`` would let "a\n" in)

@@ -3,7 +3,7 @@ hand: a Dense layer on an image-shaped tensor (no Flatten before it) applies to 
 axis only, with the same weights at every position, and the network still validates."""
 from __future__ import annotations
 
-from .catalog._util import fmt_shape
+from .catalog import fmt_shape
 from .diagnostics import WARNING, Diagnostic
 
 # Layers that map the last axis and broadcast over the others

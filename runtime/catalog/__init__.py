@@ -5,7 +5,7 @@ recurrent node types live in their own module). Import order fixes palette order
 """
 from __future__ import annotations
 
-from ._util import fmt_shape
+from ._util import fmt_shape, short_repr
 from .spec import (ANY, FLOAT, INDEX, LayerSpec, Param, Port, ShapeError,
                    kinds_compatible, pair)
 
@@ -86,4 +86,4 @@ HIDDEN.update((s.type, s) for s in _BLOCK_SPECS)
 
 __all__ = ["CATALOG", "OTHER_NAMES", "register", "get_spec", "type_hint", "categories",
            "LayerSpec", "Param", "Port", "ShapeError", "FLOAT", "INDEX", "ANY",
-           "kinds_compatible", "pair", "fmt_shape"]
+           "kinds_compatible", "pair", "fmt_shape", "short_repr"]

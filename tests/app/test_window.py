@@ -271,6 +271,7 @@ def _crash_a_session(tmp_path, document="") -> int:
     return int(r.stdout.split()[-1])
 
 
+@pytest.mark.slow
 def test_untitled_work_of_a_crashed_session_is_offered_at_start(make_window, tmp_path):
     nodes = _crash_a_session(tmp_path)
     (rec,) = (tmp_path / "recovery").glob("untitled-*.autosave")
@@ -282,6 +283,7 @@ def test_untitled_work_of_a_crashed_session_is_offered_at_start(make_window, tmp
     assert w.recovery_path().exists()
 
 
+@pytest.mark.slow
 def test_titled_work_of_a_crashed_session_is_offered_at_a_plain_start(make_window, tmp_path):
     path = tmp_path / "net.json"
     save_graph(load_graph(EXAMPLES / "mlp_spirals.json"), path)
@@ -299,6 +301,7 @@ def test_titled_work_of_a_crashed_session_is_offered_at_a_plain_start(make_windo
     assert not list((tmp_path / "recovery").glob("session-*.ref"))
 
 
+@pytest.mark.slow
 def test_declined_recovery_is_removed(make_window, tmp_path):
     _crash_a_session(tmp_path)
     w = make_window()

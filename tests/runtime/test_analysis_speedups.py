@@ -95,6 +95,7 @@ def _docs():
         yield path.stem, load_graph(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("switch", ["classes", "flop_total"])
 def test_whole_graphs_analyse_the_same(switch, monkeypatch):
     docs = list(_docs())
