@@ -358,7 +358,7 @@ def test_auto_layout_is_one_undo_step(make_window):
 
 
 def test_a_new_user_draws_lenet5_from_an_empty_canvas(make_window, qtbot):
-    """One palette activation per layer: each new layer lands right of the selected one
+    """One palette activation per layer: each new layer lands after (below) the selected one
     and is wired to it; then the label input is wired by dragging. Shapes everywhere."""
     w = make_window()
     tree = w.palette.tree
@@ -392,8 +392,8 @@ def test_a_new_user_draws_lenet5_from_an_empty_canvas(make_window, qtbot):
     loss = add("CrossEntropy")
     w.editor.scene.clearSelection()
     target = add("Target")
-    w.view.fit()
-    qtbot.wait(10)
+    w.editor.fit_nodes([target, loss])  # close enough to see the ports (zoomed out, a
+    qtbot.wait(10)  # node is a block without ports)
     drag_wire(qtbot, w, target, "out", loss, "target")
     w.editor.run_analysis()
     assert len(w.document) == 15 and len(w.document.edges) == 14
