@@ -23,6 +23,18 @@ def _action(w, menu: QMenu, text: str, slot, shortcut=None, canvas_only=False) -
     return action
 
 
+def unique_keys(*keys) -> list[QKeySequence]:
+    """The key sequences of standard keys and strings, each once, in order."""
+    out: list[QKeySequence] = []
+    for k in keys:
+        seqs = QKeySequence.keyBindings(k) if isinstance(k, QKeySequence.StandardKey) \
+            else [QKeySequence(k)]
+        for seq in seqs:
+            if not seq.isEmpty() and all(seq != o for o in out):
+                out.append(seq)
+    return out
+
+
 def build_menus(w) -> None:
     """File, Edit and View menus with the standard shortcuts."""
     ed = w.editor
@@ -36,13 +48,16 @@ def build_menus(w) -> None:
     f.addSeparator()
     _action(w, f, "&Save", w.save, QKeySequence.Save)
     _action(w, f, "Save &As…", w.save_as, QKeySequence.SaveAs)
+    _action(w, f, "Export &Diagram…", w.export_diagram)
     f.addSeparator()
     _action(w, f, "&Quit", w.close, QKeySequence.Quit)
     e = w.menu("&Edit")
     undo = w.undo_stack.createUndoAction(w, "&Undo")
-    undo.setShortcut(QKeySequence.Undo)
+    undo.setShortcuts(unique_keys(QKeySequence.Undo, "Ctrl+Z"))
     redo = w.undo_stack.createRedoAction(w, "&Redo")
-    redo.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Shift+Z")])
+    # Ctrl+Y and Ctrl+Shift+Z on every platform, each bound once: X11's standard Redo
+    # already is Ctrl+Shift+Z, and binding it twice makes the shortcut ambiguous
+    redo.setShortcuts(unique_keys(QKeySequence.Redo, "Ctrl+Y", "Ctrl+Shift+Z"))
     e.addAction(undo)
     e.addAction(redo)
     e.addSeparator()
@@ -74,6 +89,21 @@ def build_menus(w) -> None:
     w.unrolled_action.setShortcut(QKeySequence("Ctrl+U"))
     w.unrolled_action.toggled.connect(w.show_unrolled)
     v.addAction(w.unrolled_action)
+    steps_menu = v.addMenu("Unrolled &Time Steps")
+    w._steps_actions = QActionGroup(w)
+    for n in (None, 2, 3, 4, 6, 8, 12):
+        a = QAction("Default (up to 3)" if n is None else f"{n} steps", w, checkable=True)
+        a.setChecked(n is None)
+        a.triggered.connect(lambda checked=False, n=n: w.set_unroll_steps(n))
+        w._steps_actions.addAction(a)
+        steps_menu.addAction(a)
+    w.minimap_action = QAction("&Minimap", w, checkable=True)
+    w.minimap_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
+    w.minimap_action.toggled.connect(w.set_minimap)
+    v.addAction(w.minimap_action)
+    direction = v.addMenu("Layout &Direction")
+    for key, label in (("TB", "&Top to Bottom"), ("LR", "&Left to Right")):
+        direction.addAction(label, lambda k=key: ed.set_layout_direction(k))
     w.snap_action = QAction("&Snap to Grid", w, checkable=True)
     w.snap_action.toggled.connect(w.set_grid_snap)
     v.addAction(w.snap_action)
@@ -118,7 +148,7 @@ def context_menu(w, item, global_pos) -> None:
     else:
         pos = w.view.mapToScene(w.view.mapFromGlobal(global_pos.toPoint()))
         m.addAction("Add layer…", lambda: w._quick_add_at(pos))
-        m.addAction("Paste", ed.paste)
+        m.addAction("Paste", lambda: ed.paste(at=pos))
         m.addAction("Select all", ed.select_all)
         m.addSeparator()
         m.addAction("Auto-layout", lambda: ed.auto_layout(False))

@@ -70,8 +70,7 @@ def build_scene(doc, theme, *, unrolled: int | None = None, layout: bool = False
     """A read-only scene of ``doc`` (or of its unrolled graph) with the analysis shown."""
     from graph_editor.layout import layered_positions
     from graph_editor.scene import GraphScene
-    from runtime.analysis import analyze
-    from runtime.validation import validate
+    from runtime.pipeline import check
 
     if unrolled is not None:
         from graph_editor.unrolled import unrolled_document
@@ -82,14 +81,11 @@ def build_scene(doc, theme, *, unrolled: int | None = None, layout: bool = False
             doc.move_node(nid, pos)
     scene = GraphScene(doc, theme, read_only=True)
     scene.show_grid = False
-    diags = validate(doc, shapes=False)
-    try:
-        analysis = analyze(doc)
+    try:  # what the editor shows: shapes also where a part is broken, ids out of range
+        analysis, diags = check(doc, shapes="always")
     except Exception as exc:  # drawn without shapes, with the reason on stderr
         print(f"note: shapes not shown: {exc}", file=sys.stderr)
-        analysis = None
-    else:
-        diags += analysis.diagnostics
+        analysis, diags = None, []
     scene.apply_analysis(analysis, diags)
     if unrolled is not None:
         from graph_editor.unrolled import decorate
@@ -105,6 +101,9 @@ def content_rect(scene):
     for item in scene.items():
         if item.parentItem() is None and item.isVisible():
             rect = rect.united(item.sceneBoundingRect())
+    extra = getattr(scene, "extra_rect", None)  # drawn backdrops (time-step bands)
+    if extra is not None:
+        rect = rect.united(extra)
     return rect.adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN)
 
 

@@ -34,13 +34,13 @@ from .theme import apply_theme
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "examples"
 AUTOSAVE_MS = 30_000
 MAX_RECENT = 10
-PLUGINS = ("app.training", "app.export_ui")
-UNROLL_SHOWN = 4  # time steps drawn by the unrolled view
+PLUGINS = ("app.training", "app.export_ui", "app.experiments")
 
 
 class MainWindow(QMainWindow):
     document_replaced = Signal(object)  # the new GraphDocument (New / Open / Recover)
     selection_changed = Signal(list)  # selected node ids
+    theme_changed = Signal(str)  # "light" or "dark": the canvas theme now shown
 
     def __init__(self, document: GraphDocument | None = None, *, show_start: bool = False,
                  settings: QSettings | None = None, recovery_dir: Path | None = None,
@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.view)
         self.unrolled_view = GraphView()  # read-only view of the unrolled recurrent graph
         self.unrolled_scene = None
+        self.unroll_steps: int | None = None  # None: graph_editor.unrolled's default
         self.stack.addWidget(self.unrolled_view)
         self.setCentralWidget(self.stack)
         self.palette = PaletteWidget()
@@ -94,6 +95,13 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.start_page if show_start else self.view)
         self._refresh_recent()
         self.set_theme(str(self.settings.value("theme", "system")))
+        from graph_editor.minimap import MiniMap
+
+        self.view.minimap = MiniMap(self.view)
+        self.minimap_action.setChecked(str(self.settings.value("minimap", "false")) == "true")
+        from .wheel_guard import install as install_wheel_guard
+
+        install_wheel_guard()
         hints = QApplication.styleHints()
         if hasattr(hints, "colorSchemeChanged"):  # follow the system while on "system"
             hints.colorSchemeChanged.connect(self._system_scheme_changed)
@@ -330,7 +338,19 @@ class MainWindow(QMainWindow):
     def save_as(self) -> bool:
         suggestion = str(self.file_path or Path.home() / f"{self.display_name()}.json")
         path = self.prompts.save_path(suggestion)
-        return self.save_to(path) if path is not None else False
+        if path is None:
+            return False
+        self._name_after_file(Path(path))
+        return self.save_to(path)
+
+    def _name_after_file(self, path: Path) -> None:
+        """An untitled document takes the file's name (metadata.name names the exported
+        model class, the window title and the runs)."""
+        name = str(self.document.metadata.get("name") or "").strip()
+        if name.lower() in ("", "untitled"):
+            meta = dict(self.document.metadata)
+            meta["name"] = path.stem
+            self.document.set_metadata(meta)
 
     def _on_document_shown(self, doc) -> None:
         self.inspector.set_document(doc)
@@ -461,20 +481,10 @@ class MainWindow(QMainWindow):
                 self.show_canvas()
             return
         try:
+            from graph_editor.unrolled import unrolled_document
             from runtime.pipeline import analyze
-            from runtime.recurrent import has_recurrent_nodes, unroll
 
-            if not has_recurrent_nodes(self.document):
-                raise ValueError("this graph has no recurrent part (no Delay or recurrent "
-                                 "step nodes) to unroll")
-            unrolled = unroll(self.document)
-            steps = int(unrolled.metadata.get("unrolled_steps", 1))
-            if steps > UNROLL_SHOWN:  # a few steps show the pattern; 32 copies would not
-                unrolled = unroll(self.document, UNROLL_SHOWN)
-            from graph_editor.layout import layered_positions
-
-            for nid, pos in layered_positions(unrolled).items():  # a derived document:
-                unrolled.move_node(nid, pos)  # laid out for reading, left to right
+            unrolled = unrolled_document(self.document, self.unroll_steps)
             analysis = analyze(unrolled)
         except Exception as exc:  # a clear message, never a traceback
             self.show_message(f"Cannot show the unrolled graph: {exc}", 8000)
@@ -482,16 +492,68 @@ class MainWindow(QMainWindow):
             self.unrolled_action.setChecked(False)
             self.unrolled_action.blockSignals(False)
             return
+        from graph_editor.unrolled import decorate
+
         if self.unrolled_scene is not None:
             self.unrolled_scene.detach()
         self.unrolled_scene = GraphScene(unrolled, self.editor.theme, parent=self, read_only=True)
         self.unrolled_scene.apply_analysis(analysis, analysis.diagnostics)
+        decorate(self.unrolled_scene, unrolled)
         self.unrolled_view.setScene(self.unrolled_scene)
         self.stack.setCurrentWidget(self.unrolled_view)
         self.unrolled_view.request_fit()
-        shown = unrolled.metadata.get("unrolled_steps", UNROLL_SHOWN)
-        self.show_message(f"Unrolled view ({shown} of {steps} time steps), read-only; Ctrl+U "
-                          "returns to the editor", 8000)
+        shown = unrolled.metadata.get("unrolled_steps", 1)
+        total = unrolled.metadata.get("unrolled_total", shown)
+        self.show_message(f"Unrolled view ({shown} of {total} time steps; View > Unrolled "
+                          "Time Steps shows more), read-only; Ctrl+U returns to the editor", 8000)
+
+    def set_unroll_steps(self, steps: int | None) -> None:
+        """How many time steps the unrolled view draws (None: the default, up to 3)."""
+        self.unroll_steps = steps
+        if self.stack.currentWidget() is self.unrolled_view:
+            self.show_unrolled(True)
+
+    def set_minimap(self, on: bool) -> None:
+        """View > Minimap: the overview in the canvas's corner."""
+        minimap = getattr(self.view, "minimap", None)
+        if minimap is not None:
+            minimap.setVisible(on)
+        self.settings.setValue("minimap", "true" if on else "false")
+
+    def export_diagram(self, path=None) -> Path | None:
+        """File > Export Diagram: the graph on screen (or the unrolled view) as a PNG or
+        SVG picture, the same one `netbuilder render` draws."""
+        from .render import build_scene, write_image
+
+        if path is None:
+            from PySide6.QtWidgets import QFileDialog
+
+            start = str((self.file_path.with_suffix(".png")) if self.file_path else
+                        Path.home() / f"{self.display_name()}.png")
+            path, _ = QFileDialog.getSaveFileName(self, "Export Diagram", start,
+                                                  "PNG image (*.png);;SVG drawing (*.svg)")
+            if not path:
+                return None
+        path = Path(path)
+        if path.suffix.lower() not in (".png", ".svg"):
+            path = path.with_suffix(".png")
+        try:
+            if self.current_view() is self.unrolled_view and self.unrolled_scene is not None:
+                scene = self.unrolled_scene
+                scene.show_grid = False
+                try:
+                    write_image(scene, path)
+                finally:
+                    scene.show_grid = True
+            else:
+                write_image(build_scene(self.editor.composed_document().copy(),
+                                        self.editor.theme), path)
+        except OSError as exc:
+            self.prompts.error("Cannot export the diagram",
+                               f"{path} could not be written: {exc.strerror or exc}")
+            return None
+        self.show_message(f"Exported the diagram to {path}")
+        return path
 
     def set_grid_snap(self, on: bool) -> None:
         if self.editor.scene is not None:
@@ -505,6 +567,9 @@ class MainWindow(QMainWindow):
     def set_theme(self, key: str) -> None:
         theme = apply_theme(key)
         self.editor.set_theme(theme)
+        if self.unrolled_scene is not None:
+            self.unrolled_scene.set_theme(theme)
+        self.theme_changed.emit(theme.name)
         self.settings.setValue("theme", key)
         for a in self._theme_actions.actions():
             a.setChecked(a.data() == key)

@@ -267,14 +267,24 @@ class GraphEditor(QObject):
             self._push(C.RemoveNodes(self.doc, ids))
             self.undo_stack.endMacro()
 
-    def paste(self, data: dict | None = None, text: str = "Paste") -> list[str]:
+    def paste(self, data: dict | None = None, text: str = "Paste",
+              at: QPointF | None = None) -> list[str]:
+        """Paste the clipboard's layers with their top-left corner at ``at`` (a scene
+        point: the mouse cursor when it is over the canvas), else beside the copied ones."""
         data = data if data is not None else clipboard_data()
         if not data or not data.get("nodes"):
             self.message.emit("The clipboard holds no Netbuilder layers")
             return []
         self._paste_count += 1
         offset = PASTE_OFFSET * self._paste_count
-        dx, dy = self._paste_offset(data, offset)
+        if at is None and text == "Paste":
+            at = self._cursor_scene_pos()
+        if at is not None:
+            xs = [float(n.get("position", (0, 0))[0]) for n in data["nodes"]]
+            ys = [float(n.get("position", (0, 0))[1]) for n in data["nodes"]]
+            dx, dy = at.x() - min(xs), at.y() - min(ys)
+        else:
+            dx, dy = self._paste_offset(data, offset)
         cmd = C.Paste(self.doc, data, (dx, dy), text)
         if not self._push(cmd):
             return []
@@ -286,6 +296,15 @@ class GraphEditor(QObject):
                 rect = rect.united(item.sceneBoundingRect())
             self.view.ensureVisible(rect, 40, 40)
         return cmd.new_ids
+
+    def _cursor_scene_pos(self) -> QPointF | None:
+        """The mouse cursor on the canvas (None when it is elsewhere)."""
+        from PySide6.QtGui import QCursor
+
+        local = self.view.viewport().mapFromGlobal(QCursor.pos())
+        if not self.view.viewport().rect().contains(local) or not self.view.underMouse():
+            return None
+        return self.view.mapToScene(local)
 
     def _paste_offset(self, data: dict, offset: float) -> tuple[float, float]:
         """Beside the copied nodes when they are in view (copy and paste in one window);

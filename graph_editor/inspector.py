@@ -167,7 +167,7 @@ class InspectorWidget(QWidget):
             lay.setSpacing(1)
             lay.addWidget(editor)
             lay.addWidget(err)
-            name = QLabel(param.name.replace("_", " "))
+            name = QLabel(param.display_label())
             name.setToolTip(param.doc)
             self.form.addRow(name, box)
         if focus_name in self.editors:

@@ -26,7 +26,7 @@ from pathlib import Path
 import networkx as nx
 
 from runtime.graph import GraphDocument
-from runtime.validation import feedforward_graph
+from runtime.topology import feedforward_graph
 
 from .items import node_size
 
@@ -36,7 +36,7 @@ DIRECTION_KEY = "layout_direction"  # in the document's metadata
 NODE_GAP = 44.0  # between neighbours in a layer
 DUMMY_BREADTH = 20.0  # the lane a long edge keeps in a layer it passes
 LAYER_GAP = {TB: 58.0, LR: 96.0}  # room for the shape labels between layers
-SEGMENT_GAP = {TB: 110.0, LR: 90.0}  # between the columns (rows) of a wrapped drawing
+SEGMENT_GAP = {TB: 80.0, LR: 80.0}  # between the columns (rows) of a wrapped drawing
 ASPECT = 1.6  # width / height that a wrapped drawing aims at (a landscape window)
 SWEEPS = 8
 

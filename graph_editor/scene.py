@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, 
 
 from runtime.catalog import kinds_compatible
 from runtime.graph import Edge, GraphDocument
-from runtime.validation import feedforward_graph, is_delay
+from runtime.topology import feedforward_graph, is_delay
 
 from .groups import GroupItem, groups_of
 from .items import EdgeItem, NodeItem, PortItem, wire_path
@@ -60,6 +60,8 @@ class GraphScene(QGraphicsScene):
         self.theme = theme
         self.snap_grid = 0.0
         self.show_grid = True  # off for exported pictures
+        self.backdrops: list = []  # callables (painter, rect) drawn over the background
+        self.extra_rect = None  # the backdrops' extent (part of the content to fit)
         self.dragging = False
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         self.node_items: dict[str, NodeItem] = {}
@@ -287,6 +289,8 @@ class GraphScene(QGraphicsScene):
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         painter.fillRect(rect, self.theme.c("background"))
+        for draw in self.backdrops:  # drawn under every item (the unrolled view's bands)
+            draw(painter, rect)
         if not self.show_grid:
             return
         scale = painter.worldTransform().m11()

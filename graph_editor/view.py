@@ -30,6 +30,7 @@ class GraphView(QGraphicsView):
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.StrongFocus)
         self._space = False
+        self.minimap = None  # graph_editor.minimap.MiniMap, when the window adds one
         self._fit_pending = False
         self._panning = False
         self._pan_start = QPointF()
@@ -65,8 +66,15 @@ class GraphView(QGraphicsView):
         if self._fit_pending:
             self.fit()
 
+    def setScene(self, scene) -> None:
+        super().setScene(scene)
+        if self.minimap is not None:
+            self.minimap.follow_scene()
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
+        if self.minimap is not None:
+            self.minimap.place()
         if self._fit_pending:
             self.fit()
 
@@ -104,6 +112,9 @@ class GraphView(QGraphicsView):
         for i in scene.items():
             if i.parentItem() is None and i.isVisible():
                 rect = rect.united(i.sceneBoundingRect())
+        extra = getattr(scene, "extra_rect", None)  # drawn backdrops (time-step bands)
+        if extra is not None:
+            rect = rect.united(extra)
         return rect
 
     def fit_readable(self, *args) -> None:  # the former name

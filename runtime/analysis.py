@@ -1,41 +1,27 @@
 """Analysis: per-node output shapes, parameters, MACs, receptive field, activation memory.
 
-Shapes come from running each node's real torch builder on ``meta`` tensors (no memory,
-no compute), parameter counts from the built module, and multiply-accumulates from
-``torch.utils.flop_counter`` (a matmul or convolution of F flops is F/2 MACs; bias
-additions are not counted). Hand-written formulas only where torch's counter does not see
-the weight multiplications (LeNet's sub-sampling, RBF units, the connection-table conv).
-
-Results for one (type, params, input shapes) are memoised, so re-analysing a graph after
-one edit recomputes only the nodes whose inputs changed: analysis is incremental. Layers
-declared ``same_shape`` (element-wise, normalisation, dropout, same-shape sums: their
-outputs have the first input's shape at every size) are run by torch once per *shape
-class* (type, params, input ranks and kinds) and reused for other sizes, with the
-declaration checked on torch's answer; their modules are still built for the parameter
-count. Flops are summed by torch's own flop-counter dispatch mode without its per-module
-bookkeeping (``_FlopTotal``).
+Each node is evaluated by runtime/evaluation.py (its torch builder on ``meta`` tensors,
+memoised per type, parameters and input shapes) in topological order; recurrent regions
+add their per-step bookkeeping (runtime/recurrent/steps.py). Analysis is incremental: a
+document keeps an :class:`Analyzer` that re-evaluates only the nodes an edit can change.
 """
 from __future__ import annotations
 
-import json
-import warnings
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 import networkx as nx
-import torch
-from torch.utils import flop_counter as _flop_counter
 
-from .catalog import INDEX, ShapeError
-from .catalog._util import fmt_shape
+from .catalog import fmt_shape
 from .diagnostics import ERROR, Diagnostic
+from .evaluation import Result, clear_cache, epoch, evaluate
 from .graph import GraphDocument, Node
-from . import recurrent as _recurrent
-from .validation import feedforward_graph, is_delay
+from .recurrent.steps import delay_shape, per_step
+from .topology import feedforward_graph, is_delay
+from .tracking import ChangeTracker
 
-META_BATCH = 2  # batch norm needs more than one sample per channel in training mode
+__all__ = ["NodeInfo", "Analysis", "analyze", "analyze_full", "Analyzer", "describe",
+           "clear_cache"]
 
 
 @dataclass
@@ -92,39 +78,6 @@ class Analysis:
         return out
 
 
-class _Result:
-    """Memoised outcome of one (type, params, input shapes): shapes, counts, or an error."""
-
-    __slots__ = ("shapes", "kinds", "params", "macs", "bytes", "error", "error_port",
-                 "error_param")
-
-    def __init__(self):
-        self.shapes: dict[str, tuple[int, ...]] = {}
-        self.kinds: dict[str, str] = {}
-        self.params = self.macs = self.bytes = 0
-        self.error: str | None = None
-        self.error_port: str | None = None
-        self.error_param: str | None = None  # the parameter in conflict with the input
-
-
-_CACHE: OrderedDict[Any, _Result] = OrderedDict()
-_CACHE_SIZE = 20_000
-
-
-_EPOCH = 0  # bumped by clear_cache(): every Analyzer then starts afresh
-
-# Shape classes of ``same_shape`` specs: (type, params, ranks and kinds of the inputs) ->
-# (the representative's inputs, its _Result) when torch confirmed the declaration there,
-# or None when it did not (then every size is evaluated in full).
-_CLASSES: dict[Any, tuple[dict, _Result] | None] = {}
-
-
-def clear_cache() -> None:
-    global _EPOCH
-    _CACHE.clear()
-    _CLASSES.clear()
-    _EPOCH += 1
-
 
 def analyze(doc: GraphDocument) -> Analysis:
     """Analyse every node in topological order; errors become diagnostics, never raise.
@@ -137,6 +90,19 @@ def analyze(doc: GraphDocument) -> Analysis:
     This is the analysis of a document without blocks; ``runtime.analyze`` (in
     runtime/pipeline.py) analyses any document, expanding its blocks first.
     """
+    try:
+        return _analyze(doc)
+    except Exception as exc:  # noqa: BLE001 - the promise above; the cause is named
+        derived = getattr(doc, "derived", None)
+        if derived is not None:
+            derived.pop("analyzer", None)  # (its state may be half-updated: start afresh)
+        first = (str(exc).splitlines() or [""])[0][:200]
+        return Analysis({}, [], [Diagnostic(None, ERROR, "the graph cannot be analysed "
+                                            f"({type(exc).__name__}: {first}); run validate "
+                                            "for its problems", code="analysis")])
+
+
+def _analyze(doc: GraphDocument) -> Analysis:
     derived = getattr(doc, "derived", None)
     if derived is None:
         return analyze_full(doc)
@@ -144,6 +110,14 @@ def analyze(doc: GraphDocument) -> Analysis:
     if analyzer is None or analyzer._doc() is not doc:  # (a copy.deepcopy of a document)
         analyzer = derived["analyzer"] = Analyzer(doc)
     return analyzer.analyze()
+
+
+def _delay_info(node) -> NodeInfo | None:
+    """A Delay's output, known from its parameters (its consumers come first)."""
+    shape = delay_shape(node)
+    if shape is None:
+        return None
+    return NodeInfo(output_shapes={"out": shape}, output_kinds={"out": "float"})
 
 
 def _cycle_analysis() -> Analysis:
@@ -190,7 +164,7 @@ def _analyse_one(doc: GraphDocument, node: Node, incoming: dict[str, tuple[str, 
             continue
         up = infos.get(src[0])
         if up is None and is_delay(doc.nodes[src[0]]):  # known from its params: comes later
-            up = _recurrent.seed_delay(doc.nodes[src[0]])
+            up = _delay_info(doc.nodes[src[0]])
         if up is None or src[1] not in up.output_shapes:
             ready = False  # upstream failed or not yet known: no second report
             continue
@@ -199,14 +173,17 @@ def _analyse_one(doc: GraphDocument, node: Node, incoming: dict[str, tuple[str, 
     if not ready:
         info.error = "inputs unknown"
         return None
-    res = _analyse_node(node, ins)
+    try:
+        res = evaluate(node, ins)
+    except Exception as exc:  # noqa: BLE001 - analyze never raises (see _unanalysable)
+        res = _unanalysable(node, exc)
     info.output_shapes, info.output_kinds = dict(res.shapes), dict(res.kinds)
     info.params, info.macs, info.activation_bytes = res.params, res.macs, res.bytes
     if res.error:
         info.error = res.error
         return _shape_diag(doc, node, res, incoming)
     if any(u.steps for u in ups.values()) or "sequence_in" in node.spec.tags:
-        diag = _recurrent.per_step(node, info, ins, ups)  # T, per-sequence MACs, Collect
+        diag = per_step(node, info, ins, ups)  # T, per-sequence MACs, Collect
         if diag is not None:
             return diag
     _receptive(node, info, [ups[p] for p in ins])
@@ -223,8 +200,6 @@ class Analyzer:
     """
 
     def __init__(self, doc: GraphDocument):
-        from .tracking import ChangeTracker
-
         self._doc = weakref.ref(doc)  # no reference cycle: the document owns this object
         self._tracker = ChangeTracker(doc)
         self._epoch = -1
@@ -237,7 +212,7 @@ class Analyzer:
     def analyze(self) -> Analysis:
         doc = self._doc()
         changes = self._tracker.take()
-        full = self._epoch != _EPOCH or self._order is None
+        full = self._epoch != epoch() or self._order is None
         if full or changes.structure:
             try:
                 self._order = list(nx.topological_sort(feedforward_graph(doc)))
@@ -250,7 +225,7 @@ class Analyzer:
             # Delay's seed from its parameters): always re-analyse such nodes (memo hits).
             self._after_delay = {e.target for e in doc.edges if is_delay(nodes[e.source])}
         if full:
-            self._infos, self._diags, self._epoch = {}, {}, _EPOCH
+            self._infos, self._diags, self._epoch = {}, {}, epoch()
         dirty = changes.params | changes.inputs | self._after_delay
         order, incoming, nodes = self._order, self._incoming, doc.nodes
         old_infos, old_diags = self._infos, self._diags
@@ -275,7 +250,21 @@ class Analyzer:
         return Analysis(dict(infos), list(order), list(diags.values()))
 
 
-def _shape_diag(doc, node: Node, res: _Result, incoming) -> Diagnostic:
+def _unanalysable(node: Node, exc: Exception) -> Result:
+    """The result for a node whose analysis raised: parameters validation refuses (say
+    ``steps: null``, which validate reports) reach code that assumes valid ones."""
+    res = Result()
+    problems = node.spec.param_problems(node.params)
+    if problems:
+        res.error_param, msg = problems[0]
+        res.error = f"{res.error_param}: {msg}"
+    else:
+        res.error = f"cannot analyse this {node.type}: {type(exc).__name__}: " \
+                    f"{(str(exc).splitlines() or [''])[0]}"
+    return res
+
+
+def _shape_diag(doc, node: Node, res: Result, incoming) -> Diagnostic:
     port = res.error_port
     msg = res.error
     involved = (node.id,)
@@ -283,6 +272,8 @@ def _shape_diag(doc, node: Node, res: _Result, incoming) -> Diagnostic:
         port = next(iter(incoming))
     if port and port in incoming:
         src, sport = incoming[port]
+        if msg.startswith(f"{port}: "):  # (the builder's own prefix: said below)
+            msg = msg[len(port) + 2:]
         if res.error_param:  # a parameter that conflicts with the input: say it first
             msg = f"{msg} (input '{port}' from {src}.{sport})"
         else:
@@ -291,202 +282,6 @@ def _shape_diag(doc, node: Node, res: _Result, incoming) -> Diagnostic:
     return Diagnostic(node.id, ERROR, msg, port=port, param=res.error_param, code="shape",
                       nodes=involved)
 
-
-def _key(node: Node, ins) -> Any:
-    try:
-        params = json.dumps(node.params, sort_keys=True)
-    except TypeError:
-        params = repr(sorted(node.params.items()))
-    return (node.type, params, tuple(sorted(ins.items())))
-
-
-def _analyse_node(node: Node, ins) -> _Result:
-    key = _key(node, ins)
-    res = _CACHE.get(key)
-    if res is not None:
-        _CACHE.move_to_end(key)
-        return res
-    res = _same_shape(node, ins, key) if node.spec.same_shape and ins else None
-    if res is None:
-        res = _compute(node, ins)
-    _CACHE[key] = res
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return res
-
-
-def _same_shape(node: Node, ins, key) -> _Result | None:
-    """The result for a ``same_shape`` spec from its shape class, or None (compute it).
-
-    torch's meta forward (Python reference kernels for batch norm, ReLU, add: 0.2-1 ms a
-    call) runs once per class, for the first size met; its result is kept only if every
-    output has the first input's shape and kind and there are no MACs. For another size
-    of the class the outputs take the new input's shape, the bytes scale with it, and the
-    module is still built by its torch builder for its parameter count (and for the
-    builder's own shape checks: any error sends the node through the full evaluation)."""
-    first = node.spec.input_ports(node.params)[0].name
-    if first not in ins:
-        return None
-    ckey = (key[0], key[1], tuple((p, len(shape), kind) for p, (shape, kind) in key[2]))
-    if ckey not in _CLASSES:
-        res = _compute(node, ins)
-        if res.error is None:  # (an error says nothing about the class: try the next size)
-            shape, kind = ins[first]
-            ok = res.macs == 0 and bool(res.shapes) and all(
-                res.shapes[p] == tuple(shape) and res.kinds[p] == kind for p in res.shapes)
-            _CLASSES[ckey] = (ins, res) if ok else None
-        return res
-    cls = _CLASSES[ckey]
-    if cls is None:
-        return None
-    rep_ins, rep = cls
-    shape, _ = ins[first]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with torch.device("meta"):
-                module = node.spec.build(node.params, {k: v[0] for k, v in ins.items()})
-    except Exception:  # noqa: BLE001 - the full evaluation reports it
-        return None
-    res = _Result()
-    res.shapes = {p: tuple(shape) for p in rep.shapes}
-    res.kinds = dict(rep.kinds)
-    per_element = rep.bytes // max(1, _numel(rep_ins[first][0]))
-    res.bytes = per_element * _numel(shape)
-    res.params = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    return res
-
-
-def _compute(node: Node, ins) -> _Result:
-    spec, params = node.spec, node.params
-    res = _Result()
-    outs = spec.output_ports(params)
-    if spec.is_source:
-        shape = tuple(spec.source_shape(params))
-        if _numel(shape) * META_BATCH > _MAX_NUMEL:
-            res.error = (f"the per-sample shape {fmt_shape(shape)} has {_numel(shape):.3g} "
-                         "elements, more than a torch tensor can hold (2^63)")
-            res.error_param = _largest_param(node)
-            return res
-        for p in outs:
-            res.shapes[p.name], res.kinds[p.name] = shape, p.kind
-        res.bytes = _numel(shape) * (8 if outs[0].kind == INDEX else 4)
-        return res
-    if spec.build is None:  # Output nodes: pass-through
-        return res
-    shapes = {k: v[0] for k, v in ins.items()}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with torch.device("meta"):
-                module = spec.build(params, shapes)
-            args = [_meta_input(*ins[p.name]) for p in spec.input_ports(params) if p.name in ins]
-            module.train()
-            if spec.macs is not None:  # the override gives the MACs: no need to count
-                counter = None
-                y = module(*args)
-            else:
-                with _flops() as counter:
-                    y = module(*args)
-    except ShapeError as exc:
-        res.error = str(exc)
-        res.error_port = _port_in(str(exc), ins)
-        res.error_param = exc.param
-        return res
-    except Exception as exc:  # torch's own message, cleaned of its call-site noise
-        if "overflow" in str(exc).lower():  # sizes past what torch can index: say so plainly
-            res.error_param = _largest_param(node)
-            which = f" ({res.error_param} = {params[res.error_param]:,})" \
-                if res.error_param else ""
-            res.error = (f"the sizes are too large: this {spec.type}{which} on inputs of "
-                         f"{', '.join(fmt_shape(v) for v in shapes.values()) or 'no shape'} "
-                         "needs a tensor of more elements than torch can hold (2^63)")
-            return res
-        res.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
-        return res
-    ys = y if isinstance(y, tuple) else (y,)
-    if len(ys) != len(outs):
-        res.error = f"internal: {spec.type} gave {len(ys)} outputs for {len(outs)} ports"
-        return res
-    for p, t in zip(outs, ys):
-        res.shapes[p.name] = tuple(t.shape[1:]) if t.dim() else ()
-        res.kinds[p.name] = INDEX if not t.is_floating_point() else "float"
-        res.bytes += _numel(res.shapes[p.name]) * t.element_size()
-    res.params = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    if spec.macs is not None:
-        res.macs = int(spec.macs(params, shapes, [res.shapes[p.name] for p in outs]))
-    else:
-        res.macs = int(counter.get_total_flops()) // 2 // META_BATCH
-    return res
-
-
-class _FlopTotal:
-    """torch's flop counter without its per-module accounting: torch.utils.flop_counter's
-    own dispatch mode (the same decompositions, the same per-op formulas of its registry)
-    summing one total. FlopCounterMode also tracks the module hierarchy with global module
-    hooks, which costs about 0.04 ms a node here and tells analysis nothing it uses."""
-
-    def __init__(self):
-        self.flop_registry = _flop_counter.flop_registry
-        self.total = 0
-        self._mode = _flop_counter._FlopCounterMode(self)
-
-    def _count_flops(self, func_packet, out, args, kwargs):  # called by _FlopCounterMode
-        formula = self.flop_registry.get(func_packet)
-        if formula is not None:
-            self.total += formula(*args, **kwargs, out_val=out)
-        return out
-
-    def get_total_flops(self) -> int:
-        return self.total
-
-    def __enter__(self):
-        self._mode.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._mode.__exit__(*exc)
-
-
-def _flops():
-    """A context counting the flops run inside it (``.get_total_flops()``)."""
-    if hasattr(_flop_counter, "_FlopCounterMode"):
-        return _FlopTotal()
-    return _flop_counter.FlopCounterMode(display=False)  # a torch without the inner mode
-
-
-_MAX_NUMEL = 2**63 - 1
-
-
-def _largest_param(node: Node) -> str | None:
-    """The whole-number parameter with the largest value (the likely cause of a size
-    overflow), or None."""
-    best, name = 0, None
-    for k, v in node.params.items():
-        vals = v if isinstance(v, list) else [v]
-        for x in vals:
-            if isinstance(x, int) and not isinstance(x, bool) and x > best:
-                best, name = x, k
-    return name
-
-
-def _port_in(message: str, ins) -> str | None:
-    head = message.split(":", 1)[0].strip()
-    if head in ins:
-        return head
-    return next(iter(ins)) if len(ins) == 1 else None
-
-
-def _meta_input(shape, kind) -> torch.Tensor:
-    dtype = torch.long if kind == INDEX else torch.float32
-    return torch.empty((META_BATCH,) + tuple(shape), dtype=dtype, device="meta")
-
-
-def _numel(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def _receptive(node: Node, info: NodeInfo, ups: list[NodeInfo]) -> None:
@@ -524,3 +319,4 @@ def describe(info: NodeInfo) -> str:
     if info.receptive_field:
         parts.append("RF " + "x".join(map(str, info.receptive_field)))
     return " | ".join(parts)
+

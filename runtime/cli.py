@@ -16,7 +16,7 @@ import sys
 import importlib
 from typing import Callable
 
-from .catalog._util import fmt_shape
+from .catalog import fmt_shape
 from .clitools import file_arg as _file_arg
 from .clitools import load_or_report as _load
 from .diagnostics import has_errors
@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "runs": ("list a graph's runs with their metrics and what changed between them; rename, "
              "note or delete a run", "runtime.experiments.cli:runs_arguments",
              "runtime.experiments.cli:cmd_runs"),
+    "render": ("draw the graph as a PNG or SVG diagram (headless)", "app.render:add_arguments",
+               "app.render:run"),
     "sweep": ("search training settings and node parameters with Optuna (trials in worker "
               "processes; the study resumes from its folder)",
               "runtime.experiments.cli:sweep_arguments", "runtime.experiments.cli:cmd_sweep"),
@@ -71,9 +73,18 @@ def cmd_validate(args) -> int:
     return 0
 
 
+MAC_CONVENTION = (
+    "Layers are listed in a topological order that keeps branches together (each branch "
+    "of a split from start to end, then the node joining them). MACs are multiply-"
+    "accumulates per sample: one multiply-add = 1 MAC (a convolution or matrix product of "
+    "F flops is F/2 MACs); bias additions, pooling, activations, normalisation and "
+    "element-wise sums are not counted. Parameters are the trainable ones.")
+
+
 def summary_arguments(p: argparse.ArgumentParser) -> None:
     _file_arg(p)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.epilog = MAC_CONVENTION
 
 
 def cmd_summary(args) -> int:
@@ -89,7 +100,7 @@ def cmd_summary(args) -> int:
             print(str(d), file=sys.stderr)
         return 1
     rows = []
-    for nid in analysis.order:
+    for nid in (n for n in doc.reading_order() if n in analysis.nodes):
         node, info = doc.nodes[nid], analysis.nodes[nid]
         shape = info.output_shape
         rows.append({"id": nid, "label": node.label or nid, "type": node.type,

@@ -19,22 +19,20 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 
+import networkx as nx
 import torch
 from torch import fx, nn
 
 from . import pipeline
 from .analysis import Analysis
-from .diagnostics import Diagnostic
+from .diagnostics import CompileError
+from .fxemit import emit_layers, graph_module, incoming_edges
 from .graph import GraphDocument
+from .recurrent.regions import compile_plan
+from .topology import to_networkx
 
-
-class CompileError(Exception):
-    """The graph cannot be compiled; ``diagnostics`` say where and why."""
-
-    def __init__(self, diagnostics: list[Diagnostic]):
-        self.diagnostics = diagnostics
-        errors = [d for d in diagnostics if d.is_error]
-        super().__init__("the graph has errors:\n" + "\n".join(f"  {d}" for d in errors))
+__all__ = ["CompileError", "Signature", "signature", "build_module", "class_name",
+           "get_signature", "example_inputs", "random_source"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,7 @@ def build_module(doc: GraphDocument, *, mode: str = "train",
     doc, analysis = checked.flat, checked.flat_analysis
     sig = signature(doc)
     needed = _needed_nodes(doc, sig, mode)
-    incoming = {(e.target, e.target_port): e for e in doc.edges}
+    incoming = incoming_edges(doc)
 
     graph = fx.Graph()
     modules: dict[str, nn.Module] = {}
@@ -99,40 +97,15 @@ def build_module(doc: GraphDocument, *, mode: str = "train",
     for nid in placeholders:
         ph = graph.placeholder(nid)
         values[(nid, doc.nodes[nid].output_ports()[0].name)] = ph
-    from .recurrent import compile_plan
+    # a recurrent region is one looping submodule, emitted in its place in the order
+    order, regions = compile_plan(doc, analysis, needed)
 
-    order, regions = compile_plan(doc, analysis)  # a recurrent region: one looping submodule
-    for nid in order:
-        if nid in regions:
-            regions[nid].emit(graph, modules, values, needed)
-            continue
-        node = doc.nodes[nid]
-        spec = node.spec
-        if nid not in needed or spec.is_source or spec.is_output:
-            continue
-        args = []
-        for port in spec.input_ports(node.params):
-            e = incoming.get((nid, port.name))
-            if e is not None:
-                args.append(values[(e.source, e.source_port)])
-        shapes = analysis.input_shapes(doc, nid)
-        try:
-            modules[nid] = spec.build(node.params, shapes)
-        except (MemoryError, RuntimeError) as exc:  # e.g. weights too large for memory
-            why = "not enough memory" if isinstance(exc, MemoryError) or "alloc" in str(exc) \
-                else (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise CompileError([Diagnostic(
-                nid, "error", f"cannot build this {node.type} "
-                f"({analysis.nodes[nid].params:,} parameters): {why}", code="build",
-                nodes=(nid,))]) from None
-        call = graph.create_node("call_module", nid, tuple(args), {}, name=nid)
-        outs = spec.output_ports(node.params)
-        if len(outs) == 1:
-            values[(nid, outs[0].name)] = call
-        else:
-            for i, p in enumerate(outs):
-                values[(nid, p.name)] = graph.create_node(
-                    "call_function", operator.getitem, (call, i), {}, name=f"{nid}_{p.name}")
+    def layer(nid: str) -> bool:
+        spec = doc.nodes[nid].spec
+        return nid in needed and not spec.is_source and not spec.is_output
+
+    emit_layers(graph, doc, analysis, order, values, modules, include=layer, regions=regions,
+                incoming=incoming)
 
     def value_of(out_id: str) -> fx.Node:
         node = doc.nodes[out_id]
@@ -157,8 +130,7 @@ def build_module(doc: GraphDocument, *, mode: str = "train",
         for o in sig.outputs:
             result.setdefault(o, value_of(o))
         graph.output(result)
-    graph.lint()
-    gm = fx.GraphModule(_Root(modules), graph, class_name=_class_name(doc))
+    gm = graph_module(modules, graph, class_name(doc))
     gm.meta["netbuilder"] = {"signature": sig, "mode": mode}
     _plain_call(gm)
     return gm
@@ -174,19 +146,8 @@ def _plain_call(gm: fx.GraphModule) -> None:
         del cls.__call__
 
 
-class _Root(nn.Module):
-    def __init__(self, modules: dict[str, nn.Module]):
-        super().__init__()
-        for name, m in modules.items():
-            self.add_module(name, m)
-
-
 def _needed_nodes(doc: GraphDocument, sig: Signature, mode: str) -> set[str]:
     """Ancestors of what the mode returns (losses in train, outputs in predict)."""
-    import networkx as nx
-
-    from .validation import to_networkx
-
     g = to_networkx(doc)
     sinks = list(sig.outputs) + (list(sig.losses) if mode == "train" else [])
     needed = set(sinks)
@@ -195,7 +156,8 @@ def _needed_nodes(doc: GraphDocument, sig: Signature, mode: str) -> set[str]:
     return needed
 
 
-def _class_name(doc: GraphDocument) -> str:
+def class_name(doc: GraphDocument) -> str:
+    """The generated module's class name, from the graph's name (``lenet5`` -> ``Lenet5``)."""
     name = str(doc.metadata.get("name") or "Net")
     words = "".join(c if c.isalnum() else " " for c in name).split()
     cls = "".join(w[:1].upper() + w[1:] for w in words) or "Net"

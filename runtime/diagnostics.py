@@ -42,3 +42,21 @@ class Diagnostic:
 
 def has_errors(diagnostics) -> bool:
     return any(d.is_error for d in diagnostics)
+
+
+class CompileError(Exception):
+    """The graph cannot be compiled; ``diagnostics`` say where and why."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = diagnostics
+        errors = [d for d in diagnostics if d.is_error]
+        super().__init__("the graph has errors:\n" + "\n".join(f"  {d}" for d in errors))
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message, at most 300 characters (its
+    type name when it has no message): for one-line error reports."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()[:300]
+    return type(exc).__name__

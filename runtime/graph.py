@@ -8,19 +8,56 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from .catalog import get_spec
+from .catalog import short_repr
 from .events import Event
 
-ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # used with fullmatch (``$`` would let "a\n" in)
 RESERVED_IDS = frozenset({"self", "torch", "input", "output", "forward", "training"} | {
     "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
     "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
     "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise",
     "return", "try", "while", "with", "yield"})
+# Names the compiled module (a torch.fx.GraphModule, an nn.Module) already has: a node id
+# names its layer's attribute, so ``train``, ``graph``, ``to``... would replace a method or
+# clash with one. Ids starting with two underscores are refused as well (Python's own).
+# tests/runtime/test_hostile_graphs.py checks this list against the installed torch.
+MODULE_ATTRIBUTES = frozenset({
+    'T_destination', '_apply', '_backward_hooks', '_backward_pre_hooks', '_boxed_call',
+    '_buffers', '_call_impl', '_code', '_compiled_call_impl', '_create_node_hooks',
+    '_deepcopy_hooks', '_deepcopy_init', '_erase_node_hooks', '_forward_hooks',
+    '_forward_hooks_always_called', '_forward_hooks_with_kwargs', '_forward_pre_hooks',
+    '_forward_pre_hooks_with_kwargs', '_get_backward_hooks', '_get_backward_pre_hooks',
+    '_get_name', '_graph', '_is_full_backward_hook', '_lineno_map',
+    '_load_from_state_dict', '_load_state_dict_post_hooks',
+    '_load_state_dict_pre_hooks', '_maybe_warn_non_full_backward_hook', '_modules',
+    '_named_members', '_non_persistent_buffers_set', '_parameters', '_prologue_start',
+    '_recompile_submodules', '_register_create_node_hook', '_register_deepcopy_hook',
+    '_register_erase_node_hook', '_register_load_state_dict_pre_hook',
+    '_register_replace_node_hook', '_register_state_dict_hook', '_replace_hooks',
+    '_replicate_for_data_parallel', '_save_to_state_dict', '_set_replace_hook',
+    '_slow_forward', '_state_dict_hooks', '_state_dict_pre_hooks', '_tracer_cls',
+    '_tracer_extras', '_unregister_create_node_hook', '_unregister_deepcopy_hook',
+    '_unregister_erase_node_hook', '_unregister_replace_node_hook', '_version',
+    '_wrapped_call', '_wrapped_call_impl', 'add_module', 'add_submodule', 'apply',
+    'bfloat16', 'buffers', 'call_super_init', 'children', 'code', 'compile', 'cpu',
+    'cuda', 'delete_all_unused_submodules', 'delete_submodule', 'double',
+    'dump_patches', 'eval', 'extra_repr', 'float', 'forward', 'get_buffer',
+    'get_extra_state', 'get_parameter', 'get_submodule', 'graph', 'half', 'ipu',
+    'load_state_dict', 'meta', 'modules', 'mtia', 'named_buffers', 'named_children',
+    'named_modules', 'named_parameters', 'parameters', 'print_readable', 'recompile',
+    'register_backward_hook', 'register_buffer', 'register_forward_hook',
+    'register_forward_pre_hook', 'register_full_backward_hook',
+    'register_full_backward_pre_hook', 'register_load_state_dict_post_hook',
+    'register_load_state_dict_pre_hook', 'register_module', 'register_parameter',
+    'register_state_dict_post_hook', 'register_state_dict_pre_hook', 'requires_grad_',
+    'set_extra_state', 'set_submodule', 'shape_env', 'share_memory', 'state_dict', 'to',
+    'to_empty', 'to_folder', 'train', 'training', 'type', 'xpu', 'zero_grad'})
 
 
 class GraphError(ValueError):
@@ -64,8 +101,14 @@ class Edge:
 
 
 def type_prefix(type_id: str) -> str:
-    """'Conv2d' -> 'conv2d', 'MaxPool' -> 'max_pool': the stem of generated node ids."""
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type_id).lower()
+    """The stem of generated node ids, read like the type: 'ReLU' -> 'relu',
+    'Conv2d' -> 'conv' (ids conv1, conv2...), 'MaxPool' -> 'max_pool', 'LSTM' -> 'lstm',
+    'LeakyReLU' -> 'leaky_relu'."""
+    stem = re.sub(r"[123]d$", "", type_id) or type_id  # conv1, not conv2d1
+    # an acronym is one word: ReLU, GELU, LSTM, GRU (then a capital starts the next one)
+    stem = re.sub(r"([A-Z][a-z]?[A-Z]+)(?=[A-Z][a-z]|$|\d)",
+                  lambda m: m.group(1)[0] + m.group(1)[1:].lower(), stem)
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", stem).lower()
 
 
 class GraphDocument:
@@ -264,6 +307,40 @@ class GraphDocument:
         event.emit(*args)
         self.changed.emit()
 
+    def reading_order(self) -> list[str]:
+        """Node ids in a topological order that keeps branches together: after a node,
+        the first branch it feeds is followed to where branches meet, then the next
+        branch, then what joins them (an Inception module's branches one after another).
+        Ties follow the file's node order; edges leaving a Delay node (the recurrent
+        feedback) do not count. Nodes on a cycle come last, in file order."""
+        nodes = self._nodes
+        rank = {nid: i for i, nid in enumerate(nodes)}
+        indeg = dict.fromkeys(nodes, 0)
+        succ: dict[str, list[str]] = {}
+        for e in self.edges:
+            if "delay" in nodes[e.source].spec.tags:
+                continue
+            succ.setdefault(e.source, []).append(e.target)
+            indeg[e.target] += 1
+        for nid in succ:  # each successor once, in file order
+            succ[nid] = sorted(set(succ[nid]), key=rank.__getitem__)
+        order: list[str] = []
+        stack = sorted((n for n, d in indeg.items() if d == 0), key=rank.__getitem__,
+                       reverse=True)
+        while stack:
+            nid = stack.pop()
+            order.append(nid)
+            ready = []
+            for nxt in succ.get(nid, ()):
+                indeg[nxt] -= 1
+                if indeg[nxt] == 0:
+                    ready.append(nxt)
+            stack.extend(reversed(ready))  # the first branch is taken next
+        if len(order) < len(nodes):
+            seen = set(order)
+            order += [n for n in nodes if n not in seen]
+        return order
+
     # ---- whole-document helpers -------------------------------------------------
     def as_dict(self) -> dict[str, Any]:
         """Metadata, nodes, edges and training as plain JSON values (a deep copy): the
@@ -306,13 +383,30 @@ class GraphDocument:
 
 
 def check_node_id(node_id: str) -> None:
-    if not isinstance(node_id, str) or not ID_RE.match(node_id):
+    if not isinstance(node_id, str) or not ID_RE.fullmatch(node_id):
         raise GraphError(f"node id {node_id!r} must start with a letter or _ and contain only "
                          "letters, digits and _ (it names the layer in generated code)")
     if node_id in RESERVED_IDS:
         raise GraphError(f"node id {node_id!r} is a reserved word; choose another")
+    if node_id in MODULE_ATTRIBUTES or node_id.startswith("__"):
+        raise GraphError(f"node id {node_id!r} is the name of a method or attribute every "
+                         f"torch module has (the id names the layer's attribute in the "
+                         f"compiled module); choose another, e.g. {node_id.strip('_') + '_1'!r}")
+
+
+POSITION_LIMIT = 1e9  # canvas coordinates: far past any drawing, well inside a float
 
 
 def _pos(position: Iterable[float]) -> tuple[float, float]:
-    x, y = position
-    return (float(x), float(y))
+    """(x, y) as floats; GraphError for anything else (a non-pair, text, an integer past
+    a float's range, inf/nan, or a place further out than POSITION_LIMIT)."""
+    try:
+        x, y = position
+        out = (float(x), float(y))
+    except (TypeError, ValueError, OverflowError):
+        raise GraphError(f"position {short_repr(position, 60)} must be two numbers (x, y)") from None
+    if not all(math.isfinite(v) and abs(v) <= POSITION_LIMIT for v in out):
+        raise GraphError(f"position {short_repr(position, 60)} is out of range (each coordinate "
+                         f"between -{POSITION_LIMIT:.0e} and {POSITION_LIMIT:.0e})")
+    return out
+

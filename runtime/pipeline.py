@@ -25,6 +25,7 @@ from .analysis import Analysis, NodeInfo
 from .analysis import analyze as analyze_flat
 from .diagnostics import Diagnostic, has_errors
 from .graph import GraphDocument, GraphError
+from .handwritten import check_last_axis_layers
 from .validation import check_id_ranges, param_diagnostics, structural_diagnostics
 
 
@@ -80,6 +81,7 @@ def _analyse(doc: GraphDocument, diags: list[Diagnostic], shapes, given) -> Anal
     a = given if given is not None else analyze_flat(doc)
     diags += a.diagnostics
     diags += check_id_ranges(doc, a)
+    diags += check_last_axis_layers(doc, a)  # warnings: a Flatten missing before a Dense
     return a
 
 

@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .catalog import CATALOG, HIDDEN
-from .graph import Edge, GraphDocument, GraphError
+from .catalog import CATALOG, HIDDEN, type_hint
+from .graph import Edge, GraphDocument, GraphError, _pos
 
 FORMAT = "netbuilder.graph"
 VERSION = 1
+# A graph file larger than this is refused before it is read (a 10,000-node graph is a
+# few MB); so are devices, pipes and other files that are not regular files.
+MAX_FILE_BYTES = 64 * 2**20
+# Objects and lists nested deeper than this are refused: a Block nested in a Block adds
+# 4 levels, so this allows about 30 levels of Blocks, and keeps every recursive walk
+# (json, jsonschema, deepcopy, block expansion) far from Python's recursion limit.
+MAX_DEPTH = 128
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 SCHEMA_PATH = RESOURCES / "graph.schema.json"
 
@@ -51,6 +60,9 @@ def graph_to_dict(doc: GraphDocument) -> dict[str, Any]:
 
 def graph_from_dict(data: Any, source: str = "<graph>") -> GraphDocument:
     """Build a document, or raise GraphFileError listing every problem with its place."""
+    problems = _structure_problems(data)
+    if problems:
+        raise GraphFileError(source, problems)
     problems = _schema_problems(data)
     if problems:
         raise GraphFileError(source, problems)
@@ -62,10 +74,7 @@ def graph_from_dict(data: Any, source: str = "<graph>") -> GraphDocument:
     for i, nd in enumerate(data["nodes"]):
         where = f"$.nodes[{i}]"
         if nd["type"] not in CATALOG and nd["type"] not in HIDDEN:
-            import difflib
-
-            close = difflib.get_close_matches(nd["type"], CATALOG, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            hint = type_hint(nd["type"])
             problems.append(LoadProblem(f"{where}.type", f"unknown node type {nd['type']!r}{hint}"))
             continue
         spec = CATALOG.get(nd["type"]) or HIDDEN[nd["type"]]
@@ -76,8 +85,13 @@ def graph_from_dict(data: Any, source: str = "<graph>") -> GraphDocument:
                 problems.append(LoadProblem(f"{where}.params.{name}",
                                             f"{nd['type']} has no parameter {name!r}"))
         try:
+            position = _pos(nd.get("position", (0, 0)))
+        except GraphError as exc:
+            problems.append(LoadProblem(f"{where}.position", _msg(exc)))
+            continue
+        try:
             doc.add_node(nd["type"], params, node_id=nd["id"], label=nd.get("label", ""),
-                         position=nd.get("position", (0, 0)))
+                         position=position)
         except (GraphError, KeyError) as exc:
             problems.append(LoadProblem(f"{where}.id", _msg(exc)))
     for i, ed in enumerate(data["edges"]):
@@ -111,6 +125,43 @@ def _msg(exc: Exception) -> str:
     return exc.args[0] if exc.args else str(exc)
 
 
+def _structure_problems(data: Any) -> list[LoadProblem]:
+    """What no later step can take: nesting deeper than MAX_DEPTH, and text that is not
+    Unicode (a lone surrogate such as "\\ud800", which JSON's escapes can spell but
+    nothing can print or encode). Walks the data without recursion."""
+    problems: list[LoadProblem] = []
+    stack: list[tuple[Any, tuple, int]] = [(data, (), 0)]
+    while stack and len(problems) < 20:
+        value, where, depth = stack.pop()
+        if isinstance(value, str):
+            if not _is_unicode(value):
+                problems.append(LoadProblem(_json_path(where), "text holds an invalid "
+                                            f"character (a lone surrogate): {ascii(value)[:60]}"))
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth >= MAX_DEPTH:
+            return [LoadProblem(_json_path(where), f"nested more than {MAX_DEPTH} levels deep "
+                                "(objects and lists within each other); a graph never is")]
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not _is_unicode(k):
+                    problems.append(LoadProblem(_json_path(where), "a key holds an invalid "
+                                                f"character (a lone surrogate): {ascii(k)[:60]}"))
+                stack.append((v, where + (k,), depth + 1))
+        else:
+            stack.extend((v, where + (i,), depth + 1) for i, v in enumerate(value))
+    return problems
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 _validator = None
 
 
@@ -128,7 +179,8 @@ def _schema_problems(data: Any) -> list[LoadProblem]:
         problems.append(LoadProblem("$.format", f"not a Netbuilder graph (format is "
                                                 f"{data.get('format')!r}, expected {FORMAT!r})"))
         return problems
-    if isinstance(data.get("version"), int) and data["version"] > VERSION:
+    version = data.get("version")
+    if isinstance(version, (int, float)) and not isinstance(version, bool) and version > VERSION:
         return [LoadProblem("$.version", f"written by a newer Netbuilder (format version "
                                          f"{data['version']}; this one reads up to {VERSION})")]
     for err in sorted(_validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
@@ -146,6 +198,8 @@ def _json_path(parts) -> str:
 def migrate(data: dict, source: str = "<graph>") -> dict:
     """Upgrade a graph dict to the current version, one version at a time."""
     version = data["version"]
+    if isinstance(version, float) and version.is_integer():  # 1.0 is 1 (as the schema says)
+        version = data["version"] = int(version)
     while version < VERSION:
         if version not in MIGRATIONS:
             raise GraphFileError(source, [LoadProblem("$.version",
@@ -160,12 +214,27 @@ def migrate(data: dict, source: str = "<graph>") -> dict:
 def load_graph(path: str | os.PathLike) -> GraphDocument:
     """Load a graph file; GraphFileError (never another exception) when it cannot be read."""
     path = Path(path)
+
+    def refuse(message: str):
+        return GraphFileError(str(path), [LoadProblem(str(path), message)])
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()  # before opening: opening a pipe without a writer would block
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a " \
+                "device, pipe or socket)"
+            raise refuse(f"cannot read: {kind}")
+        if info.st_size > MAX_FILE_BYTES:
+            raise refuse(f"cannot read: the file has {info.st_size:,} bytes; a graph file "
+                         f"has at most {MAX_FILE_BYTES:,}")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:  # (it grew since the stat)
+            raise refuse(f"cannot read: the file has more than {MAX_FILE_BYTES:,} bytes")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
-        raise GraphFileError(str(path), [LoadProblem(str(path), "no such file")]) from None
+        raise refuse("no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise GraphFileError(str(path), [LoadProblem(str(path), f"cannot read: {exc}")]) from None
+        raise refuse(f"cannot read: {exc}") from None
     return loads(text, str(path))
 
 
@@ -175,6 +244,12 @@ def loads(text: str, source: str = "<graph>") -> GraphDocument:
     except json.JSONDecodeError as exc:
         raise GraphFileError(source, [LoadProblem(f"line {exc.lineno}, column {exc.colno}",
                                                   f"malformed JSON: {exc.msg}")]) from None
+    except RecursionError:
+        raise GraphFileError(source, [LoadProblem("$", f"nested more than {MAX_DEPTH} levels "
+                                                  "deep (objects and lists within each "
+                                                  "other); a graph never is")]) from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise GraphFileError(source, [LoadProblem("$", f"malformed JSON: {exc}")]) from None
     return graph_from_dict(data, source)
 
 
@@ -214,7 +289,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _new_file_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, mode)
@@ -237,3 +313,53 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.close(dfd)
     except OSError:
         pass
+    remove_stale_temporaries(path)
+
+
+STALE_SECONDS = 3600  # a temporary without a live writer's pid is stale after this long
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete the hidden temporaries ``.NAME.*.tmp`` beside ``path`` that a save killed
+    mid-way left behind: those whose writing process (its id is in the name) is gone, and
+    any older than STALE_SECONDS. A save in progress in a live process keeps its file.
+    Returns what was removed."""
+    removed = []
+    # .NAME.<pid>.<random>.tmp (older versions: .NAME.<random>.tmp)
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(?:(\d+)\.)?[A-Za-z0-9_]+\.tmp")
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None:
+            continue
+        pid = match.group(1) or ""
+        try:
+            age = time.time() - entry.stat(follow_symlinks=False).st_mtime
+            if not entry.is_file(follow_symlinks=False):
+                continue
+        except OSError:
+            continue
+        alive = pid.isdigit() and _process_alive(int(pid))
+        if alive and age < STALE_SECONDS or not pid.isdigit() and age < 60:
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process (or an odd number): leave its file
+    return True

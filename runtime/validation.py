@@ -14,27 +14,9 @@ import networkx as nx
 from .catalog import kinds_compatible
 from .diagnostics import ERROR, WARNING, Diagnostic
 from .graph import GraphDocument
-
-
-def to_networkx(doc: GraphDocument) -> nx.MultiDiGraph:
-    g = nx.MultiDiGraph()
-    g.add_nodes_from(doc.nodes)
-    for e in doc.edges:
-        g.add_edge(e.source, e.target, source_port=e.source_port, target_port=e.target_port)
-    return g
-
-
-def is_delay(node) -> bool:
-    return "delay" in node.spec.tags
-
-
-def feedforward_graph(doc: GraphDocument) -> nx.DiGraph:
-    """The graph with every edge leaving a Delay node cut: acyclic when the graph is legal."""
-    g = nx.DiGraph()
-    g.add_nodes_from(doc.nodes)
-    delays = {n.id for n in doc if is_delay(n)}
-    g.add_edges_from((e.source, e.target) for e in doc.edges if e.source not in delays)
-    return g
+from .recurrent.checks import check_recurrent
+from .topology import RECURRENT_TAGS, feedforward_graph, is_delay
+from .tracking import ChangeTracker
 
 
 def structural_diagnostics(doc: GraphDocument) -> list[Diagnostic]:
@@ -102,8 +84,6 @@ class _Validator:
     """
 
     def __init__(self, doc: GraphDocument):
-        from .tracking import ChangeTracker
-
         self._doc = weakref.ref(doc)  # no reference cycle: the document owns this object
         self._tracker = ChangeTracker(doc)
         self._params: dict[str, list[Diagnostic]] = {}
@@ -233,9 +213,6 @@ def _feedforward_acyclic(doc: GraphDocument) -> bool:
     return seen == len(nodes)
 
 
-_RECURRENT_TAGS = {"delay", "sequence_in", "sequence_out"}
-
-
 def check_cycles(doc: GraphDocument) -> list[Diagnostic]:
     out = []
     if not _feedforward_acyclic(doc):  # the usual case needs no component search
@@ -250,10 +227,8 @@ def check_cycles(doc: GraphDocument) -> list[Diagnostic]:
             out.append(Diagnostic(cycle[0], ERROR, f"cycle without a Delay node: {names}. A "
                                   "recurrent connection must pass through a Delay node",
                                   code="cycle", nodes=tuple(cycle)))
-    if not out and any(_RECURRENT_TAGS & set(n.spec.tags) for n in doc):
-        from .recurrent import check_recurrent  # legal cycles: Delays in recurrent regions
-
-        out += check_recurrent(doc)
+    if not out and any(RECURRENT_TAGS & set(n.spec.tags) for n in doc):
+        out += check_recurrent(doc)  # legal cycles: Delays in recurrent regions
     return out
 
 

@@ -121,8 +121,9 @@ def spec_section(spec: LayerSpec) -> str:
         lines += ["| parameter | type | default | bounds | meaning |",
                   "| --- | --- | --- | --- | --- |"]
         for p in spec.params:
-            lines.append(f"| `{p.name}` | {p.type} | `{_fmt_value(p.default)}` | {_bounds(p)} "
-                         f"| {_cell(p.doc)} |")
+            shown = f" ({_cell(p.label)} in the inspector)" if p.label else ""
+            lines.append(f"| `{p.name}`{shown} | {p.type} | `{_fmt_value(p.default)}` | "
+                         f"{_bounds(p)} | {_cell(p.doc)} |")
     else:
         lines.append("No parameters.")
     lines.append("")

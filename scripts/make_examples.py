@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from runtime import GraphDocument, save_graph, validate  # noqa: E402
-from runtime.validation import feedforward_graph  # noqa: E402
+from runtime.topology import feedforward_graph  # noqa: E402
 from runtime.training.presets import example_training  # noqa: E402
 
 OUT_DIR = ROOT / "resources" / "examples"

@@ -286,7 +286,7 @@ class InsidePanel(QWidget):
     def set_node(self, node: str | None) -> None:
         """Show ``node``; a node inside a hand-drawn recurrent cell shows its loop."""
         if node is not None and self.source.doc is not None and node in self.source.doc.nodes:
-            from runtime.recurrent import find_regions, has_recurrent_nodes
+            from runtime.topology import find_regions, has_recurrent_nodes
 
             if has_recurrent_nodes(self.source.doc):
                 regions, _ = find_regions(self.source.doc)
@@ -422,9 +422,10 @@ class InsidePanel(QWidget):
 
     def _show_time(self, mod) -> None:
         from runtime.catalog.recurrent_modules import FusedRNN
-        from runtime.recurrent import RecurrentLoop, _Lowered
+        from runtime.recurrent.fused import LoweredCell
+        from runtime.recurrent.loop import RecurrentLoop
 
-        if not isinstance(mod, (FusedRNN, RecurrentLoop, _Lowered)):
+        if not isinstance(mod, (FusedRNN, RecurrentLoop, LoweredCell)):
             self.time.hide()
             return
         import torch

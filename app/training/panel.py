@@ -405,6 +405,15 @@ class TrainingPanel(QWidget):
                 self._shown_at = now  # a progress bar repaints synchronously: 5 Hz is plenty
                 self._show_step(last_step)
 
+    def reset_progress(self) -> None:
+        """Back to "not started" (another document is open)."""
+        self._pending_step = None
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress_label.setText("not started")
+        self.show_status("")
+        self.set_run_folder(None)
+
     def flush_progress(self) -> None:
         """Show the newest step (at the end of a run)."""
         if self._pending_step is not None:

@@ -74,6 +74,14 @@ def _image_plot(layout: pg.GraphicsLayoutWidget, title: str, row: int, col: int,
     return plot, img
 
 
+SERIES = {"step": (86, 180, 233), "train": (0, 114, 178), "val": (230, 159, 0),
+          "lr": (204, 121, 167)}
+PLOT_THEMES = {  # background, axes and text, legend background
+    "light": ("#ffffff", "#3c4043", (255, 255, 255, 0)),
+    "dark": ("#1e1f22", "#c8cacf", (30, 31, 34, 0)),
+}
+
+
 class TrainingPlotsWidget(QWidget):
     """All live plots of one run. ``ingest(events)`` then the timer calls ``redraw()``."""
 
@@ -126,7 +134,8 @@ class TrainingPlotsWidget(QWidget):
 
     # ---- construction ----------------------------------------------------------------
     def _curve_plot(self, layout, title, row, col, ylabel, log=False):
-        plot = layout.addPlot(row=row, col=col, title=title)
+        # each plot on an even row, its legend on the row below: never over the data
+        plot = layout.addPlot(row=2 * row, col=col, title=title)
         plot.setLabel("bottom", "step")
         plot.setLabel("left", ylabel)
         # No grid: grid lines belong to the axis items, which pyqtgraph then repaints with
@@ -139,11 +148,15 @@ class TrainingPlotsWidget(QWidget):
             plot.setLogMode(x=False, y=True)
             plot.getAxis("left").setStyle(maxTextLevel=0)
             plot.getViewBox().setLimits(minYRange=2.0)
-        plot.addLegend(offset=(-5, 5), labelTextSize="8pt", brush=(0, 0, 0, 140))
+        legend = pg.LegendItem(colCount=4, labelTextSize="8pt", verSpacing=-6)
+        layout.addItem(legend, row=2 * row + 1, col=col)
+        plot.legend = legend  # PlotItem.addItem puts named curves in it
+        self.legends.append(legend)
         return plot
 
     def _build_curves(self) -> None:
         self.curves_view = pg.GraphicsLayoutWidget()
+        self.legends: list = []
         lw = self.curves_view
         self.loss_plot = self._curve_plot(lw, "Loss", 0, 0, "loss")
         self.grad_plot = self._curve_plot(lw, "Gradient norm per layer", 0, 1, "norm", log=True)
@@ -153,12 +166,14 @@ class TrainingPlotsWidget(QWidget):
         self.grad_plot.setYRange(-2.0, 1.0, padding=0.0)  # 0.01..10 until norms arrive
         self.curves: dict[str, Any] = {}
         c = self._add_curve
-        c("loss", self.loss_plot, "train (step)", (100, 150, 230), width=1)
-        c("epoch/train_loss", self.loss_plot, "train (epoch)", (30, 90, 200), symbol="o")
-        c("epoch/val_loss", self.loss_plot, "validation", (230, 120, 30), symbol="s")
-        c("epoch/train_accuracy", self.acc_plot, "train", (30, 90, 200), symbol="o")
-        c("epoch/val_accuracy", self.acc_plot, "validation", (230, 120, 30), symbol="s")
-        c("lr", self.lr_plot, "lr", (120, 180, 120))
+        # Okabe-Ito colours: told apart by everyone, on light and dark backgrounds
+        c("loss", self.loss_plot, "train (step)", SERIES["step"], width=1)
+        c("epoch/train_loss", self.loss_plot, "train (epoch)", SERIES["train"], symbol="o",
+          width=2)
+        c("epoch/val_loss", self.loss_plot, "validation", SERIES["val"], symbol="s", width=2)
+        c("epoch/train_accuracy", self.acc_plot, "train", SERIES["train"], symbol="o", width=2)
+        c("epoch/val_accuracy", self.acc_plot, "validation", SERIES["val"], symbol="s", width=2)
+        c("lr", self.lr_plot, "lr", SERIES["lr"], width=2)
         # warning markers on the gradient plot (one bounded series)
         self.grad_warn_curve = pg.PlotDataItem(pen=None, symbol="t", symbolSize=12,
                                                symbolBrush=(220, 40, 40), symbolPen=None, name="vanish/explode")
@@ -216,6 +231,27 @@ class TrainingPlotsWidget(QWidget):
                 "filters": self.filters_plot, "weight_hist": self.whist_plot,
                 "activation_hist": self.ahist_plot, "confusion": self.conf_plot}
 
+    def set_theme(self, name: str) -> None:
+        """Light plots in the light theme, dark ones in the dark theme."""
+        bg, fg, legend_bg = PLOT_THEMES.get(name, PLOT_THEMES["light"])
+        self.theme_name = name
+        for view in (self.curves_view, self.inside_view, self.eval_view):
+            view.setBackground(bg)
+            for item in view.ci.items:
+                if isinstance(item, pg.PlotItem):
+                    for axis in ("left", "bottom", "right", "top"):
+                        ax = item.getAxis(axis)
+                        ax.setPen(fg)
+                        ax.setTextPen(fg)
+                    title = item.titleLabel.text
+                    item.setTitle(title, color=fg)
+        for legend in self.legends:
+            legend.setBrush(legend_bg)
+            legend.setPen(None)
+            legend.setLabelTextColor(fg)
+            for _, label in legend.items:
+                label.setText(label.text, color=fg)
+
     # ---- run life cycle --------------------------------------------------------------
     def reset(self) -> None:
         self.store.clear()
@@ -240,6 +276,18 @@ class TrainingPlotsWidget(QWidget):
         self.warning_label.hide()
         self.text.clear()
         self.misclassified.clear()
+
+    def clear_images(self) -> None:
+        """Empty the feature maps, filters, histograms and confusion matrix."""
+        for img in (self.maps_img, self.filters_img, self.conf_img):
+            img.clear()
+        for curve in (self.whist, self.ahist):
+            curve.setData([], [])
+        for t in self._conf_texts:
+            self.conf_plot.removeItem(t)
+        self._conf_texts = []
+        self._pending_images = False
+        self._pending_eval = None
 
     def start_live(self) -> None:
         self.timer.start()

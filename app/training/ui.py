@@ -225,6 +225,8 @@ class TrainingUI(QObject):
             self._plots_holder.layout().addWidget(self.plots)
             self.plots.node_link.connect(self.window.select_node)
             self.health.attach_plots(self.plots)
+            self.plots.set_theme(self.window.editor.theme.name)  # and follow it:
+            self.window.theme_changed.connect(self.plots.set_theme)
         return self.plots
 
     # ---- commands --------------------------------------------------------------------
@@ -313,6 +315,12 @@ class TrainingUI(QObject):
         if self.controller.active:
             self.controller.stop()
         self.last_weights = None  # they belong to the previous document
+        # nothing of the previous document's run stays on screen: plots, progress, folder
+        if self.plots is not None:
+            self.plots.reset()
+            self.plots.clear_images()
+        if self.panel is not None:
+            self.panel.reset_progress()
         self.health.set_document(doc)
         if self.panel is not None:
             self.panel.set_document(doc)

@@ -6,6 +6,15 @@ from .spec import ShapeError
 RANK_NAMES = {0: "a scalar", 1: "(D)", 2: "(C, L) or (T, D)", 3: "(C, H, W)"}
 
 
+def short_repr(value, limit: int = 80) -> str:
+    """repr() cut to ``limit`` characters, for quoting a bad value in a message."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer past Python's digit limit for str()
+        return "a number too long to print"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def fmt_shape(shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")" if shape else "()"
 

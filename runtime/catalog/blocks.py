@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from ._util import short_repr
 from .spec import ANY, FLOAT, INDEX, LayerSpec, Param, Port
 
 CAT = "Blocks"
@@ -28,12 +29,16 @@ class GraphParam(Param):
         for n in value["nodes"]:
             if not isinstance(n, dict) or not isinstance(n.get("id"), str) \
                     or not isinstance(n.get("type"), str):
-                return f"inner node {n!r} needs an id and a type"
+                return f"inner node {short_repr(n)} needs an id and a type"
+            if not isinstance(n.get("params", {}), dict):
+                return f"inner node {n['id']!r}: params must be an object, not {short_repr(n['params'])}"
+            if not isinstance(n.get("label", ""), str):
+                return f"inner node {n['id']!r}: label must be text, not {short_repr(n['label'])}"
         for e in value["edges"]:
             if not isinstance(e, dict) or not all(
                     isinstance(e.get(k), str) for k in ("source", "source_port", "target",
                                                          "target_port")):
-                return f"inner edge {e!r} needs source, source_port, target, target_port"
+                return f"inner edge {short_repr(e)} needs source, source_port, target, target_port"
         return None
 
 
@@ -45,7 +50,8 @@ def _ports(text: str) -> tuple[tuple[Port, ...], tuple[Port, ...]]:
         if not isinstance(n, dict):
             continue
         if n.get("type") == "BlockInput":
-            kind = (n.get("params") or {}).get("kind", FLOAT)
+            params = n.get("params")
+            kind = params.get("kind", FLOAT) if isinstance(params, dict) else FLOAT
             ins.append(Port(str(n.get("id")), INDEX if kind == INDEX else FLOAT))
         elif n.get("type") == "BlockOutput":
             outs.append(Port(str(n.get("id")), ANY))

@@ -221,6 +221,47 @@ class SumPool(nn.Module):
         return avg * self.window
 
 
+class AdaptiveAvgPool(nn.Module):
+    """torch's adaptive average pooling to ``size`` (one number per spatial axis): window
+    i of an axis of length L covers [floor(i L / o), ceil((i + 1) L / o)).
+
+    Runs ``F.adaptive_avg_pool1d/2d``. Inside an ONNX export, which has no such operator
+    when L is not a multiple of o (nor when L varies), the same windows are averaged from
+    a running sum along each axis (CumSum and Gather: any L, exact up to rounding)."""
+
+    def __init__(self, ndim: int, size):
+        super().__init__()
+        self.ndim, self.size = ndim, tuple(size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting():  # (TorchScript compiles only the other branch)
+            if torch.onnx.is_in_onnx_export():
+                return self._running_sum_means(x)
+        if self.ndim == 1:
+            return F.adaptive_avg_pool1d(x, self.size[0])
+        return F.adaptive_avg_pool2d(x, self.size[-2:])
+
+    @torch.jit.unused
+    def _running_sum_means(self, x: torch.Tensor) -> torch.Tensor:
+        for axis, out in zip(range(x.dim() - self.ndim, x.dim()), self.size):
+            x = _window_means(x, axis, out)
+        return x
+
+
+def _window_means(x: torch.Tensor, axis: int, out: int) -> torch.Tensor:
+    """Means of adaptive pooling's ``out`` windows along ``axis``, from a running sum."""
+    length = x.shape[axis]
+    i = torch.arange(out, device=x.device)
+    start = torch.div(i * length, out, rounding_mode="floor")
+    end = torch.div((i + 1) * length + out - 1, out, rounding_mode="floor")
+    zero = torch.zeros_like(x.narrow(axis, 0, 1))
+    total = torch.cat([zero, torch.cumsum(x, axis)], axis)
+    width = (end - start).to(x.dtype)
+    shape = [1] * x.dim()
+    shape[axis] = out
+    return (total.index_select(axis, end) - total.index_select(axis, start)) / width.reshape(shape)
+
+
 class L2Pool(nn.Module):
     """h[n] = (1/n) sqrt(sum_{i in N(n)} h~[i]^2) over each window of n elements."""
 

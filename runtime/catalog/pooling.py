@@ -14,8 +14,9 @@ CAT = "Pooling"
 def window_params(kernel: int = 2) -> tuple[Param, ...]:
     return (
         Param("kernel_size", "size", kernel, "window size", min=1),
-        Param("stride", "size", 0, "step between windows; 0 = the window size "
-              "(non-overlapping); smaller than the window = overlapping", min=0),
+        Param("stride", "size", 0, "step between windows; 0 (the default) = the window "
+              "size, non-overlapping windows; smaller than the window = overlapping", min=0,
+              label="stride (0 = window size)"),
         Param("padding", "size", 0, "padding on each side (at most half the window)", min=0),
     )
 
@@ -66,6 +67,15 @@ def _window_spec(type_id, title, doc, kind):
                      build=_build_window(kind), receptive=_receptive, macs=lambda p, s, o: 0)
 
 
+def _build_adaptive(p, s):
+    n = spatial_ndim(s["x"])
+    if isinstance(p["output_size"], list) and len(p["output_size"]) != n:
+        raise ShapeError(f"output_size: a ({'C, L' if n == 1 else 'C, H, W'}) input needs "
+                         f"{n} number{'s' if n > 1 else ''}, received {p['output_size']}",
+                         param="output_size")
+    return M.AdaptiveAvgPool(n, pair(p["output_size"], n))
+
+
 def _build_spp(p, s):
     n = spatial_ndim(s["x"])
     return M.SpatialPyramidPool(p["levels"], n)
@@ -91,6 +101,16 @@ register(
         inputs=(Port("x", FLOAT, ranks=(2, 3)),),
         build=lambda p, s: (spatial_ndim(s["x"]), M.GlobalAvgPool())[1],
         receptive=lambda p: "reset", macs=lambda p, s, o: 0,
+    ),
+    LayerSpec(
+        type="AdaptiveAvgPool", title="Adaptive average pooling", category=CAT,
+        doc="Averages over windows sized so that the output has a fixed size whatever the "
+            "input's: (C, H, W) -> (C, oh, ow), (C, L) -> (C, ol). Window i covers "
+            "[floor(i H / oh), ceil((i + 1) H / oh)). torch's AdaptiveAvgPool1d/2d.",
+        inputs=(Port("x", FLOAT, ranks=(2, 3)),),
+        params=(Param("output_size", "size", 1, "output height and width (one number: "
+                      "square), or length for a (C, L) input", min=1),),
+        build=_build_adaptive, receptive=lambda p: "reset", macs=lambda p, s, o: 0,
     ),
     LayerSpec(
         type="GlobalMaxPool", title="Global max pooling", category=CAT,

@@ -62,6 +62,11 @@ class Param:
     length: int | None = None  # for 'size': the list form must have this many items
     allow_minus_one: bool = False  # for 'ints': a single -1 means "infer" (reshape)
     min_items: int = 0  # for 'ints'
+    label: str = ""  # the inspector's name for it when the name alone misleads
+
+    def display_label(self) -> str:
+        """What the inspector writes beside the editor: ``label``, else the name."""
+        return self.label or self.name.replace("_", " ")
 
     def check(self, value: Any) -> str | None:
         """Return a plain message when ``value`` is not allowed, else None."""

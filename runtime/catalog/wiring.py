@@ -40,15 +40,42 @@ def _axis(axis: int, rank: int, what: str) -> int:
 
 def _build_concat(p, s):
     names = list(s)
-    rank = len(s[names[0]])
+    ranks = [len(s[n]) for n in names]
+    rank = _majority(ranks, ranks[0])
+    odd = next((n for n in names if len(s[n]) != rank), None)
+    if odd is not None:
+        raise ShapeError(f"{odd}: has rank {len(s[odd])} {fmt_shape(s[odd])}, the other inputs "
+                         f"rank {rank} ({_shapes(s, odd)}); Concatenate joins inputs of one rank")
     ax = _axis(p["axis"], rank, names[0])
-    first = s[names[0]]
-    for n in names[1:]:
-        sh = s[n]
-        if len(sh) != rank or any(a != b for i, (a, b) in enumerate(zip(sh, first)) if i != ax):
-            raise ShapeError(f"{n}: expected {fmt_shape(first)} on every axis but {p['axis']}, "
-                             f"received {fmt_shape(sh)}")
+    for i in range(rank):
+        if i == ax:
+            continue
+        sizes = [s[n][i] for n in names]
+        common = _majority(sizes, sizes[0])
+        odd = next((n for n in names if s[n][i] != common), None)
+        if odd is not None:
+            raise ShapeError(
+                f"{odd}: differs from the other inputs on axis {i}{_axis_name(i, rank)}: "
+                f"{s[odd][i]}, the others {common} ({_shapes(s, odd)}). Inputs are joined "
+                f"along axis {ax}{_axis_name(ax, rank)}; every other axis must agree")
     return M.Concat(ax + 1)
+
+
+def _majority(values, tie):
+    """The most common value; ``tie`` (the first input's) when several are."""
+    counts = {v: values.count(v) for v in values}
+    best = max(counts.values())
+    return tie if counts[tie] == best else next(v for v in values if counts[v] == best)
+
+
+def _axis_name(i: int, rank: int) -> str:
+    names = {3: ("channels", "height", "width"), 2: ("channels or steps", "length or features"),
+             1: ("features",)}.get(rank)
+    return f" ({names[i]})" if names else ""
+
+
+def _shapes(s, odd) -> str:
+    return ", ".join(f"{n} {fmt_shape(sh)}" for n, sh in s.items() if n != odd)
 
 
 def _build_split(p, s):

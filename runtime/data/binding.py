@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..catalog._util import fmt_shape
+from ..catalog import fmt_shape
 from ..compiler import signature
 from .dataset import DataError, Dataset
 

@@ -36,7 +36,7 @@ from torch import fx
 
 from ..analysis import Analysis
 from ..pipeline import analyze, flatten
-from ..compiler import (CompileError, Signature, _class_name, build_module, random_source,
+from ..compiler import (CompileError, Signature, build_module, class_name, random_source,
                         signature)
 from ..graph import GraphDocument
 from ..serialization import (GraphFileError, atomic_write_bytes, atomic_write_text, dumps,
@@ -148,7 +148,7 @@ def prepare(doc: GraphDocument, weights: Mapping[str, torch.Tensor] | str | Path
     predict.eval()
     seq_inputs = tuple(i for i, nid in enumerate(sig.inputs)
                        if doc.nodes[nid].type in ("SequenceInput", "TokenInput"))
-    p = Prepared(doc, analysis, sig, predict, train, state, _class_name(doc), seq_inputs, False)
+    p = Prepared(doc, analysis, sig, predict, train, state, class_name(doc), seq_inputs, False)
     if seq_inputs:
         p.seq_groups = _length_groups(p)
         p.seq_variable = bool(p.seq_groups)
@@ -820,10 +820,8 @@ def capabilities(doc: GraphDocument) -> dict[str, Capability]:
 
 
 def _loop_regions(doc: GraphDocument) -> list[str]:
-    try:
-        from ..recurrent import find_regions, has_recurrent_nodes
-    except ImportError:
-        return []
+    from ..topology import find_regions, has_recurrent_nodes
+
     if not has_recurrent_nodes(doc):
         return []
     regions, _ = find_regions(doc)

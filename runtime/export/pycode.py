@@ -561,25 +561,17 @@ def _loop_regions(doc: GraphDocument, analysis: Analysis, names: list[str]) -> d
     """Compiled loop submodules by name -> (region, consts, cell fx module)."""
     if not names:
         return {}
-    try:
-        from ..recurrent import RegionCompiler, find_regions
-    except ImportError:
-        raise CodegenError(f"{', '.join(names)}: unknown submodules") from None
+    from ..recurrent.regions import RegionCompiler
+    from ..topology import find_regions
+
     regions = {r.name: r for r in find_regions(doc)[0]}
     out = {}
     for name in names:
         r = regions.get(name)
         if r is None:
             raise CodegenError(f"{name}: a compiled submodule that is not a node or a region")
-        inc = {(e.target, e.target_port): e for e in doc.edges}
-        inside = set(r.nodes)
-        consts: list[tuple[str, str]] = []
-        for nid in r.inner + r.delays + r.outputs:
-            for e in doc.in_edges(nid):
-                if e.source not in inside and not (nid in r.delays and e.target_port == "init"):
-                    if (e.source, e.source_port) not in consts:
-                        consts.append((e.source, e.source_port))
-        cell = RegionCompiler(doc, analysis, r).build_cell(consts, inc)
+        consts = r.constants(doc)
+        cell = RegionCompiler(doc, analysis, r).build_cell(consts)
         out[name] = (r, consts, cell)
     return out
 

@@ -11,6 +11,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from ..diagnostics import first_line
 from ..serialization import atomic_write_bytes
 
 
@@ -39,7 +40,7 @@ def load_safetensors_bytes(data: bytes, source: str) -> dict[str, torch.Tensor]:
     try:
         return dict(load(data))
     except Exception as exc:  # safetensors raises its own SafetensorError
-        raise WeightsError(f"{source}: not a valid safetensors file ({_first_line(exc)})") from None
+        raise WeightsError(f"{source}: not a valid safetensors file ({first_line(exc)})") from None
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
@@ -64,10 +65,10 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as exc:
         raise WeightsError(
             f"{path}: refused: the file is a pickle that would run code or build objects "
-            f"when loaded, not plain weights ({_first_line(exc)}). Netbuilder loads only "
+            f"when loaded, not plain weights ({first_line(exc)}). Netbuilder loads only "
             "tensors; convert the weights to .safetensors with a trusted script.") from None
     except Exception as exc:
-        raise WeightsError(f"{path}: not a readable weights file ({_first_line(exc)})") from None
+        raise WeightsError(f"{path}: not a readable weights file ({first_line(exc)})") from None
     if isinstance(obj, dict) and isinstance(obj.get("weights"), str) \
             and obj["weights"].endswith(".safetensors"):
         # a Netbuilder training checkpoint: the weights sit in a safetensors file beside it
@@ -115,8 +116,3 @@ def apply_weights(module: nn.Module, weights: Mapping[str, torch.Tensor], source
         raise WeightsError(f"{source} does not fit this graph: " + "; ".join(problems))
     with torch.no_grad():
         module.load_state_dict({k: weights[k].to(own[k].dtype) for k in own}, strict=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

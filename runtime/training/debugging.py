@@ -120,7 +120,7 @@ def check_gradients(doc, batch: int = 2, per_tensor: int = 3, eps: float = 1e-6,
     gradients below the central difference's rounding noise (about 1e-16 |loss| / eps)
     from counting as errors, while a wrong backward on any gradient that matters shows."""
     from ..compiler import build_module, example_inputs
-    from ..recurrent import lowering
+    from ..recurrent.regions import lowering
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -43,7 +43,7 @@ def predictor(doc, weights: dict[str, torch.Tensor] | torch.nn.Module | None = N
     """The graph compiled for prediction (eval mode), with ``weights`` (a state dict or a
     trained module of the same graph) loaded where names and shapes match."""
     from ..compiler import build_module
-    from ..recurrent import lowering
+    from ..recurrent.regions import lowering
 
     with lowering(lowered):
         module = build_module(doc, mode="predict")
@@ -170,7 +170,8 @@ def time_gradients(doc, module: torch.nn.Module | None, inputs, targets=()) -> d
     per step)."""
     from ..catalog.recurrent_modules import FusedRNN
     from ..compiler import build_module
-    from ..recurrent import RecurrentLoop, lowering
+    from ..recurrent.loop import RecurrentLoop
+    from ..recurrent.regions import lowering
 
     with lowering(False):
         net = build_module(doc, mode="train")

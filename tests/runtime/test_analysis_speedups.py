@@ -19,6 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import runtime
 from runtime import CATALOG, GraphDocument, load_graph
 from runtime import analysis as A
+from runtime import evaluation as E
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "resources" / "examples").glob("*.json"))
@@ -52,9 +53,9 @@ def test_shape_class_equals_the_full_evaluation(type_id):
         for rank, sizes in SIZES.items():
             for shape in sizes:
                 ins = {p: (shape, "float") for p in ports}
-                key = A._key(node, ins)
-                fast = A._same_shape(node, ins, key)
-                full = A._compute(node, ins)
+                key = E.memo_key(node, ins)
+                fast = E.same_shape_result(node, ins, key)
+                full = E.compute(node, ins)
                 if fast is not None:
                     assert fields(fast) == fields(full), (type_id, params, shape)
                 else:  # only where torch refuses the input (e.g. a rank the layer lacks)
@@ -62,9 +63,9 @@ def test_shape_class_equals_the_full_evaluation(type_id):
         # mismatched inputs of a multi-input op: the builder's own error, via the full path
         if len(ports) > 1:
             ins = {p: ((4 + i,), "float") for i, p in enumerate(ports)}
-            assert A._same_shape(node, ins, A._key(node, ins)) is None
-            assert A._analyse_node(node, ins).error
-    assert any(c[0] == type_id and v is not None for c, v in A._CLASSES.items())
+            assert E.same_shape_result(node, ins, E.memo_key(node, ins)) is None
+            assert E.evaluate(node, ins).error
+    assert any(c[0] == type_id and v is not None for c, v in E.SHAPE_CLASSES.items())
 
 
 def test_a_contradicted_declaration_is_not_trusted(monkeypatch):
@@ -78,8 +79,8 @@ def test_a_contradicted_declaration_is_not_trusted(monkeypatch):
     node = GraphDocument().add_node("Flatten")
     for shape in [(3, 4, 5), (2, 6, 7)]:
         ins = {"x": (shape, "float")}
-        assert A._analyse_node(node, ins).shapes == {"out": (shape[0] * shape[1] * shape[2],)}
-    assert [v for k, v in A._CLASSES.items() if k[0] == "Flatten"] == [None]
+        assert E.evaluate(node, ins).shapes == {"out": (shape[0] * shape[1] * shape[2],)}
+    assert [v for k, v in E.SHAPE_CLASSES.items() if k[0] == "Flatten"] == [None]
 
 
 def _snapshot(doc):
@@ -94,15 +95,16 @@ def _docs():
         yield path.stem, load_graph(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("switch", ["classes", "flop_total"])
 def test_whole_graphs_analyse_the_same(switch, monkeypatch):
     docs = list(_docs())
     A.clear_cache()
     fast = {name: _snapshot(doc) for name, doc in docs}
     if switch == "classes":
-        monkeypatch.setattr(A, "_same_shape", lambda node, ins, key: None)
+        monkeypatch.setattr(E, "same_shape_result", lambda node, ins, key: None)
     else:
-        monkeypatch.setattr(A, "_flops", lambda: FlopCounterMode(display=False))
+        monkeypatch.setattr(E, "flop_counter", lambda: FlopCounterMode(display=False))
     A.clear_cache()
     for name, doc in docs:
         assert _snapshot(doc) == fast[name], name

@@ -243,6 +243,7 @@ SUBPROCESS_CASES = [(cmd, c) for cmd, names in SUBPROCESS.items() for c in CASES
                     if c.name in names]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command, case", SUBPROCESS_CASES,
                          ids=[f"{cmd}-{c.name}" for cmd, c in SUBPROCESS_CASES])
 def test_cli_subprocess(command, case: Bad, cli_results):
@@ -282,6 +283,7 @@ def test_summary_json_refuses_bad_files_too(tmp_path, capsys):
     assert rc == 1 and captured.out == "" and "node 'add' port 'x2'" in captured.err
 
 
+@pytest.mark.slow
 def test_a_model_too_big_to_build_is_a_diagnostic(tmp_path, capsys):
     """Shapes and counts work on meta tensors; building needs memory. 2^46 weights (256 TB)
     exceed any address space, so this fails the same way everywhere."""

@@ -117,6 +117,7 @@ def test_block_free_documents_take_no_detour(lenet):
     assert "analyzer" in lenet.derived and "validator" in lenet.derived
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["python", "onnx", "bundle"])
 def test_grouped_graph_exports_and_verifies(lenet, tmp_path, fmt):
     from runtime.export.core import export

@@ -93,6 +93,8 @@ VARIANTS = [
     *[("overlap", t, {"kernel_size": 3, "stride": 2, "padding": 1}, shape)
       for t in ("MaxPool", "AvgPool", "SumPool", "L2Pool") for shape in (IMAGE, SEQ)],
     ("rect", "MaxPool", {"kernel_size": [2, 3], "stride": [1, 2]}, IMAGE),
+    ("rect", "AdaptiveAvgPool", {"output_size": [2, 3]}, IMAGE),
+    ("uneven", "AdaptiveAvgPool", {"output_size": 3}, SEQ),
     ("levels", "SpatialPyramidPool", {"levels": [3, 1]}, IMAGE),
     ("k3", "Subsample2d", {"kernel_size": 3}, (2, 7, 7)),
     ("plain", "BatchNorm", {"affine": False, "momentum": 0.5}, IMAGE),
@@ -268,6 +270,9 @@ def test_layer(case: Case):
     # a small graph around the node validates without findings
     doc = make_graph(case)
     diags = validate(doc)
+    if spec.type in ("Dense", "Perceptron", "Maxout") and len(case.shape or ()) == 3:
+        # legal, with the warning that a Flatten may be missing (runtime/handwritten.py)
+        diags = [d for d in diags if d.code != "last_axis"]
     assert diags == [], "\n".join(map(str, diags))
 
     # JSON round trip

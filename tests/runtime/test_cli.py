@@ -43,6 +43,7 @@ def run(*args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_validate_exits_0(small_cnn):
     path, doc = small_cnn
     r = run("validate", path)
@@ -59,7 +60,7 @@ def test_summary_json(small_cnn, capsys):
     analysis = analyze(doc)
     rows = {row["id"]: row for row in data["nodes"]}
     assert set(rows) == set(doc.nodes)
-    assert [row["id"] for row in data["nodes"]] == analysis.order
+    assert [row["id"] for row in data["nodes"]] == doc.reading_order()  # branches together
     for nid, row in rows.items():
         assert set(row) == {"id", "label", "type", "output_shape", "params", "macs"}
         assert row["type"] == doc.nodes[nid].type
@@ -92,6 +93,7 @@ def test_summary_table(small_cnn, capsys):
     assert f"{analysis.total_macs:,}" in lines[-1]
 
 
+@pytest.mark.slow
 def test_compile_prints_forward(small_cnn):
     path, _ = small_cnn
     r = run("compile", path)
@@ -116,6 +118,7 @@ def test_validate_prints_warnings_but_exits_0(tmp_path, capsys):
     assert "warning: node 'unused'" in out and "valid" in out
 
 
+@pytest.mark.slow
 def test_python_dash_m_runtime_runs_every_subcommand(tmp_path):
     """``python -m runtime`` is ``netbuilder``: export (a subcommand outside cli.py) works."""
     out = tmp_path / "x.onnx"

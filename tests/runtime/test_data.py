@@ -57,6 +57,7 @@ def test_builtin_semantics():
     assert cp.num_classes == 8 and (x == 7).sum(1).tolist() == [1] * 10
 
 
+@pytest.mark.slow
 def test_digits_and_text_are_bundled():
     d = load_dataset("digits")
     assert d.inputs[0].shape == (1797, 1, 8, 8) and d.num_classes == 10

@@ -159,6 +159,7 @@ def test_hand_drawn_irnn_equals_the_fused_irnn():
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_exported_code_computes_the_same(tmp_path):
     """model.py builds a plain nn.Linear and sets its init (identity here) as the graph
     does; the exported weights carry the initialised values too."""

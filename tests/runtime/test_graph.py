@@ -188,15 +188,18 @@ def test_params_are_copied_in():
 
 def test_new_id():
     doc = GraphDocument()
-    assert doc.new_id("Conv2d") == "conv2d1"
+    assert doc.new_id("Conv2d") == "conv1"
     doc.add_node("Conv2d")
     doc.add_node("Conv2d")
-    assert list(doc.nodes) == ["conv2d1", "conv2d2"]
-    assert doc.new_id("Conv2d") == "conv2d3"
-    doc.remove_node("conv2d1")
-    assert doc.new_id("Conv2d") == "conv2d1"  # gaps are reused
+    assert list(doc.nodes) == ["conv1", "conv2"]
+    assert doc.new_id("Conv2d") == "conv3"
+    doc.remove_node("conv1")
+    assert doc.new_id("Conv2d") == "conv1"  # gaps are reused
     assert doc.add_node("MaxPool").id == "max_pool1"
     assert type_prefix("LocalResponseNorm") == "local_response_norm"
+    # ids read like the type
+    assert [type_prefix(t) for t in ("ReLU", "LeakyReLU", "LSTM", "GELU", "Conv1d")] == \
+        ["relu", "leaky_relu", "lstm", "gelu", "conv"]
 
 
 def test_empty_id_means_generate_one():

@@ -58,12 +58,12 @@ def test_classes_differ_from_scores_is_an_error():
 def test_one_hot_too_small():
     d = GraphDocument("onehot")
     d.add_node("TokenInput", {"steps": 3, "vocab_size": 8}, node_id="tokens")
-    d.add_node("OneHot", {"num_classes": 4}, node_id="code")
+    d.add_node("OneHot", {"num_classes": 4}, node_id="onehot")
     d.add_node("Output", node_id="y")
-    d.connect("tokens", "out", "code", "ids")
-    d.connect("code", "out", "y", "x")
+    d.connect("tokens", "out", "onehot", "ids")
+    d.connect("onehot", "out", "y", "x")
     diags = [x for x in validate(d) if x.code == "id_range"]
-    assert [x.node_id for x in diags] == ["code"]
+    assert [x.node_id for x in diags] == ["onehot"]
 
 
 def _spirals_with_classes(tmp_path, classes: int) -> Path:

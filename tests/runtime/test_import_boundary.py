@@ -4,6 +4,8 @@ Runs in a fresh interpreter (this test process may have imported Qt already).
 """
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -57,6 +59,7 @@ print(json.dumps({"stages": stages, "skipped": skipped}))
 """ % (GUI,)
 
 
+@pytest.mark.slow
 def test_runtime_never_imports_the_gui():
     r = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True,
                        text=True, timeout=300)

@@ -227,7 +227,12 @@ def documents():
     return docs
 
 
-@pytest.mark.parametrize("name,make,edits", documents(), ids=[n for n, _, _ in documents()])
+SLOW_DOCUMENTS = {"seq2seq", "bigru_tagger"}  # more than a second each
+
+
+@pytest.mark.parametrize("name,make,edits", [
+    pytest.param(n, m, e, id=n, marks=[pytest.mark.slow] if n in SLOW_DOCUMENTS else [])
+    for n, m, e in documents()])
 def test_incremental_equals_full_after_random_edits(name, make, edits):
     doc = make()
     assert_same(doc, "initial")

@@ -72,6 +72,7 @@ def example(stem: str) -> tuple[GraphDocument, TrainConfig]:
     return doc, config
 
 
+@pytest.mark.slow
 def test_mlp_spirals_example_learns_two_spirals():
     doc, config = example("mlp_spirals")
     assert config.dataset == "spirals"
@@ -86,6 +87,7 @@ def _digits_cnn() -> GraphDocument:
     return example("digits_cnn")[0]
 
 
+@pytest.mark.slow
 def test_digits_cnn_example_reaches_95_percent_validation_accuracy():
     doc, config = example("digits_cnn")
     assert config.dataset == "digits"
@@ -120,6 +122,7 @@ def char_lstm(steps=32, vocab=64) -> GraphDocument:
     return d
 
 
+@pytest.mark.slow
 def test_char_lstm_beats_unigram_entropy():
     doc = char_lstm()
     t, final, events = run(doc, cfg(dataset="text", epochs=5, val_split=0.1, sample_length=40))
@@ -368,6 +371,7 @@ def test_event_protocol_fields_and_pickling():
 
 
 # ---- headless CLI -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_train_cli_end_to_end(tmp_path):
     doc = mlp()
     doc.set_training(cfg(dataset="moons", epochs=2).to_dict())
@@ -408,6 +412,7 @@ def _train_in_child(doc_json: str, config: dict, queue, control) -> None:
             control=control).fit()
 
 
+@pytest.mark.slow
 def test_control_works_across_a_spawned_process():
     import multiprocessing as mp
     import queue as queue_mod
