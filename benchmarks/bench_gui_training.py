@@ -14,6 +14,9 @@ trainer emits them; GUI: as the UI receives them, +-33 ms over a run of several 
 UI responsiveness is the lateness of a 16 ms heartbeat QTimer (PreciseTimer) in the UI
 thread while the run is going: lateness = measured interval - 16 ms.
 
+``--live-state-nodes 200`` also shows live training state (the health read-outs on every
+node, fed at the controller's drain rate) on a 200-node graph and measures the heartbeat.
+
 Run under Xvfb (real window painting) or offscreen:
     xvfb-run -a -s '-screen 0 1600x1000x24' python benchmarks/bench_gui_training.py
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_training.py --graphs mlp_spirals
@@ -30,6 +33,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # this checkout first; graphgen
 EXAMPLES = ROOT / "resources" / "examples"
 HEARTBEAT_MS = 16
 UI_THREADS = max(1, (os.cpu_count() or 2) - 1)  # TrainingController's default torch threads
@@ -163,6 +167,90 @@ class GuiBench:
                 "late_max_ms": late[-1] if late else 0.0}
 
 
+def live_state(gui: GuiBench, nodes: int, seconds: float) -> dict:
+    """A ``nodes``-node graph on the canvas (fitted, every node on screen) showing live
+    training state: a node_stats event with every layer node's figures 10 times a second
+    (far more often than a trainer sends them for such a graph: every 50 steps), the
+    figures drifting as in training; the UI heartbeat measured."""
+    from PySide6.QtCore import Qt, QTimer
+
+    import runtime as rt
+    from graphgen import make_graph
+
+    doc = make_graph(rt, nodes)
+    gui.window.set_document(doc, None)
+    gui._spin(6.0)  # the first analysis (shapes, labels) runs after the document shows
+    gui.window.current_view().fit()
+    gui._spin(1.0)
+    ui, ov = gui.ui, gui.ui.health.overlay
+    layer_ids = [n.id for n in doc if not n.spec.is_source and not n.spec.is_loss]
+    rng = __import__("random").Random(0)
+    level = {nid: rng.uniform(-6, 0) for nid in layer_ids}  # log10 gradient norms
+    step = [0]
+
+    def feed():  # every node's figures drift as in training (x10^N(0, 0.1) per event)
+        step[0] += 10
+        for nid in level:
+            level[nid] += rng.gauss(0, 0.1)
+        stats = {nid: {"grad_norm": 10 ** level[nid], "update_ratio": 10 ** (level[nid] - 2),
+                       "act_mean": rng.random(), "act_std": rng.random(),
+                       "dead_fraction": rng.random()} for nid in layer_ids}
+        ui._on_events([{"event": "node_stats", "step": step[0], "stats": stats}])
+
+    def measure(fed: bool) -> list[float]:
+        beats: list[float] = []
+        heart = QTimer()
+        heart.setTimerType(Qt.PreciseTimer)
+        heart.setInterval(HEARTBEAT_MS)
+        heart.timeout.connect(lambda: beats.append(time.perf_counter()))
+        source = QTimer()
+        source.setInterval(100)
+        source.timeout.connect(feed)
+        heart.start()
+        if fed:
+            source.start()
+        gui._spin(seconds / 8)
+        source.stop()
+        heart.stop()
+        return [max(0.0, (y - x) * 1000 - HEARTBEAT_MS) for x, y in zip(beats, beats[1:])]
+
+    view = gui.window.current_view()
+    late: dict[str, list[float]] = {}
+    applied0 = ov.apply_count
+    for zoom in ("fit", "100%"):  # the whole graph; and readable, centred on its middle
+        if zoom == "100%":
+            view.resetTransform()
+            view.centerOn(view.scene().itemsBoundingRect().center())
+            gui._spin(1.0)
+        for block in range(4):  # alternating: the machine's own noise hits both alike
+            for fed in ((True, False) if block % 2 == 0 else (False, True)):
+                key = f"{zoom}, {'live state' if fed else 'no state'}"
+                late.setdefault(key, []).extend(measure(fed))
+    # the cost of one canvas update at 100%: apply the figures and repaint the whole view
+    costs = []
+    for _ in range(15):
+        feed()
+        t0 = time.perf_counter()
+        ov.apply()
+        view.viewport().repaint()
+        costs.append((time.perf_counter() - t0) * 1000)
+    plain = []
+    for _ in range(15):
+        t0 = time.perf_counter()
+        view.viewport().repaint()
+        plain.append((time.perf_counter() - t0) * 1000)
+    out = {"nodes": len(doc), "badges": len(ov.badges), "events": step[0] // 10,
+           "zoom": round(view.transform().m11(), 3),
+           "canvas_updates": ov.apply_count - applied0,
+           "update_and_repaint_ms": statistics.median(costs),
+           "repaint_only_ms": statistics.median(plain)}
+    for name, values in late.items():
+        values.sort()
+        out[name] = {"late_p50_ms": _pct(values, 50), "late_p99_ms": _pct(values, 99),
+                     "late_max_ms": values[-1] if values else 0.0}
+    return out
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -194,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--blocks", type=int, default=2, help="alternating A/B blocks")
     ap.add_argument("--seconds", type=float, default=8.0, help="target run length")
     ap.add_argument("--json", help="write all results here")
+    ap.add_argument("--live-state-nodes", type=int, default=0, metavar="N",
+                    help="also show live training state on an N-node graph (heartbeat)")
     ap.add_argument("--long-steps", type=int, default=0,
                     help="also train mlp_spirals this many steps in the GUI (memory check)")
     args = ap.parse_args(argv)
@@ -203,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
                      "cpus": os.cpu_count(), "graphs": {}}
     if gui is not None:
         results["idle_heartbeat"] = gui.idle_heartbeat()
+    if args.live_state_nodes and gui is not None:
+        results["live_state"] = live_state(gui, args.live_state_nodes, args.seconds)
+        print("live state:", json.dumps(results["live_state"]), flush=True)
     if args.long_steps and gui is not None:
         results["long_run"] = long_run(gui, args.long_steps)
         print("long run:", json.dumps(results["long_run"]), flush=True)

@@ -1,9 +1,10 @@
 """Training benchmarks without a GUI, CPU.
 
 1. Instrumentation overhead: the digits CNN (resources/examples/digits_cnn.json) and a
-   small MLP, trained with instrumentation off (per-node gradient norms, feature maps,
-   filters and histograms never sampled), at the defaults (grad norms every 10 steps,
-   probes every 50) and at every step. Alternating A/B blocks in one process (the machines
+   small MLP, trained with instrumentation off (per-node statistics, feature maps,
+   filters and histograms never sampled), at the defaults (node statistics: gradient and
+   weight norms, update ratios, activation statistics, every 10 steps; probes every 50)
+   and at every step. Also the cost of each instrument timed directly beside one step. Alternating A/B blocks in one process (the machines
    are noisy); medians of the training-loop throughput (steps/s between the "started"
    event and the last step event, so compile and evaluation are excluded) and ratios.
 2. Memory after a long run: a tiny MLP for N steps (default 20,000); resident set size
@@ -107,14 +108,28 @@ def components(name, doc, base: dict, reps: int = 200) -> dict:
             runs.append((time.perf_counter() - t0) / n * 1000)
         return statistics.median(runs)
 
+    def health_step():  # a step with node statistics (runtime/training/health.py)
+        t.health.arm()
+        t.optimizer.zero_grad()
+        loss = t.module(*xs, *ys)["loss"]
+        loss.backward()
+        t.health.grads(t.norms.total()[1])
+        t.optimizer.step()
+        t.health.finish(1, loss)
+
+    t.health.emit = lambda *a, **k: None
     out = {"model": name, "step_ms": ms(step, reps // 4),
            "total_grad_norm_ms": ms(t.norms.total, reps),
            "per_node_grad_norms_ms": ms(lambda: t.norms.per_node(norms), reps),
+           "health_step_ms": ms(health_step, reps // 4),
            "probe_maps_filters_histograms_ms": ms(lambda: t._visualize(1), reps // 4)}
+    out["node_stats_extra_ms"] = max(0.0, out["health_step_ms"] - out["step_ms"])
     c = TrainConfig()
     out["amortised_default_percent"] = 100 * (
         out["per_node_grad_norms_ms"] / c.instrument_every
+        + out["node_stats_extra_ms"] / c.visualize_every
         + out["probe_maps_filters_histograms_ms"] / c.visualize_every) / out["step_ms"]
+    out["throughput_default_vs_off"] = 1 / (1 + out["amortised_default_percent"] / 100)
     return out
 
 

@@ -10,7 +10,8 @@ the node and leaves the node's own drawing and cache alone): a chip coloured by 
 gradient norm on a log scale (blue: vanishing, green: healthy, red: exploding), the
 gradient norm, the update ratio |lr * update| / |w|, and the share of dead (ReLU) or
 saturated (sigmoid/tanh) units. New figures are applied at most ``HZ`` times a second,
-only to badges whose text changed. A :class:`HealthLegend` in the view's corner explains
+only to badges whose drawing changes at the current zoom (far out only the bar's colour
+bucket counts), so a large graph repaints little. A :class:`HealthLegend` in the view's corner explains
 the colours.
 """
 from __future__ import annotations
@@ -23,8 +24,10 @@ from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 LOG_LO, LOG_HI = -8.0, 1.0  # colour scale of the gradient norm: 1e-8 .. 10
 BADGE_H = 18.0
-HZ = 4.0
-SMALL_LOD = 0.45  # below this zoom only the coloured bar is drawn
+HZ = 2.0  # canvas updates per second at most (each may repaint much of the view)
+SMALL_LOD = 0.7  # below this zoom (text under ~5 pt) only the coloured bar is drawn
+COLOUR_STEPS = 9  # colour buckets of the bar over the scale (one per decade)
+TINY_LOD = 0.2  # below this zoom a badge is a sliver: new figures wait for a zoom-in
 
 
 def grad_colour(g: float | None) -> QColor:
@@ -67,21 +70,35 @@ class HealthBadge(QGraphicsItem):
         self.text = ""
         self.rec: dict = {}
         self.warn = False
+        self._shown: tuple | None = None
         self.setPos(0, -BADGE_H - 3)
+        self.setAcceptHoverEvents(True)
         self.setZValue(3)
         self.setAcceptedMouseButtons(Qt.NoButton)
+        self.setToolTip("")
 
-    def set_record(self, rec: dict, warn: bool = False) -> bool:
-        text = badge_text(rec)
-        if text == self.text and warn == self.warn:
+    def set_record(self, rec: dict, warn: bool = False, small: bool = False) -> bool:
+        """Take new figures; repaint only when what is drawn at this zoom changes (far
+        out: the colour bucket of the bar; close up: the text). Returns whether it did."""
+        self.rec, self.text, self.warn = dict(rec), badge_text(rec), warn
+        g = rec.get("grad_norm")
+        bucket = None if g is None or not math.isfinite(g) else round(
+            (math.log10(max(g, 1e-30)) - LOG_LO) / (LOG_HI - LOG_LO) * COLOUR_STEPS)
+        shown = (bucket, warn) if small else (self.text, warn)
+        if shown == self._shown:
             return False
-        self.rec, self.text, self.warn = dict(rec), text, warn
-        tip = "<b>Training state</b><br>" + "<br>".join(
-            f"{k.replace('_', ' ')}: {v:.3g}" for k, v in rec.items()
-            if isinstance(v, (int, float)) and v is not None)
-        self.setToolTip(tip)
+        self._shown = shown
         self.update()
         return True
+
+    def hoverEnterEvent(self, event) -> None:
+        self._set_tooltip()
+        super().hoverEnterEvent(event)
+
+    def _set_tooltip(self) -> None:
+        self.setToolTip("<b>Training state</b><br>" + "<br>".join(
+            f"{k.replace('_', ' ')}: {v:.3g}" for k, v in self.rec.items()
+            if isinstance(v, (int, float))))
 
     def boundingRect(self) -> QRectF:
         return QRectF(0, 0, self.width, BADGE_H)
@@ -120,15 +137,17 @@ class HealthLegend(QWidget):
     def __init__(self, parent: QWidget):
         super().__init__(parent)
         self.setAttribute(Qt.WA_TransparentForMouseEvents)
+        # opaque: a repaint (the step number changes) never repaints the canvas beneath
+        self.setAttribute(Qt.WA_OpaquePaintEvent)
         self.step: int | None = None
         self.resize(self.W, self.H)
 
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.Antialiasing)
-        p.setPen(QPen(QColor(0, 0, 0, 70)))
-        p.setBrush(QColor(255, 255, 255, 230))
-        p.drawRoundedRect(QRectF(0.5, 0.5, self.W - 1, self.H - 1), 5, 5)
+        p.fillRect(self.rect(), QColor(255, 255, 255))
+        p.setPen(QPen(QColor(0, 0, 0, 90)))
+        p.drawRect(QRectF(0.5, 0.5, self.W - 1, self.H - 1))
         f = QFont(p.font())
         f.setPointSizeF(8)
         p.setFont(f)
@@ -164,6 +183,8 @@ class HealthOverlay(QObject):
         self.step: int | None = None
         self.badges: dict[str, HealthBadge] = {}
         self.apply_count = 0
+        self._stale = False
+        view.viewport().installEventFilter(self)
         self.legend = HealthLegend(view.viewport())
         self.legend.hide()
         self._timer = QTimer(self)
@@ -205,6 +226,14 @@ class HealthOverlay(QObject):
         else:
             self.legend.hide()
 
+    def eventFilter(self, obj, event) -> bool:
+        """After a zoom-in (the viewport repaints anyway) bring waiting figures in."""
+        if self._stale and event.type() == event.Type.Paint and self.enabled \
+                and self.view.transform().m11() >= TINY_LOD and not self._timer.isActive():
+            self._stale = False
+            self._timer.start()
+        return False
+
     # ---- drawing ---------------------------------------------------------------------
     def apply(self) -> None:
         """Put the remembered figures on the canvas (the timer's job)."""
@@ -213,6 +242,11 @@ class HealthOverlay(QObject):
         if not self.enabled or scene is None or not self.stats:
             return
         items = getattr(scene, "node_items", {})
+        zoom = self.view.transform().m11()
+        small = zoom < SMALL_LOD
+        if zoom < TINY_LOD and len(self.badges) >= len(self.stats):
+            self._stale = True  # nothing readable changes: no repaint of the whole canvas
+            return
         for nid, rec in self.stats.items():
             item = items.get(nid)
             if item is None:
@@ -222,9 +256,12 @@ class HealthOverlay(QObject):
                 width = item.boundingRect().width() - 24 if hasattr(item, "body_rect") else 160
                 badge = HealthBadge(item, max(120.0, width))
                 self.badges[nid] = badge
-            badge.set_record(rec, nid in self.warned)
+            badge.set_record(rec, nid in self.warned, small)
             badge.setVisible(True)
-        self.legend.step = self.step
-        self.legend.move(8, max(0, self.view.viewport().height() - self.legend.H - 8))
+        where = (8, max(0, self.view.viewport().height() - self.legend.H - 8))
+        if (self.legend.x(), self.legend.y()) != where:
+            self.legend.move(*where)
         self.legend.show()
-        self.legend.update()
+        if self.legend.step != self.step:
+            self.legend.step = self.step
+            self.legend.update()

@@ -63,7 +63,7 @@ class TrainConfig:
     # ---- instrumentation (sampled; no device sync on other steps) ----
     log_every: int = 10  # steps per flush of step metrics (one device sync per flush)
     instrument_every: int = 10  # steps between per-node gradient norms
-    visualize_every: int = 50  # steps between feature maps, filters and histograms
+    visualize_every: int = 50  # steps between feature maps, filters, histograms, node statistics
     probe_node: str | None = None  # node whose feature maps / histograms are shown (None: first conv)
     sample_length: int = 200  # characters of sampled text per epoch (character models)
     temperature: float = 0.8  # sampling temperature for text

@@ -31,6 +31,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 RELU_FAMILY = ("ReLU", "LeakyReLU", "ReLU6", "PReLU", "ELU", "GELU", "SiLU")
@@ -87,7 +88,7 @@ class HealthMonitor:
         self.params = [p for _, p in named_params]
         self.param_nodes = list(dict.fromkeys(n.split(".")[0] for n, _ in named_params))
         index = [self.param_nodes.index(n.split(".")[0]) for n, _ in named_params]
-        self.index = torch.tensor(index, dtype=torch.long, device=device)
+        self.index = np.asarray(index, dtype=np.int64)  # tensor -> node (sums on the host)
         children = dict(module.named_children())
         self.act_nodes = {nid: children[nid] for nid in children
                           if nid in doc.nodes and not doc.nodes[nid].spec.is_loss}
@@ -100,7 +101,8 @@ class HealthMonitor:
         self._handles: list = []
         self._acts: dict[str, list[torch.Tensor]] = {}
         self._before: list[torch.Tensor] | None = None
-        self._grad_sq: torch.Tensor | None = None
+        self._grad_norms: torch.Tensor | None = None  # per tensor, on the device
+        self._have: np.ndarray | None = None
 
     # ---- the three calls of an armed step ------------------------------------------
     def arm(self) -> None:
@@ -118,19 +120,19 @@ class HealthMonitor:
     def _hook(self, nid: str):
         kind = self.types[nid]
 
-        def hook(_m, _inp, out):
+        def hook(_m, _inp, out):  # few, fast reductions; the arithmetic is on the host
             a = _first_tensor(out)
-            if a is None or not a.is_floating_point() or a.numel() == 0:
+            if a is None or not a.is_floating_point() or a.numel() < 2:
                 return
-            a = a.detach().float()
-            stats = [a.mean(), a.std() if a.numel() > 1 else a.new_zeros(())]
-            if kind in RELU_FAMILY and a.dim() >= 2:
-                stats.append((a.reshape(a.shape[0], -1) <= 0).all(0).float().mean())
+            a = a.detach()
+            stats = [a.sum(), torch.linalg.vector_norm(a)]
+            if kind in RELU_FAMILY and a.dim() >= 2:  # dead: <= 0 for every sample
+                stats.append(a.reshape(a.shape[0], -1).amax(0))
             elif kind in SATURATING:
                 lo, hi = SATURATING[kind]
-                centred = (2 * a - (lo + hi)) / (hi - lo)  # -1 .. 1 over the range
-                stats.append((centred.abs() > SATURATION_LEVEL).float().mean())
-            self._acts[nid] = stats
+                edge = SATURATION_LEVEL * (hi - lo) / 2
+                stats.append(((a - (lo + hi) / 2).abs() > edge).sum())
+            self._acts[nid] = (a.numel(), stats)
         return hook
 
     def grads(self, norms: list[torch.Tensor]) -> None:
@@ -138,48 +140,62 @@ class HealthMonitor:
         GradNorms.total) summed per node on the device, and a copy of the weights."""
         self.disarm()
         have = [i for i, p in enumerate(self.params) if p.grad is not None]
-        sq = torch.zeros(len(self.param_nodes), device=self.device)
-        if norms:
-            sq.index_add_(0, self.index[have], torch.stack(norms).float() ** 2)
-        self._grad_sq = sq
-        self._before = [p.detach().clone() for p in self.params]
+        self._have = np.asarray(have, dtype=np.int64)
+        self._grad_norms = torch.stack(norms) if norms else None
+        self._before = torch._foreach_mul(self.params, 1.0)  # one fused copy
 
     def finish(self, step: int, loss: torch.Tensor | float | None = None) -> dict[str, dict]:
         """After the optimizer step: one sync; emits grad_norms and node_stats events,
         appends to node_stats.jsonl and emits any new warnings. Returns the statistics."""
         self.disarm()
-        scalars: list[torch.Tensor] = []
+        parts: list[torch.Tensor] = []
         if self._before is not None:
-            scalars += [self._grad_sq.sqrt(),
-                        self._node_sum([b.float().norm() ** 2 for b in self._before]).sqrt(),
-                        self._node_sum([(p.detach().float() - b.float()).norm() ** 2
-                                        for p, b in zip(self.params, self._before)]).sqrt()]
+            with torch.no_grad():
+                w = torch._foreach_norm(self._before)
+                d = torch._foreach_norm(torch._foreach_sub(self.params, self._before))
+            parts += [torch.stack(w), torch.stack(d)]
+            if self._grad_norms is not None:
+                parts.append(self._grad_norms)
         names = list(self._acts)
-        acts = [s.reshape(1) for n in names for s in self._acts[n]]
+        parts += [s.reshape(-1) for n in names for s in self._acts[n][1]]
         if isinstance(loss, torch.Tensor):
-            acts.append(loss.detach().float().reshape(1))
-        flat = torch.cat([t.float().reshape(-1) for t in scalars + acts]).tolist() \
-            if scalars or acts else []
+            parts.append(loss.detach().reshape(-1))
+        flat = torch.cat([t.float() for t in parts]).cpu().numpy().astype(np.float64) \
+            if parts else np.zeros(0)  # the one device sync
         if isinstance(loss, torch.Tensor):
-            loss = flat.pop()
+            loss, flat = float(flat[-1]), flat[:-1]
         per_node: dict[str, dict] = {}
         k = 0
-        if scalars:
-            m = len(self.param_nodes)
-            g, w, d = flat[:m], flat[m:2 * m], flat[2 * m:3 * m]
-            k = 3 * m
+        if self._before is not None:
+            m, P = len(self.param_nodes), len(self.params)
+            w_sq, d_sq, g_sq = np.zeros(m), np.zeros(m), np.zeros(m)
+            np.add.at(w_sq, self.index, flat[:P] ** 2)
+            np.add.at(d_sq, self.index, flat[P:2 * P] ** 2)
+            k = 2 * P
+            if self._grad_norms is not None:
+                np.add.at(g_sq, self.index[self._have], flat[k:k + len(self._have)] ** 2)
+                k += len(self._have)
             for i, nid in enumerate(self.param_nodes):
-                per_node[nid] = {"grad_norm": g[i], "weight_norm": w[i],
-                                 "update_ratio": d[i] / w[i] if w[i] > 0 else None}
+                wn = float(np.sqrt(w_sq[i]))
+                per_node[nid] = {"grad_norm": float(np.sqrt(g_sq[i])), "weight_norm": wn,
+                                 "update_ratio": float(np.sqrt(d_sq[i])) / wn if wn > 0 else None}
         for nid in names:
-            n = len(self._acts[nid])
-            vals, k = flat[k:k + n], k + n
+            n, stats = self._acts[nid]
+            s1, s2 = flat[k], flat[k + 1]
+            k += 2
+            mean = s1 / n
+            var = max(0.0, (s2 * s2 / n - mean * mean)) * n / (n - 1)
             rec = per_node.setdefault(nid, {})
-            rec["act_mean"], rec["act_std"] = vals[0], vals[1]
-            if n > 2:
-                key = "dead_fraction" if self.types[nid] in RELU_FAMILY else "saturated_fraction"
-                rec[key] = vals[2]
-        self._before, self._grad_sq, self._acts = None, None, {}
+            rec["act_mean"], rec["act_std"] = float(mean), float(np.sqrt(var))
+            if len(stats) > 2:
+                extra = stats[2].numel()
+                v = flat[k:k + extra]
+                k += extra
+                if self.types[nid] in RELU_FAMILY:
+                    rec["dead_fraction"] = float((v <= 0).mean())
+                else:
+                    rec["saturated_fraction"] = float(v[0] / n)
+        self._before, self._grad_norms, self._acts = None, None, {}
         if not per_node:
             return {}
         self.last = per_node
@@ -190,12 +206,6 @@ class HealthMonitor:
         for w in self.diagnose(per_node, loss if isinstance(loss, float) else None):
             self.emit("warning", node=w["node"], kind=w["kind"], step=step, message=w["message"])
         return per_node
-
-    def _node_sum(self, values: list[torch.Tensor]) -> torch.Tensor:
-        out = torch.zeros(len(self.param_nodes), device=self.device)
-        if values:
-            out.index_add_(0, self.index, torch.stack(values).float())
-        return out
 
     def _write(self, step: int, per_node: dict[str, dict]) -> None:
         if self.path is None:

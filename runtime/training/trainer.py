@@ -420,7 +420,7 @@ class Trainer:
                 lr = get_lr(cfg, st["step"], self.n_batches, self.total_steps) * st["plateau_scale"]
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr
-                watched = st["step"] % cfg.instrument_every == 0  # node statistics this step
+                watched = st["step"] % cfg.visualize_every == 0  # node statistics this step
                 if watched:
                     self.health.arm()
                 with torch.autocast(dev.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
@@ -435,7 +435,9 @@ class Trainer:
                     self.scaler.unscale_(self.optimizer)
                 total, norms = self.norms.total()  # before clipping
                 if watched:
-                    self.health.grads(norms)
+                    self.health.grads(norms)  # its node_stats carry the grad norms too
+                elif st["step"] % cfg.instrument_every == 0:
+                    self.emit("grad_norms", step=st["step"], norms=self.norms.per_node(norms))
                 if cfg.clip_norm:
                     ins.clip_by_norm_(self.params, total, cfg.clip_norm)
                 if cfg.clip_value:

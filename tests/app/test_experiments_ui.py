@@ -134,3 +134,21 @@ def test_sweep_dialog_names_a_bad_parameter(window):
     assert not dlg.start()
     assert "no node 'dense9'" in dlg.status.text()
     assert not dlg.running
+
+
+@pytest.mark.slow
+def test_a_run_from_the_train_panel_appears_in_the_runs_dock_when_it_ends(window, qtbot, tmp_path):
+    panel = window.runs_ui.ensure_built()
+    assert panel.runs == []
+    ui = window.training_ui
+    ui.start()
+    qtbot.waitUntil(lambda: ui.controller.state in ("finished", "failed"), timeout=120_000)
+    assert ui.controller.state == "finished"
+    qtbot.waitUntil(lambda: len(panel.runs) == 1, timeout=5_000)
+    run = panel.runs[0]
+    assert run.status == "completed" and run.epochs == 2 and run.params == 42
+    assert run.path.parent == tmp_path / "runs" / "net"
+    import importlib.util
+
+    has_tb = importlib.util.find_spec("tensorboard") is not None
+    assert (run.path / "tensorboard").is_dir() == has_tb

@@ -70,7 +70,7 @@ def test_node_stats_are_painted_on_the_canvas_toggled_and_cleared_on_shape_chang
 @pytest.mark.slow
 def test_a_real_run_leaves_its_last_state_on_the_nodes(qtbot, tmp_path):
     win = _window(qtbot, tmp_path, "mlp_spirals")
-    win.document.set_training({**win.document.training, "epochs": 2, "instrument_every": 5})
+    win.document.set_training({**win.document.training, "epochs": 2, "visualize_every": 5})
     ui = win.training_ui
     ui.start()
     qtbot.waitUntil(lambda: ui.controller.state in ("finished", "failed"), timeout=90_000)

@@ -29,7 +29,7 @@ from runtime import GraphDocument, load_graph, save_graph
 from runtime.cli import main as cli_main
 from runtime.export import (ExportError, WeightsError, capabilities, export, export_prepared,
                             load_bundle, load_weights, prepare)
-from runtime.export.core import (ATOL, FORMATS, RTOL, _other_steps, _steps_label, make_inputs,
+from runtime.export.core import (ATOL, FORMATS, RTOL, other_steps, steps_label, make_inputs,
                                   reference)
 from runtime.export.importer import import_module, import_onnx, import_python_file
 
@@ -167,7 +167,7 @@ def _reference_file(ex: _ExampleExport, folder: Path) -> None:
     tensors = {}
     cases = [("x", make_inputs(p, 2, seed=SEED))]
     if p.seq_inputs and p.seq_variable:
-        cases.append(("xs", make_inputs(p, 2, seed=SEED, steps=_other_steps(p))))
+        cases.append(("xs", make_inputs(p, 2, seed=SEED, steps=other_steps(p))))
     for key, xs in cases:
         for i, t in enumerate(xs):
             tensors[f"{key}/in/{i}"] = t
@@ -228,8 +228,8 @@ def _assert_close(ref, got, what: str) -> float:
 def _own_cases(p, dynamic_steps: bool):
     cases = [("batch 2", make_inputs(p, 2, seed=SEED))]
     if dynamic_steps:
-        t = _other_steps(p)  # a second length per sequence input that can vary
-        cases.append((f"batch 2, {_steps_label(p, t)}", make_inputs(p, 2, seed=SEED, steps=t)))
+        t = other_steps(p)  # a second length per sequence input that can vary
+        cases.append((f"batch 2, {steps_label(p, t)}", make_inputs(p, 2, seed=SEED, steps=t)))
     return cases
 
 
@@ -619,7 +619,8 @@ def test_cli_export_exit_codes(tmp_path, capsys):
     # failures: exit 1 and one plain message, no traceback
     (tmp_path / "bad.json").write_text("{ not json")
     assert cli_main(["export", str(tmp_path / "bad.json"), "-f", "onnx", "-o", str(tmp_path / "x.onnx")]) == 1
-    assert cli_main(["export", str(g), "-f", "python", "-o", str(tmp_path / "m.onnx")]) == 1
+    assert cli_main(["export", str(g), "-f", "python", "-o", str(tmp_path / "m.onnx"),
+                     "--force"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "not a directory" in err and "malformed JSON" in err
 

@@ -40,7 +40,7 @@ def run_steps(doc, steps, out_dir=None, **overrides):
 @pytest.mark.slow
 def test_node_stats_jsonl_has_every_key_for_every_dense_and_conv_node(tmp_path):
     doc = example("digits_cnn")
-    _, events = run_steps(doc, 21, out_dir=tmp_path, instrument_every=10)
+    _, events = run_steps(doc, 21, out_dir=tmp_path, visualize_every=10)
     rows = read_node_stats(tmp_path)
     layers = [n.id for n in doc if n.type in ("Dense", "Conv2d")]
     assert layers == ["conv1", "conv2", "fc1", "logits"]
@@ -141,7 +141,7 @@ def test_no_vanishing_warning_on_a_converged_spirals_mlp():
 def test_deep_sigmoid_mlp_vanishes_where_its_relu_bn_twin_does_not():
     ratios = {}
     for stem in ("deep_sigmoid_mlp", "deep_relu_bn_mlp"):
-        _, events = run_steps(example(stem), 51, instrument_every=10)
+        _, events = run_steps(example(stem), 51, visualize_every=10)
         last = [e for e in events if e["event"] == "node_stats"][-1]
         assert last["step"] == 50
         ratios[stem] = last["stats"]["dense1"]["grad_norm"] / last["stats"]["logits"]["grad_norm"]
