@@ -7,7 +7,8 @@ import os
 
 from PySide6.QtWidgets import QLabel
 
-from tests.app.test_window import EXAMPLES, ScriptedPrompts, make_window  # noqa: F401
+from tests.app.helpers import ScriptedPrompts
+from tests.app.test_window import EXAMPLES
 from runtime.serialization import MAX_FILE_BYTES
 
 
