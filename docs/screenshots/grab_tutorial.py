@@ -37,12 +37,8 @@ def save(w, name: str, widget=None) -> None:
 def add_from_palette(w, search: str) -> str:
     """Type in the palette's search box and press Enter: the first match is added, wired
     after the selected layer, and becomes the selection."""
-    box = w.palette.search
-    box.setFocus()
-    box.selectAll()
-    QTest.keyClicks(box, search)
-    QTest.keyClick(box, Qt.Key_Return)
-    wait(200)
+    set_field(w.palette.search, search)
+    w.editor.run_analysis()
     return w.editor.scene.selected_node_ids()[0]
 
 
@@ -51,7 +47,12 @@ def set_param(w, name: str, value) -> None:
     set_field(w.inspector.editors[name], value)
 
 
+def set_label(w, text: str) -> None:
+    set_field(w.inspector.label_edit, text)
+
+
 def set_field(editor, value) -> None:
+    """Select the field's text, type the value over it, press Enter."""
     editor.setFocus()
     if hasattr(editor, "selectAll"):
         editor.selectAll()
@@ -59,16 +60,7 @@ def set_field(editor, value) -> None:
         editor.lineEdit().selectAll()
     QTest.keyClicks(editor, str(value))
     QTest.keyClick(editor, Qt.Key_Return)
-    wait(150)
-
-
-def set_label(w, text: str) -> None:
-    box = w.inspector.label_edit
-    box.setFocus()
-    box.selectAll()
-    QTest.keyClicks(box, text)
-    QTest.keyClick(box, Qt.Key_Return)
-    wait(100)
+    wait(200)
 
 
 def view_point(w, scene_point) -> QPoint:

@@ -14,6 +14,8 @@ from PySide6.QtWidgets import QGraphicsItem, QSpinBox
 from graph_editor.items import EdgeItem, NodeItem
 from runtime.graph import GraphDocument
 from runtime.serialization import load_graph, save_graph
+from tests.app.conftest import make_window  # noqa: F401  (importable from here, as before)
+from tests.app.helpers import ScriptedPrompts  # noqa: F401  (importable from here, as before)
 from tests.graph_editor.helpers import canonical
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"

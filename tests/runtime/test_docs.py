@@ -82,8 +82,19 @@ def _prose(path: Path) -> str:
 
 
 def test_docs_are_self_contained():
+    _check_self_contained(DOC_PAGES)
+
+
+def test_code_comments_and_examples_are_self_contained():
+    """Docstrings, comments and the gallery's descriptions follow the same rule."""
+    files = [f for d in ("runtime", "graph_editor", "app", "scripts", "benchmarks", "tests")
+             for f in sorted((ROOT / d).rglob("*.py")) if f != Path(__file__).resolve()]
+    _check_self_contained(files + sorted((ROOT / "resources" / "examples").glob("*.json")))
+
+
+def _check_self_contained(pages) -> None:
     problems = []
-    for page in DOC_PAGES:
+    for page in pages:
         for n, line in enumerate(_prose(page).splitlines(), 1):
             for pattern, what in FORBIDDEN:
                 m = re.search(pattern, line, re.I)
