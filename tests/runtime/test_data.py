@@ -15,20 +15,7 @@ from runtime.data.augment import AUGMENTATIONS, augment
 from runtime.data.images import read_image, write_pgm, write_png
 from runtime.data.synthetic import BUILTIN
 from runtime.graph import GraphDocument
-
-
-def image_classifier(c=1, h=28, w=28, classes=10) -> GraphDocument:
-    d = GraphDocument("img")
-    d.add_node("ImageInput", {"channels": c, "height": h, "width": w}, node_id="image")
-    d.add_node("Flatten", node_id="flat")
-    d.add_node("Dense", {"units": classes}, node_id="logits")
-    d.add_node("Target", {"kind": "class", "num_classes": classes}, node_id="label")
-    d.add_node("CrossEntropy", node_id="loss")
-    d.connect("image", "out", "flat", "x")
-    d.connect("flat", "out", "logits", "x")
-    d.connect("logits", "out", "loss", "pred")
-    d.connect("label", "out", "loss", "target")
-    return d
+from tests.builders import image_classifier
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
