@@ -10,6 +10,7 @@ folder; nothing is saved over the examples.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -29,7 +30,8 @@ def wait(ms: int) -> None:
 
 
 def save(w, name: str, widget=None) -> None:
-    wait(300)
+    QTest.mouseMove(w.view.viewport(), QPoint(2, 2))  # no port left highlighted by hover
+    wait(400)
     (widget or w).grab().save(str(OUT / name))
     print("saved", OUT / name, flush=True)
 
@@ -215,10 +217,12 @@ def import_pytorch(w) -> None:
     from app.export_ui import open_import
 
     forget_changes(w)
+    tab(w.training_ui.ensure_plots(), "Curves")
     job = open_import(w, str(ROOT / "resources" / "pytorch" / "small_cnn.py"), "SmallCNN",
                       ["1,28,28"])
     wait_for(lambda: any(n.id == "bn1" for n in w.document), 180)
     wait(1000)
+    QTest.keyClick(w.view, Qt.Key_L, Qt.ControlModifier)  # Edit > Auto-layout
     press(w.view, Qt.Key_F)
     click_node(w, "fc1")
     save(w, "tutorial-imported.png")
@@ -226,7 +230,9 @@ def import_pytorch(w) -> None:
 
 
 def main() -> int:
-    tmp = Path(tempfile.mkdtemp())
+    tmp = Path(tempfile.gettempdir()) / "netbuilder-tutorial"  # the path the dialog shows
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     os.environ["NETBUILDER_RUNS_DIR"] = str(tmp / "runs")
     app = QApplication(sys.argv[:1])
     from app.window import MainWindow
