@@ -173,15 +173,20 @@ class Told(AnySize):
 
 
 @pytest.mark.slow
-def test_import_of_an_ordinary_cnn_needs_no_input_shape(tmp_path, capsys):
-    src = tmp_path / "my_model.py"
-    src.write_text(CNN)
-    assert cli_main(["import", str(src), "--class", "Net", "--out", str(tmp_path / "net.json")]) == 0
+def test_import_of_an_ordinary_cnn_needs_no_input_shape(tmp_path, capsys, monkeypatch):
+    # the README's command, as written there, from the repository root
+    monkeypatch.chdir(EXAMPLES_DIR.parents[1])
+    out = tmp_path / "net.json"
+    assert cli_main(["import", "resources/pytorch/my_model.py", "--class", "Net", "--out",
+                     str(out)]) == 0
     err = capsys.readouterr().err
-    assert "input shape (1, 28, 28) inferred" in err
-    doc = load_graph(tmp_path / "net.json")
+    assert "input shape (1, 28, 28) inferred" in err and "matches Net.forward" in err
+    doc = load_graph(out)
     image = next(n for n in doc if n.type == "ImageInput")
     assert (image.params["channels"], image.params["height"], image.params["width"]) == (1, 28, 28)
+    assert {"Conv2d", "MaxPool", "BatchNorm", "Flatten", "Dense"} <= {n.type for n in doc}
+    src = tmp_path / "models.py"
+    src.write_text(CNN)
     # an example_input attribute says it; a model that runs at any size gets a plain message
     assert import_python_file(src, "Told").complete
     rc = cli_main(["import", str(src), "--class", "AnySize", "--out", str(tmp_path / "a.json")])
