@@ -15,17 +15,10 @@ from runtime.cli import main as cli_main
 from runtime.export import export_prepared, prepare
 from runtime.export.core import compare, make_inputs, reference
 from runtime.export.importer import import_onnx, import_python_file
+from tests.runtime.export_setup import one_thread  # noqa: F401  (autouse)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _imported(res):
@@ -141,20 +134,6 @@ def test_plain_pytorch_onnx_files_import_back(name, model, shape, tmp_path):
 
 CNN = """import torch
 from torch import nn
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
-        self.pool = nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(8, 16, 3, padding=1)
-        self.fc = nn.Linear(16 * 7 * 7, 10)
-
-    def forward(self, x):
-        x = self.pool(torch.relu(self.conv1(x)))
-        x = self.pool(torch.relu(self.conv2(x)))
-        return self.fc(torch.flatten(x, 1))
 
 
 class AnySize(nn.Module):
