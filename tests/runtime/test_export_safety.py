@@ -6,6 +6,7 @@ bundles are stored uncompressed."""
 from __future__ import annotations
 
 import errno
+import os
 import json
 import zipfile
 from pathlib import Path
@@ -232,3 +233,19 @@ def test_bundle_zip_is_stored_uncompressed(tmp_path):
         assert json.loads(z.read("manifest.json"))["weights"] == "weights.safetensors"
     doc, state = load_bundle(r.path)
     assert doc == tiny_doc() and set(state) == set(build_module(tiny_doc()).state_dict())
+
+
+def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f".m.zip.partial-{dead}-abc123"
+    (stale / "m.zip").mkdir(parents=True)
+    alive = tmp_path / f".m.zip.partial-{os.getpid()}-def456"  # this process: kept
+    other = tmp_path / ".other.zip.partial-1-x"  # another target: not ours to touch
+    alive.mkdir()
+    other.mkdir()
+    assert export(tiny_doc(), "bundle", tmp_path / "m.zip").verified
+    assert not stale.exists() and alive.exists() and other.exists()
