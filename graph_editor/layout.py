@@ -20,6 +20,7 @@ edges, drawn around the nodes by the canvas (graph_editor/items.py).
 """
 from __future__ import annotations
 
+import bisect
 import math
 from pathlib import Path
 
@@ -208,7 +209,8 @@ class _Layered:
             for v in lv:
                 x[v] -= at / 2
         n = len(self.layers)
-        for sweep in range(2 * SWEEPS):
+        sweeps = 2 * SWEEPS if len(self.layer) < 1500 else SWEEPS
+        for sweep in range(sweeps):
             down = sweep % 2 == 0
             for i in (range(n) if down else range(n - 1, -1, -1)):
                 lv = self.layers[i]
@@ -265,12 +267,19 @@ class _Layered:
             acc.append(acc[-1] + depth[i] + gap)
         narrow = {i for i in range(1, n) if self._wires_between(i) <= 1}
 
+        narrow_sorted = sorted(narrow)
+        narrow_acc = [acc[i] for i in narrow_sorted]
+
         def cuts(k: int) -> list[tuple[int, int]]:
             starts = [0]
             for s in range(1, k):
                 ideal = acc[n] * s / k
-                cands = [i for i in range(starts[-1] + 2, n - 1) if i in narrow]
-                if not cands:  # only where one wire passes: a cut never splits a block
+                # only where one wire passes: a cut never splits a block
+                lo = bisect.bisect_left(narrow_sorted, starts[-1] + 2)
+                j = bisect.bisect_left(narrow_acc, ideal, lo)
+                cands = [narrow_sorted[c] for c in (j - 1, j) if lo <= c < len(narrow_sorted)
+                         and narrow_sorted[c] < n - 1]
+                if not cands:
                     break
                 starts.append(min(cands, key=lambda i: abs(acc[i] - ideal)))
             starts.append(n)
@@ -284,7 +293,10 @@ class _Layered:
 
         best = [(0, n)]
         best_cost = cost(best)
-        for k in range(2, n // 3 + 1):
+        # the best k is near the one for equal columns of the typical width: search around
+        typical = sorted(h - l for h, l in zip(hi, lo))[n // 2] + seg_gap
+        k0 = math.sqrt((aspect if self.direction == TB else 1 / aspect) * acc[n] / typical)
+        for k in range(max(2, int(k0 / 3)), min(n // 3, int(3 * k0) + 2) + 1):
             segs = cuts(k)
             c = cost(segs)
             if c < best_cost * 0.97:

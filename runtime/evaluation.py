@@ -28,6 +28,7 @@ from torch.utils import flop_counter as _flop_counter
 
 from .catalog import INDEX, ShapeError, fmt_shape
 from .graph import Node
+from .longseq import long_sequence_result, sequence_length
 
 META_BATCH = 2  # batch norm needs more than one sample per channel in training mode
 
@@ -87,6 +88,8 @@ def evaluate(node: Node, ins) -> Result:
         _CACHE.move_to_end(key)
         return res
     res = same_shape_result(node, ins, key) if node.spec.same_shape and ins else None
+    if res is None and sequence_length(node, ins):  # a recurrent layer: cost free of T
+        res = long_sequence_result(node, ins, compute)
     if res is None:
         res = compute(node, ins)
     _CACHE[key] = res

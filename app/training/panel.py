@@ -378,8 +378,11 @@ class TrainingPanel(QWidget):
                 self.steps_per_epoch = int(ev.get("steps_per_epoch") or 0)
                 self.epochs = int(ev.get("epochs") or 0)
                 self.progress.setRange(0, max(1, self.total_steps))
-                self.show_status(f"training on {ev.get('device', '?')}, "
-                                 f"{int(ev.get('params') or 0):,} parameters")
+                self._device_text = (f"training on {ev.get('device', '?')}, "
+                                     f"{int(ev.get('params') or 0):,} parameters")
+                self.show_status(self._device_text)
+            elif kind == "epoch" and ev.get("memory_mb") and getattr(self, "_device_text", None):
+                self.show_status(f"{self._device_text} · peak memory {ev['memory_mb']:,.0f} MB")
             elif kind == "step":
                 last_step = ev
             elif kind == "finished":

@@ -204,7 +204,6 @@ def cmd_train_dist(args) -> int:
     OUT/metrics.jsonl and prints, as its last line, a JSON object with the final metrics;
     with ``args.json_result`` (``netbuilder train --nproc``) a failure prints a JSON object
     with an "error" key as the last line instead."""
-    import shutil
     import subprocess
 
     from .core import ExportError, export
@@ -231,8 +230,7 @@ def cmd_train_dist(args) -> int:
         return fail("the graph has no loss node: nothing to train")
     for n in r.notes:
         print(f"note: {n}", file=sys.stderr)
-    torchrun = shutil.which("torchrun")
-    launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
+    launcher = [sys.executable, "-m", "torch.distributed.run"]  # this Python's torchrun
     cmd = launcher + ["--standalone", f"--nproc_per_node={args.nproc}", "train.py",
                       "--out", str(out / "trained.safetensors"),
                       "--metrics", str(out / "metrics.jsonl")]

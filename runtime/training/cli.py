@@ -32,6 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="end the run after N steps "
                    "(a quick check; the last epoch is cut short)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    f = p.add_argument_group("fast path (GPUs)")
+    f.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the model (falls back with a warning where it fails)")
+    f.add_argument("--amp", action="store_true", default=None,
+                   help="mixed precision on CUDA (bfloat16 where supported, else float16)")
+    f.add_argument("--channels-last", action="store_true", default=None,
+                   help="NHWC memory format for convolutions")
     from .debugging import add_habit_arguments
 
     add_habit_arguments(p)
@@ -154,7 +161,8 @@ def _train(args) -> int:
         return 1
     try:
         cfg = TrainConfig.from_dict(doc.training)
-        for name in ("epochs", "seed", "batch_size", "lr", "device", "threads"):
+        for name in ("epochs", "seed", "batch_size", "lr", "device", "threads", "compile", "amp",
+                     "channels_last"):
             value = getattr(args, name)
             if value is not None:
                 setattr(cfg, name, value)
@@ -253,8 +261,9 @@ def _train_distributed(args) -> int:
         value = getattr(args, name)
         if value is not None:
             argv += [f"--{name.replace('_', '-')}", str(value)]
-    if args.quiet:
-        argv.append("--quiet")
+    for flag in ("quiet", "compile", "amp", "channels_last"):
+        if getattr(args, flag):
+            argv.append(f"--{flag.replace('_', '-')}")
     code, last = distributed.launch(args.nproc, argv, args.nnodes, args.node_rank,
                                     args.master_addr, args.master_port)
     if code != 0 and args.node_rank == 0 and not last.startswith("{"):

@@ -24,6 +24,7 @@ from ..data import DataError, Dataset, bind, load_dataset, normalisation, split
 from ..data.augment import augment
 from . import checkpoint as ckpt
 from . import distributed
+from . import fastpath
 from . import feed as feeds
 from . import instrument as ins
 from . import runs
@@ -139,6 +140,7 @@ class Trainer:
         analysis = analyze(self.doc)  # before seeding: analysis may build layers once
         torch.manual_seed(cfg.seed)
         self.module = build_module(self.doc, mode="train", analysis=analysis).to(self.device)
+        fastpath.setup(self.module, cfg, self.device)  # channels_last, cudnn benchmark
         self.sig = signature(self.doc)
         if not self.sig.losses:
             raise TrainingError("the graph has no loss node: connect a loss (e.g. CrossEntropy) "
@@ -157,6 +159,9 @@ class Trainer:
             {"params": no_decay, "weight_decay": 0.0}])
         self.params = [p for _, p in named]
         self.train_model = self.group.wrap(self.module, self.device)  # DDP under torchrun
+        if cfg.compile:
+            self.train_model = fastpath.Compiled(
+                self.train_model, lambda m: self.emit("warning", node=None, message=m))
         self.norms = ins.GradNorms(named, self.device)
         self.health = HealthMonitor(self.doc, self.module, named, self.device,
                                     self.out_dir if self.main else None, self.emit)
@@ -361,10 +366,13 @@ class Trainer:
         except torch.OutOfMemoryError:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
+            bs = self.cfg.batch_size
             return self._fail(
-                f"out of GPU memory at step {self.state['step']} (batch size "
-                f"{self.cfg.batch_size}): use a smaller batch size, turn on mixed precision "
-                "(amp), or make the model smaller", self.state["step"])
+                f"out of GPU memory at step {self.state['step']} with batch size {bs}: try "
+                f"a smaller batch size (batch_size {max(1, bs // 2)}, --batch-size "
+                f"{max(1, bs // 2)}), turn on mixed precision (amp), or make the model "
+                f"smaller. Nothing is lost: the last checkpoint is "
+                f"{self.last_checkpoint or 'none (no epoch had finished)'}", self.state["step"])
         except DataError as exc:
             return self._fail(str(exc), self.state["step"])
         except OSError as exc:  # e.g. a checkpoint that cannot be written (disk full)
@@ -379,7 +387,7 @@ class Trainer:
         group = self.group
         n, bs = self.n_train, cfg.batch_size
         self.emit("started", total_steps=self.total_steps, steps_per_epoch=self.n_batches,
-                  epochs=cfg.epochs, device=str(dev),
+                  epochs=cfg.epochs, device=fastpath.describe(dev),
                   params=sum(p.numel() for p in model.parameters()),
                   nodes=list(dict.fromkeys(k.split(".")[0] for k, _ in model.named_parameters())))
         if st["step"] == 0:
@@ -404,6 +412,8 @@ class Trainer:
                     status = "stopped"
                     break
                 xs, ys, share = next(batches)
+                if cfg.channels_last:
+                    xs = fastpath.channels_last(xs)
                 m = len(ys[0]) if ys else len(xs[0])
                 if cfg.augment:
                     xs = [augment(x, cfg.augment) for x in xs]
@@ -504,7 +514,8 @@ class Trainer:
         val = self.evaluate("val") if self.n_val else {}
         event = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
                  "val_loss": val.get("loss"), "val_accuracy": val.get("accuracy"),
-                 "confusion": val.get("confusion"), "misclassified": val.get("misclassified")}
+                 "confusion": val.get("confusion"), "misclassified": val.get("misclassified"),
+                 "memory_mb": fastpath.memory_mb(self.device)}
         watch = val["loss"] if val else train_loss
         st["epoch"] = epoch
         if cfg.schedule == "plateau":  # divide the rate when the loss stops improving
@@ -614,6 +625,9 @@ class Trainer:
                "epochs": self.state["epoch"] if hasattr(self, "state") else 0,
                "steps": self.state["step"] if hasattr(self, "state") else 0,
                "checkpoint": self.last_checkpoint}
+        if hasattr(self, "device"):
+            out["device"] = fastpath.describe(self.device)
+            out["memory_mb"] = fastpath.memory_mb(self.device)
         if getattr(self, "feed", None) is not None and self.feed.size("test") and self.module is not None:
             test = self.evaluate("test")
             out["test_loss"], out["test_accuracy"] = test["loss"], test["accuracy"]

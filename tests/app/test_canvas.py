@@ -7,32 +7,16 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QRectF, QSettings
+from PySide6.QtCore import QRectF
 
-from app.window import MainWindow
 from graph_editor.items import EdgeItem, NodeItem, PortItem, node_size
 from graph_editor.layout import TB, edge_crossings, layered_positions
 from runtime.graph import GraphDocument
 from runtime.serialization import load_graph
-from tests.app.test_window import ScriptedPrompts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 ALL = sorted(p.stem for p in EXAMPLES.glob("*.json"))
 MIN_TITLE_PX = 10.0
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
-                   recovery_dir=tmp_path / "rec", prompts=ScriptedPrompts(), plugins=False)
-    qtbot.addWidget(w)
-    w.resize(1600, 1000)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w._forced_modified = False
-    w.undo_stack.setClean()
-    w.close()
 
 
 def visible_rect(view) -> QRectF:

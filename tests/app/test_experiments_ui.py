@@ -112,7 +112,10 @@ def test_sweep_dialog_runs_a_sweep_live_and_applies_the_best_as_one_undo_step(wi
     assert dlg.table.rowCount() == 3
     assert dlg.best is not None and dlg.apply_button.isEnabled()
     scatter_plots = [dlg.scatter.getItem(0, i) for i in range(2)]
-    assert all(len([i for i in p.items if hasattr(i, "points")]) == 1 for p in scatter_plots)
+    shown = sum(t.state == "complete" or (t.state == "pruned" and t.val_loss is not None)
+                for t in dlg.trials.values())
+    for p in scatter_plots:  # one point per trial (completed, best, pruned: one item each)
+        assert sum(len(i.points()) for i in p.items if hasattr(i, "points")) == shown
     lines = [i for i in dlg.parallel.getPlotItem().items if hasattr(i, "xData")]
     assert len(lines) == sum(t.state in ("complete", "pruned") for t in dlg.trials.values())
 

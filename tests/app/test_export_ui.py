@@ -2,6 +2,8 @@
 real exporter in a child process and shows the verification result."""
 from __future__ import annotations
 
+import pytest
+
 from PySide6.QtCore import Qt
 
 from app import export_ui
@@ -23,6 +25,7 @@ def small_doc() -> GraphDocument:
     return d
 
 
+@pytest.mark.slow
 def test_export_dialog_exports_and_shows_the_verification(qtbot, tmp_path):
     dlg = export_ui.ExportDialog(small_doc(), default_dir=tmp_path, base_name="tiny")
     qtbot.addWidget(dlg)
@@ -39,6 +42,7 @@ def test_export_dialog_exports_and_shows_the_verification(qtbot, tmp_path):
     assert "onnxruntime" in dlg.details.toPlainText() and "batch 4" in dlg.details.toPlainText()
 
 
+@pytest.mark.slow
 def test_export_dialog_reports_failure_and_unsupported_formats(qtbot, tmp_path):
     broken = GraphDocument("broken")
     broken.add_node("VectorInput", node_id="x")
@@ -64,6 +68,7 @@ def test_export_dialog_reports_failure_and_unsupported_formats(qtbot, tmp_path):
     assert "safetensors" in dlg2.status_label.text()
 
 
+@pytest.mark.slow
 def test_install_adds_menu_actions_and_import_replaces_the_document(qtbot, tmp_path):
     from app.window import MainWindow
 
@@ -104,6 +109,7 @@ def test_install_adds_menu_actions_and_import_replaces_the_document(qtbot, tmp_p
     assert win.prompts.errors and "Missing" in win.prompts.errors[-1][2]
 
 
+@pytest.mark.slow
 def test_export_dialog_offers_the_last_training_runs_weights(qtbot, tmp_path):
     import torch
     from safetensors.torch import save_file

@@ -5,7 +5,6 @@ from __future__ import annotations
 from runtime import GraphDocument, blocks, validate
 from runtime.cli import main as cli_main
 from runtime.serialization import save_graph
-from tests.app.test_window import make_window  # noqa: F401  (the real window fixture)
 
 
 def tokens_into_small_table() -> GraphDocument:
@@ -28,7 +27,7 @@ def id_errors(diags):
     return [d for d in diags if d.code == "id_range" and d.is_error]
 
 
-def test_id_range_error_in_editor_validate_and_cli(make_window, qtbot, tmp_path, capsys):  # noqa: F811
+def test_id_range_error_in_editor_validate_and_cli(make_window, qtbot, tmp_path, capsys):
     doc = tokens_into_small_table()
     path = tmp_path / "ids.json"
     save_graph(doc, path)
@@ -51,7 +50,7 @@ def test_id_range_error_in_editor_validate_and_cli(make_window, qtbot, tmp_path,
     assert w.editor.analysis.nodes["embed"].output_shape == (5, 4)
 
 
-def test_id_range_error_inside_a_block_is_pinned_to_the_block(make_window, qtbot):  # noqa: F811
+def test_id_range_error_inside_a_block_is_pinned_to_the_block(make_window, qtbot):
     doc = tokens_into_small_table()
     bid = blocks.group(doc, ["embed", "flat"])
     (want,) = id_errors(validate(doc))

@@ -228,6 +228,9 @@ def main(argv: list[str]) -> int:
             if found:
                 bad[name] = found
                 print(f"--- {name}", *found, sep="\n", flush=True)
+            if (seed - start + 1) % 100 == 0:
+                print(f"{seed - start + 1} cases, {len(bad)} with findings, "
+                      f"{time.perf_counter() - t0:.0f} s", flush=True)
     print(f"{count} cases in {time.perf_counter() - t0:.0f} s; {len(bad)} with findings; "
           f"slowest {slowest[1]} {slowest[0]:.2f} s")
     return 1 if bad else 0

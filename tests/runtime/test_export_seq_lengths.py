@@ -79,6 +79,7 @@ def _pt2_time_symbols(path: Path) -> dict[str, str]:
 SEQ2SEQ_PAIRS = [(13, 30), (26, 9)]
 
 
+@pytest.mark.slow
 def test_seq2seq_onnx_keeps_each_sequence_length_dynamic(tmp_path):
     graph = EXAMPLES_DIR / "seq2seq.json"
     out = tmp_path / "s.onnx"
@@ -99,6 +100,7 @@ def test_seq2seq_onnx_keeps_each_sequence_length_dynamic(tmp_path):
         assert got[0].shape[1] == tp
 
 
+@pytest.mark.slow
 def test_seq2seq_pt2_has_one_dim_per_sequence_input(tmp_path):
     graph = EXAMPLES_DIR / "seq2seq.json"
     out = tmp_path / "s.pt2"
@@ -139,6 +141,7 @@ def tied_doc() -> GraphDocument:
     return d
 
 
+@pytest.mark.slow
 def test_lengths_the_graph_ties_share_one_axis(tmp_path):
     graph = tmp_path / "tied.json"
     save_graph(tied_doc(), graph)

@@ -116,6 +116,7 @@ def _load_and_run(fmt: str, out: Path, p) -> None:
     (stray_doc, ("x",), ("t",)),
     (loss_only_doc, ("x", "aux"), ("t", "t_aux")),
 ], ids=["stray", "loss_only"])
+@pytest.mark.slow
 def test_export_every_format_with_an_unused_input(make, inputs, targets, tmp_path):
     doc = make()
     graph = tmp_path / "g.json"
@@ -169,6 +170,7 @@ def test_a_stray_input_still_trains_on_the_graphs_dataset(tmp_path):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_train_script_of_a_graph_with_a_stray_input_runs(tmp_path):
     graph = tmp_path / "g.json"
     save_graph(stray_doc(), graph)

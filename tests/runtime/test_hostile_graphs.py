@@ -465,3 +465,66 @@ def test_analyze_never_raises_on_parameters_validation_refuses():
         diag = next(x for x in result.diagnostics if x.node_id == n["id"])
         assert diag.param == key and "expected a whole number" in diag.message
         assert any(x.code == "param" and x.node_id == n["id"] for x in validate(doc))
+
+
+# ---- long sequences ------------------------------------------------------------------------
+
+def _with_steps(name: str, steps: int) -> dict:
+    d = example(name)
+    for n in d["nodes"]:
+        p = n.get("params", {})
+        if "steps" in p:
+            p["steps"] = steps
+        if n["type"] == "Target" and isinstance(p.get("shape"), list) and p["shape"]:
+            p["shape"][0] = steps
+    return d
+
+
+@pytest.mark.parametrize("type_id,params", [
+    ("RNN", {}), ("LSTM", {"bidirectional": True}), ("GRU", {"num_layers": 2,
+                                                            "return_sequences": False}),
+    ("LSTM", {"initial_state": "input", "hidden_size": 4}), ("LeakyRNN", {}),
+    ("EchoState", {"units": 3}), ("GRU", {"hidden_size": 3, "bidirectional": True})])
+def test_recurrent_layers_on_long_sequences_equal_the_full_evaluation(type_id, params):
+    from runtime.evaluation import compute
+    from runtime.graph import Node
+    from runtime.longseq import long_sequence_result
+
+    node = Node("n", type_id, CATALOG[type_id].full_params(params))
+    ins = {p.name: (((90, 5) if p.name == "x" else (4,)), "float")
+           for p in node.input_ports()}
+    full, short = compute(node, ins), long_sequence_result(node, ins, compute)
+    assert full.error is None
+    assert (short.shapes, short.kinds, short.params, short.macs, short.bytes) == \
+        (full.shapes, full.kinds, full.params, full.macs, full.bytes)
+
+
+def test_analysis_runs_recurrent_layers_at_short_lengths_only(monkeypatch):
+    """The fused layers' meta forward (step by step in torch) never sees the real T:
+    analysis of a million-step sequence costs what a short one does."""
+    import runtime.evaluation as ev
+
+    seen: list[int] = []
+    real = ev.compute
+
+    def spy(node, ins):
+        if node.type in ("GRU", "LSTM", "RNN", "EchoState", "LeakyRNN"):
+            seen.append(ins["x"][0][0])
+        return real(node, ins)
+    monkeypatch.setattr(ev, "compute", spy)
+    ev.clear_cache()
+    for name in ("bigru_tagger", "echo_state_sine", "char_lstm"):
+        doc = loads(json.dumps(_with_steps(name, 1_000_000)))
+        assert not [x for x in validate(doc) if x.is_error], name
+        a = analyze(doc)
+        rec = next(n for n in doc if n.type in ("GRU", "LSTM", "EchoState"))
+        shape = a.nodes[rec.id].output_shapes["out"]
+        assert shape[0] == 1_000_000 and a.nodes[rec.id].macs > 1_000_000
+    assert seen and max(seen) <= 4, seen
+
+
+def test_absurd_sequence_lengths_are_a_parameter_error():
+    for name in ("echo_state_sine", "bigru_tagger"):
+        doc = loads(json.dumps(_with_steps(name, 10**7)))
+        errors = [x for x in validate(doc) if x.is_error]
+        assert errors and errors[0].param == "steps" and "at most 1000000" in errors[0].message

@@ -156,10 +156,10 @@ def test_import_of_an_ordinary_cnn_needs_no_input_shape(tmp_path, capsys, monkey
     # the README's command, as written there, from the repository root
     monkeypatch.chdir(EXAMPLES_DIR.parents[1])
     out = tmp_path / "net.json"
-    assert cli_main(["import", "resources/pytorch/my_model.py", "--class", "Net", "--out",
-                     str(out)]) == 0
+    assert cli_main(["import", "resources/pytorch/small_cnn.py", "--class", "SmallCNN",
+                     "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "input shape (1, 28, 28) inferred" in err and "matches Net.forward" in err
+    assert "input shape (1, 28, 28) inferred" in err and "matches SmallCNN.forward" in err
     doc = load_graph(out)
     image = next(n for n in doc if n.type == "ImageInput")
     assert (image.params["channels"], image.params["height"], image.params["width"]) == (1, 28, 28)

@@ -61,6 +61,7 @@ def _epoch(t, epoch):
                                                           t.cfg.seed, Group())]
 
 
+@pytest.mark.slow
 def test_streamed_batches_equal_the_in_memory_ones(tmp_path):
     folder = image_folder(tmp_path / "imgs")
     mem = _trainer(f"images:{folder}?stream=off")
@@ -92,6 +93,7 @@ def test_stream_option_is_checked(tmp_path):
         load_dataset(f"images:{folder}?workers=-1")
 
 
+@pytest.mark.slow
 def test_streamed_npy_idx_and_cifar_read_lazily(tmp_path):
     from tests.runtime.data_files import write_cifar, write_idx_pair
 
