@@ -172,3 +172,22 @@ def test_import_of_an_ordinary_cnn_needs_no_input_shape(tmp_path, capsys, monkey
     err = capsys.readouterr().err
     assert rc == 1 and "--input-shape" in err and "Traceback" not in err
     assert "runs at many square sizes" in err
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_python_modules_with_recurrent_layers_import(kind):
+    """nn.LSTM/GRU/RNN (batch_first) traced with torch.fx -> the fused catalog layers,
+    ``out[:, -1]`` -> their final state."""
+    from runtime.export.importer import import_module, verify_import
+
+    torch.manual_seed(0)
+    m = Recurrent(kind).eval()
+    res = import_module(m, {"x": {"shape": [9, 5]}})
+    assert res.complete, [str(p) for p in res.problems]
+    assert kind in {n.type for n in res.doc}
+    verify_import(res, lambda xs: m(*xs), "the module")
+    assert res.max_abs_diff is not None and res.max_abs_diff < 1e-5
+    q = _imported(res)
+    xs = (torch.randn(3, 13, 5),)  # another length
+    with torch.no_grad():
+        assert compare((m(*xs),), q.predict(*xs), kind) < 1e-5
