@@ -14,6 +14,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from runtime import GraphDocument, load_graph, save_graph
