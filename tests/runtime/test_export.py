@@ -611,6 +611,7 @@ def test_capabilities_give_reasons():
         assert c["pt2"].supported and "sequence length" in c["pt2"].reason
 
 
+@pytest.mark.slow
 def test_cli_export_exit_codes(tmp_path, capsys):
     g = tmp_path / "g.json"
     save_graph(seq_doc(), g)
