@@ -38,7 +38,7 @@ NODE_GAP = 44.0  # between neighbours in a layer
 DUMMY_BREADTH = 20.0  # the lane a long edge keeps in a layer it passes
 LAYER_GAP = {TB: 58.0, LR: 96.0}  # room for the shape labels between layers
 SEGMENT_GAP = {TB: 80.0, LR: 80.0}  # between the columns (rows) of a wrapped drawing
-ASPECT = 1.6  # width / height that a wrapped drawing aims at (a landscape window)
+ASPECT = 1.15  # width / height a wrapped drawing aims at (the canvas between the docks)
 SWEEPS = 8
 
 
@@ -226,7 +226,23 @@ class _Layered:
                 gaps = [self._gap(lv[j - 1], lv[j]) for j in range(1, len(lv))]
                 for v, xv in zip(lv, _place_row(want, weight, gaps)):
                     x[v] = xv
+        self._straighten(x)
         self.x = x
+
+    def _straighten(self, x: dict) -> None:
+        """A chain link (one wire from a node with one way out into a node with one way
+        in) that is nearly vertical becomes exactly vertical, room permitting."""
+        for lv in self.layers:
+            for j, v in enumerate(lv):
+                if len(self.up[v]) != 1:
+                    continue
+                u = self.up[v][0]
+                if len(self.down[u]) != 1 or abs(x[u] - x[v]) > 24 or x[u] == x[v]:
+                    continue
+                left_ok = j == 0 or x[u] - x[lv[j - 1]] >= self._gap(lv[j - 1], v) - 1e-6
+                right_ok = j == len(lv) - 1 or x[lv[j + 1]] - x[u] >= self._gap(v, lv[j + 1]) - 1e-6
+                if left_ok and right_ok:
+                    x[v] = x[u]
 
     # ---- final coordinates, wrapping long drawings ----------------------------------------
     def coordinates(self, aspect: float) -> dict[str, tuple[float, float]]:

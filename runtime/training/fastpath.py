@@ -16,6 +16,8 @@ from typing import Callable
 
 import torch
 
+from ..diagnostics import first_line
+
 
 def setup(module: torch.nn.Module, cfg, device: torch.device) -> torch.nn.Module:
     """Apply channels_last and cudnn_benchmark to ``module`` (in place); returns it."""
@@ -43,7 +45,7 @@ class Compiled:
             self.compiled = torch.compile(model)
         except Exception as exc:  # noqa: BLE001 - e.g. unsupported Python version
             self.compiled = None
-            warn(f"torch.compile is not available here ({_first_line(exc)}); training "
+            warn(f"torch.compile is not available here ({_why(exc)}); training "
                  "uncompiled")
 
     def __call__(self, *args):
@@ -54,7 +56,7 @@ class Compiled:
                 raise
             except Exception as exc:  # noqa: BLE001 - compilation errors come in many types
                 self.compiled = None
-                self.warn(f"torch.compile failed ({_first_line(exc)}); training uncompiled")
+                self.warn(f"torch.compile failed ({_why(exc)}); training uncompiled")
         return self.model(*args)
 
     def __getattr__(self, name):  # parameters(), named_parameters()...: the model's
@@ -68,9 +70,8 @@ class Compiled:
         return self.train(False)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def describe(device: torch.device) -> str:

@@ -90,7 +90,7 @@ def test_a_100_node_chain_wraps_and_is_readable_at_fit(qtbot):
         doc.move_node(nid, p)
     view = GraphView()
     qtbot.addWidget(view)
-    view.resize(1200, 760)
+    view.resize(964, 940)  # the canvas between the docks of a 1600x1000 window
     view.setScene(GraphScene(doc))
     view.show()
     qtbot.waitExposed(view)

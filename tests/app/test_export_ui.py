@@ -139,6 +139,7 @@ def test_export_dialog_offers_the_last_training_runs_weights(qtbot, tmp_path):
     assert all(torch.equal(exported[k], state[k]) for k in state)
 
 
+@pytest.mark.slow
 def test_export_dialog_asks_before_replacing_and_never_writes_over_the_graph(qtbot, tmp_path):
     graph = tmp_path / "tiny.json"
     from runtime import save_graph

@@ -262,6 +262,7 @@ CHECKED_WITH = {"bundle": ("bundle reloaded",), "torchscript": ("torch.jit.load"
                 "python": ("fresh process", "compute_losses")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", EXAMPLES, ids=_ids(EXAMPLES))
 def test_example_exports_every_supported_format(path, exported):
     """`netbuilder export FILE --format F --out PATH` (in-process) exits 0 with a verified
@@ -361,6 +362,7 @@ print(json.dumps(report))
 '''
 
 
+@pytest.mark.slow
 def test_generated_code_of_every_example_runs_without_netbuilder(exported, tmp_path):
     """Every example's model.py, imported and run in ONE fresh Python process (cwd
     elsewhere, PYTHONPATH cleared, isolated mode, imports of Netbuilder's packages fail):
@@ -400,6 +402,7 @@ CLI_PROCESS = {"bundle": "triplet_embedding", "torchscript": "lenet5", "pt2": "t
                "onnx": "seq2seq", "python": "gru_cell"}
 
 
+@pytest.mark.slow
 def test_cli_export_process_per_format(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -433,6 +436,7 @@ def test_cli_export_process_per_format(tmp_path):
             _check_artefact(p, fmt, out, False)
 
 
+@pytest.mark.slow
 def test_unsupported_format_exits_1_with_the_reason(tmp_path, monkeypatch, capsys):
     """The path the sweep above takes for a format an example cannot support."""
     import runtime.export.core as core
@@ -451,6 +455,7 @@ def test_unsupported_format_exits_1_with_the_reason(tmp_path, monkeypatch, capsy
 # ---- graphs built in code ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_code_built_graphs_every_format(tmp_path):
     for doc in (multi_output_doc(), seq_doc()):
         results = _export_all(doc, ("bundle", "torchscript", "pt2", "onnx", "python"), tmp_path)
@@ -597,6 +602,7 @@ def test_capabilities_give_reasons():
         assert c["pt2"].supported and "sequence length" in c["pt2"].reason
 
 
+@pytest.mark.slow
 def test_cli_export_exit_codes(tmp_path, capsys):
     g = tmp_path / "g.json"
     save_graph(seq_doc(), g)
@@ -623,6 +629,7 @@ def _structure(doc):
     return ({n.id: (n.type, n.params) for n in doc}, sorted(map(str, doc.edges)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["lenet5", "text_cnn", "triplet_embedding"])
 def test_round_trip_graph_to_code_to_graph(name, tmp_path):
     doc = load_graph(EXAMPLES_DIR / f"{name}.json")
@@ -734,6 +741,7 @@ def test_cli_import(tmp_path, capsys):
 # ---- distributed training script -------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_train_script_under_torchrun_two_cpu_processes(tmp_path):
     """SLOW-ish (~15-30 s): the generated train.py under torchrun with 2 gloo processes

@@ -9,7 +9,7 @@ import torch
 
 from runtime.cli import main
 from runtime.training import TrainConfig, Trainer
-from tests.runtime.test_streaming import small_cnn
+from tests.builders import small_cnn
 
 pytestmark = pytest.mark.slow
 

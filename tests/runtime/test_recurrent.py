@@ -15,6 +15,7 @@ from runtime import recurrent
 from runtime.cells import add_gru_cell, add_lstm_cell, add_rnn_cell
 from runtime.cli import main as cli_main
 from runtime.compiler import example_inputs
+from tests.builders import hand_drawn_cell
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 T, D, H, N = 6, 3, 5, 4
@@ -22,12 +23,7 @@ ATOL = RTOL = 1e-5  # hand-drawn cells equal torch's layers to 1e-5 (float32 hol
 
 
 def cell_doc(add, out="collect", steps=T) -> tuple[GraphDocument, dict]:
-    d = GraphDocument("cell")
-    d.add_node("SequenceInput", {"steps": steps, "features": D}, node_id="x")
-    ids = add(d, ("x", "out"), H, out=out)
-    d.add_node("Output", node_id="y")
-    d.connect(ids["seq_out" if out == "collect" else "last"], "out", "y", "x")
-    return d, ids
+    return hand_drawn_cell(add, steps=steps, features=D, hidden=H, out=out)
 
 
 def _dense(m, loop, nid):

@@ -145,6 +145,7 @@ CATALOG_MODULES: dict[str, Callable] = {
     "Perceptron": lambda m: ("Perceptron", {"units": m.linear.out_features}),
     "RBF": lambda m: ("RBF", {"units": m.centers.shape[0]}),
     "SumPool": lambda m: ("SumPool", window(m.kernel, m.stride, m.padding)),
+    "AdaptiveAvgPool": lambda m: ("AdaptiveAvgPool", {"output_size": list(m.size)}),
     "L2Pool": lambda m: ("L2Pool", window(m.kernel, m.stride, m.padding)),
     "GlobalAvgPool": lambda m: ("GlobalAvgPool", {}),
     "SpatialPyramidPool": lambda m: ("SpatialPyramidPool", {"levels": list(m.levels)}),
@@ -183,4 +184,15 @@ def module_converter(m: nn.Module):
     if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)) and \
             m.output_size in (1, (1,), (1, 1)):
         return lambda m: ("GlobalAvgPool", {"_keepdims": 1 if isinstance(m, nn.AdaptiveAvgPool1d) else 2})
+    if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
+        return _adaptive_avg_pool
     return None
+
+
+def _adaptive_avg_pool(m):
+    size = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,)
+    if any(s is None for s in size):
+        raise ValueError("an output size of None (keep that axis) is not supported")
+    n = 1 if isinstance(m, nn.AdaptiveAvgPool1d) else 2
+    size = tuple(size) * (n if len(size) == 1 else 1)
+    return ("AdaptiveAvgPool", {"output_size": list(size)})
