@@ -549,3 +549,47 @@ def test_numbers_past_a_floats_range_are_parameter_errors_everywhere():
                 problems_ = spec.param_problems({p.name: value})
                 assert any(name == p.name and len(msg) < 200 for name, msg in problems_), \
                     (spec.type, p.name, problems_)  # a short message, no exception
+
+
+@pytest.mark.slow
+def test_torch_adaptive_average_pooling_imports_as_the_node(tmp_path):
+    (tmp_path / "m.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 4, 3)\n        self.pool = nn.AdaptiveAvgPool2d((3, 2))\n"
+        "        self.fc = nn.Linear(24, 5)\n\n    def forward(self, x):\n"
+        "        return self.fc(torch.flatten(self.pool(self.conv(x)), 1))\n")
+    code, out = cli("import", str(tmp_path / "m.py"), "--class", "Net", "--input-shape",
+                    "3,11,9", "--out", str(tmp_path / "g.json"))
+    assert code == 0 and "max abs diff" in out, out
+    doc = load_graph(tmp_path / "g.json")
+    (pool,) = [n for n in doc if n.type == "AdaptiveAvgPool"]
+    assert pool.params["output_size"] == [3, 2]
+    assert analyze(doc).nodes[pool.id].output_shapes["out"] == (4, 3, 2)
+
+
+@pytest.mark.slow
+def test_the_temporary_of_a_save_killed_with_sigkill_is_removed_by_the_next_save(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "big.json"
+    doc = loads(json.dumps(MLP))
+    save_graph(doc, target)
+    child = subprocess.Popen(  # a save of 400 MB: killed while it writes
+        [sys.executable, "-c", "import sys; from pathlib import Path; "
+         "from runtime.serialization import atomic_write_bytes; "
+         "atomic_write_bytes(Path(sys.argv[1]), b' ' * 400_000_000)", str(target)],
+        cwd=ROOT)
+    deadline = time.monotonic() + 60
+    pattern = f".big.json.{child.pid}.*.tmp"
+    while not list(tmp_path.glob(pattern)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert list(tmp_path.glob(pattern)), "the save finished before it could be killed"
+    assert load_graph(target) == doc  # the old file is intact
+    save_graph(doc, target)
+    assert not list(tmp_path.glob(".big.json.*.tmp"))
+    assert load_graph(target) == doc

@@ -77,6 +77,21 @@ def _table(m):
                            "padding": m.padding}
 
 
+def _recurrent(m):
+    if not m.batch_first:
+        raise ValueError("batch_first=False: the catalog's recurrent layers take (N, T, D); "
+                         "construct it with batch_first=True")
+    if not m.bias or getattr(m, "proj_size", 0):
+        raise ValueError("bias=False or proj_size has no catalog equivalent")
+    kind = {nn.LSTM: "LSTM", nn.GRU: "GRU", nn.RNN: "RNN"}[type(m)]
+    params = {"hidden_size": m.hidden_size, "num_layers": m.num_layers,
+              "bidirectional": bool(m.bidirectional), "dropout": float(m.dropout),
+              "return_sequences": True, "_weights_prefix": "rnn."}
+    if kind == "RNN":
+        params["nonlinearity"] = m.nonlinearity
+    return kind, params
+
+
 TORCH_MODULES: dict[type, Callable] = {
     nn.Linear: lambda m: ("Dense", {"units": m.out_features, "bias": m.bias is not None}),
     nn.Conv1d: _conv, nn.Conv2d: _conv,
@@ -100,6 +115,7 @@ TORCH_MODULES: dict[type, Callable] = {
     nn.Embedding: lambda m: ("Embedding", {"num_embeddings": m.num_embeddings,
                                            "dim": m.embedding_dim}),
     nn.Upsample: _upsample,
+    nn.LSTM: _recurrent, nn.GRU: _recurrent, nn.RNN: _recurrent,
     nn.LocalResponseNorm: lambda m: ("LocalResponseNorm", {"size": m.size, "alpha": float(m.alpha),
                                                            "beta": float(m.beta), "k": float(m.k)}),
 }
@@ -129,6 +145,7 @@ CATALOG_MODULES: dict[str, Callable] = {
     "Perceptron": lambda m: ("Perceptron", {"units": m.linear.out_features}),
     "RBF": lambda m: ("RBF", {"units": m.centers.shape[0]}),
     "SumPool": lambda m: ("SumPool", window(m.kernel, m.stride, m.padding)),
+    "AdaptiveAvgPool": lambda m: ("AdaptiveAvgPool", {"output_size": list(m.size)}),
     "L2Pool": lambda m: ("L2Pool", window(m.kernel, m.stride, m.padding)),
     "GlobalAvgPool": lambda m: ("GlobalAvgPool", {}),
     "SpatialPyramidPool": lambda m: ("SpatialPyramidPool", {"levels": list(m.levels)}),
@@ -167,4 +184,15 @@ def module_converter(m: nn.Module):
     if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)) and \
             m.output_size in (1, (1,), (1, 1)):
         return lambda m: ("GlobalAvgPool", {"_keepdims": 1 if isinstance(m, nn.AdaptiveAvgPool1d) else 2})
+    if isinstance(m, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
+        return _adaptive_avg_pool
     return None
+
+
+def _adaptive_avg_pool(m):
+    size = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,)
+    if any(s is None for s in size):
+        raise ValueError("an output size of None (keep that axis) is not supported")
+    n = 1 if isinstance(m, nn.AdaptiveAvgPool1d) else 2
+    size = tuple(size) * (n if len(size) == 1 else 1)
+    return ("AdaptiveAvgPool", {"output_size": list(size)})
