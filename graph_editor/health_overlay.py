@@ -26,7 +26,7 @@ LOG_LO, LOG_HI = -7.0, 3.0  # colour scale of the gradient norm: 1e-7 .. 1e3
 GREEN_LO, GREEN_HI = -2.0, 0.0  # 1e-2 .. 1: green
 BADGE_H = 18.0
 HZ = 2.0  # canvas updates per second at most (each may repaint much of the view)
-SMALL_LOD = 0.7  # below this zoom (text under ~5 pt) only the coloured bar is drawn
+SMALL_LOD = 0.6  # below this zoom (text under ~5 pt) only the coloured bar is drawn
 COLOUR_STEPS = 9  # colour buckets of the bar over the scale (one per decade)
 TINY_LOD = 0.2  # below this zoom a badge is a sliver: new figures wait for a zoom-in
 
@@ -192,6 +192,7 @@ class HealthOverlay(QObject):
         self.badges: dict[str, HealthBadge] = {}
         self.apply_count = 0
         self._stale = False
+        self._legend_for: tuple[int, int] | None = None
         view.viewport().installEventFilter(self)
         self.legend = HealthLegend(view.viewport())
         self.legend.hide()
@@ -252,7 +253,13 @@ class HealthOverlay(QObject):
         return min(corners, key=lambda c: covered(*c))
 
     def eventFilter(self, obj, event) -> bool:
-        """After a zoom-in (the viewport repaints anyway) bring waiting figures in."""
+        """After a zoom-in (the viewport repaints anyway) bring waiting figures in; keep
+        the legend in its corner when the canvas is resized."""
+        if event.type() in (event.Type.Resize, event.Type.Paint) and self.legend.isVisible():
+            size = (obj.width(), obj.height())
+            if size != self._legend_for:  # the canvas changed size: back into a corner
+                self._legend_for = size
+                self.legend.move(*self._legend_corner())
         if self._stale and event.type() == event.Type.Paint and self.enabled \
                 and self.view.transform().m11() >= TINY_LOD and not self._timer.isActive():
             self._stale = False
@@ -284,6 +291,7 @@ class HealthOverlay(QObject):
             badge.set_record(rec, nid in self.warned, small)
             badge.setVisible(True)
         where = self._legend_corner()
+        self._legend_for = (self.view.viewport().width(), self.view.viewport().height())
         if (self.legend.x(), self.legend.y()) != where:
             self.legend.move(*where)
         self.legend.show()

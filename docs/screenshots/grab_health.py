@@ -78,11 +78,15 @@ def main() -> int:
     # 1. LeNet-5 training, read-outs on the nodes
     open_and_train("lenet5", visualize_every=20, epochs=3)
     wait(lambda: ov.step is not None and ov.step >= 60)
-    w.view.scale(0.86, 0.86)  # room for the legend in a corner
+    w.resizeDocks([ui.plots_dock], [345], Qt.Vertical)  # the canvas is the subject here
+    spin(0.5)
+    r = w.editor.scene.itemsBoundingRect()
+    w.view.fit(r.adjusted(0, 0, 0, r.height() * 0.1))  # room for the legend below
     spin(1.0)
     save(w, "health-lenet5.png")
     ui.controller.stop()
     wait(lambda: not ui.controller.active)
+    w.resizeDocks([ui.plots_dock], [420], Qt.Vertical)
 
     # 2. the deep MLP twins, side by side: the canvas at its first layers, and every
     #    layer's gradient norm by depth (from the same node statistics)
