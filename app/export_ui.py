@@ -89,7 +89,8 @@ class ExportDialog(QDialog):
     WEIGHTS_INITIAL, WEIGHTS_FILE, WEIGHTS_RUN = "initial", "file", "run"
 
     def __init__(self, document, parent: QWidget | None = None, *, default_dir: Path | None = None,
-                 base_name: str = "model", trained_weights: Path | None = None):
+                 base_name: str = "model", trained_weights: Path | None = None,
+                 source_path: Path | None = None):
         super().__init__(parent)
         self.setWindowTitle("Export")
         self.setObjectName("ExportDialog")
@@ -100,6 +101,7 @@ class ExportDialog(QDialog):
         self._tmp = tempfile.TemporaryDirectory(prefix="nb-export-")
         self._default_dir = Path(default_dir or Path.home())
         self._base = base_name
+        self._source = Path(source_path).resolve() if source_path else None  # never written over
         self.job: _CliJob | None = None
         self.result: dict | None = None
 
@@ -241,9 +243,20 @@ class ExportDialog(QDialog):
         if fmt is None or not out:
             self.status_label.setText("Choose a format and where to save it.")
             return
+        target = Path(out).expanduser().resolve()
+        if self._source is not None and (target == self._source or target in self._source.parents):
+            self.status_label.setText(f"{target.name} is this graph's own file: choose another "
+                                      "path (exporting there would replace the graph).")
+            return
+        replace = target.exists()
+        if replace and not self.confirm_replace(target):
+            self.status_label.setText(f"Not exported: {target} exists and was kept.")
+            return
         graph = Path(self._tmp.name) / "graph.json"
         graph.write_text(self._graph_text, encoding="utf-8")
         args = ["export", str(graph), "--format", fmt, "--out", out, "--json"]
+        if replace:
+            args.append("--force")
         choice = self.weights_combo.currentData()
         if choice == self.WEIGHTS_FILE:
             w = self.weights_edit.text().strip()
@@ -262,6 +275,14 @@ class ExportDialog(QDialog):
         self.job.progress.connect(self._on_progress)
         self.job.done.connect(self._on_done)
         self.job.start_job()
+
+    def confirm_replace(self, path: Path) -> bool:
+        """Ask before an export replaces an existing file or folder."""
+        what = "folder" if path.is_dir() else "file"
+        return QMessageBox.question(
+            self, "Replace?", f"The {what} {path} exists.\n\nReplace it with the export? (The "
+            "old one stays until the new export is written and verified.)",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No) == QMessageBox.Yes
 
     def is_running(self) -> bool:
         return self.job is not None and self.job.state() != QProcess.NotRunning
@@ -378,7 +399,7 @@ def open_export_dialog(window) -> ExportDialog:
     base = Path(path).stem if path else str(window.document.metadata.get("name") or "model")
     trained = getattr(getattr(window, "training_ui", None), "last_weights", None)
     dlg = ExportDialog(window.document, window, default_dir=default_dir, base_name=base,
-                       trained_weights=trained)
+                       trained_weights=trained, source_path=Path(path) if path else None)
     dlg.finished_export.connect(lambda r: window.show_message(
         f"Exported {r['path']} (max abs difference {r['max_abs_diff']:.3g})" if r.get("ok")
         else "Export failed", 8000))
@@ -415,7 +436,8 @@ def open_import(window, source: str | None = None, class_name: str | None = None
         text, ok = QInputDialog.getText(
             window, "Import PyTorch module",
             "Per-sample input shapes, batch excluded (e.g. 1,28,28; several: x=3,32,32 y=10).\n"
-            "Leave empty for a model.py exported by Netbuilder:")
+            "Leave empty where the model tells it: a model.py exported by Netbuilder, an\n"
+            "example_input or input_shape attribute, a first Linear or Conv layer:")
         if not ok:
             return None
         shapes = text.split()

@@ -186,9 +186,14 @@ class GraphEditor(QObject):
             if pos is None:
                 pos = self._free_spot(self.view.mapToScene(self.view.viewport().rect().center()))
             return self.add_node(type_id, pos)
-        if pos is None:
+        if pos is None:  # the next layer along the flow: below (TB) or to the right
             x, y = prev.position
-            pos = self._free_spot(QPointF(x + NODE_W + 70, y))
+            if self.scene.direction == "TB":
+                item = self.scene.node_items.get(prev.id)
+                h = item.height() if item is not None else 60.0
+                pos = self._free_spot(QPointF(x, y + h + 58), down=False)
+            else:
+                pos = self._free_spot(QPointF(x + NODE_W + 70, y))
         self.undo_stack.beginMacro(f"Add {type_id}")
         new_id = self.add_node(type_id, pos)
         if new_id is not None:
@@ -205,12 +210,16 @@ class GraphEditor(QObject):
         self.undo_stack.endMacro()
         return new_id
 
-    def _free_spot(self, pos: QPointF) -> tuple[float, float]:
-        """``pos``, moved down until no node sits there (new layers never pile up)."""
+    def _free_spot(self, pos: QPointF, down: bool = True) -> tuple[float, float]:
+        """``pos``, moved down (or right) until no node sits there (new layers never
+        pile up)."""
         x, y = pos.x(), pos.y()
         taken = [n.position for n in self.doc]
         while any(abs(px - x) < 60 and abs(py - y) < 50 for px, py in taken):
-            y += 90
+            if down:
+                y += 90
+            else:
+                x += 194
         return (x, y)
 
     def connect_edge(self, edge: Edge) -> None:
@@ -331,7 +340,8 @@ class GraphEditor(QObject):
         ids = self.selected_ids() if selection_only else None
         if selection_only and len(ids) < 2:
             ids = None
-        positions = layered_positions(self.doc, ids, direction=self.scene.direction)
+        positions = layered_positions(self.doc, ids, direction=self.scene.direction,
+                                      aspect=self._view_aspect())
         moved = {k: v for k, v in positions.items() if tuple(self.doc.node(k).position) != v}
         if moved:
             self.undo_stack.push(C.Layout(self.doc, moved))
@@ -349,12 +359,21 @@ class GraphEditor(QObject):
         self.undo_stack.beginMacro("Layout direction " + ("top to bottom" if direction == "TB"
                                                           else "left to right"))
         self.undo_stack.push(C.SetMetadata(self.doc, meta, "Layout direction"))
-        positions = layered_positions(self.doc, direction=direction)
+        positions = layered_positions(self.doc, direction=direction, aspect=self._view_aspect())
         moved = {k: v for k, v in positions.items() if tuple(self.doc.node(k).position) != v}
         if moved:
             self.undo_stack.push(C.Layout(self.doc, moved))
         self.undo_stack.endMacro()
         self.fit_nodes(None)
+
+    def _view_aspect(self) -> float:
+        """Width / height of the canvas: a wrapped layout fills it."""
+        from .layout import ASPECT
+
+        vp = self.view.viewport().rect()
+        if vp.width() < 200 or vp.height() < 200:
+            return ASPECT
+        return max(0.5, min(3.0, vp.width() / vp.height()))
 
     def fit_nodes(self, ids=None) -> None:
         """Fit the view to these nodes (all by default), never zoomed in past 100%."""

@@ -332,6 +332,8 @@ class NodeItem(QGraphicsItem):
             for e in self.edges:
                 e.update_path()
             scene = self.scene()
+            if scene is not None and hasattr(scene, "content_changed"):
+                scene.content_changed.emit()
             if scene is not None and scene.groups_by_node:
                 scene.node_item_moved(self.node.id)
         return value
@@ -493,6 +495,7 @@ class EdgeItem(QGraphicsPathItem):
         the ``taken`` label rectangles): the middle first, then further out."""
         if not self.label or not self.label_wanted:
             if self._label_item is not None:
+                self._label_item.placed = False
                 self._label_item.setVisible(False)
             return
         if self._label_item is None:
@@ -510,11 +513,18 @@ class EdgeItem(QGraphicsPathItem):
                 free = not any(rect.intersects(r) for r in taken)
             if free:
                 item.setPos(p)
-                item.setVisible(True)
+                item.placed = True
+                item.setVisible(getattr(scene, "labels_on", True))
                 if taken is not None:
                     taken.append(rect.adjusted(-2, -2, 2, 2))
                 return
+        item.placed = False
         item.setVisible(False)
+
+    def show_label(self, on: bool) -> None:
+        """Show the placed label (or hide it: too small to read at this zoom)."""
+        if self._label_item is not None:
+            self._label_item.setVisible(on and self._label_item.placed)
 
     def boundingRect(self) -> QRectF:
         return super().boundingRect().adjusted(-4, -4, 4, 4)
@@ -550,6 +560,7 @@ class EdgeLabelItem(QGraphicsItem):
     def __init__(self, edge_item: EdgeItem):
         super().__init__(edge_item)
         self.text = ""
+        self.placed = False
         self._rect = QRectF()
         self.setZValue(2)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)

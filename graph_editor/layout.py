@@ -20,6 +20,7 @@ edges, drawn around the nodes by the canvas (graph_editor/items.py).
 """
 from __future__ import annotations
 
+import bisect
 import math
 from pathlib import Path
 
@@ -37,7 +38,7 @@ NODE_GAP = 44.0  # between neighbours in a layer
 DUMMY_BREADTH = 20.0  # the lane a long edge keeps in a layer it passes
 LAYER_GAP = {TB: 58.0, LR: 96.0}  # room for the shape labels between layers
 SEGMENT_GAP = {TB: 80.0, LR: 80.0}  # between the columns (rows) of a wrapped drawing
-ASPECT = 1.6  # width / height that a wrapped drawing aims at (a landscape window)
+ASPECT = 1.4  # width / height a wrapped drawing aims at when no view says (files)
 SWEEPS = 8
 
 
@@ -208,7 +209,8 @@ class _Layered:
             for v in lv:
                 x[v] -= at / 2
         n = len(self.layers)
-        for sweep in range(2 * SWEEPS):
+        sweeps = 2 * SWEEPS if len(self.layer) < 1500 else SWEEPS
+        for sweep in range(sweeps):
             down = sweep % 2 == 0
             for i in (range(n) if down else range(n - 1, -1, -1)):
                 lv = self.layers[i]
@@ -224,7 +226,23 @@ class _Layered:
                 gaps = [self._gap(lv[j - 1], lv[j]) for j in range(1, len(lv))]
                 for v, xv in zip(lv, _place_row(want, weight, gaps)):
                     x[v] = xv
+        self._straighten(x)
         self.x = x
+
+    def _straighten(self, x: dict) -> None:
+        """A chain link (one wire from a node with one way out into a node with one way
+        in) that is nearly vertical becomes exactly vertical, room permitting."""
+        for lv in self.layers:
+            for j, v in enumerate(lv):
+                if len(self.up[v]) != 1:
+                    continue
+                u = self.up[v][0]
+                if len(self.down[u]) != 1 or abs(x[u] - x[v]) > 24 or x[u] == x[v]:
+                    continue
+                left_ok = j == 0 or x[u] - x[lv[j - 1]] >= self._gap(lv[j - 1], v) - 1e-6
+                right_ok = j == len(lv) - 1 or x[lv[j + 1]] - x[u] >= self._gap(v, lv[j + 1]) - 1e-6
+                if left_ok and right_ok:
+                    x[v] = x[u]
 
     # ---- final coordinates, wrapping long drawings ----------------------------------------
     def coordinates(self, aspect: float) -> dict[str, tuple[float, float]]:
@@ -265,12 +283,19 @@ class _Layered:
             acc.append(acc[-1] + depth[i] + gap)
         narrow = {i for i in range(1, n) if self._wires_between(i) <= 1}
 
+        narrow_sorted = sorted(narrow)
+        narrow_acc = [acc[i] for i in narrow_sorted]
+
         def cuts(k: int) -> list[tuple[int, int]]:
             starts = [0]
             for s in range(1, k):
                 ideal = acc[n] * s / k
-                cands = [i for i in range(starts[-1] + 2, n - 1) if i in narrow]
-                if not cands:  # only where one wire passes: a cut never splits a block
+                # only where one wire passes: a cut never splits a block
+                lo = bisect.bisect_left(narrow_sorted, starts[-1] + 2)
+                j = bisect.bisect_left(narrow_acc, ideal, lo)
+                cands = [narrow_sorted[c] for c in (j - 1, j) if lo <= c < len(narrow_sorted)
+                         and narrow_sorted[c] < n - 1]
+                if not cands:
                     break
                 starts.append(min(cands, key=lambda i: abs(acc[i] - ideal)))
             starts.append(n)
@@ -284,7 +309,10 @@ class _Layered:
 
         best = [(0, n)]
         best_cost = cost(best)
-        for k in range(2, n // 3 + 1):
+        # the best k is near the one for equal columns of the typical width: search around
+        typical = sorted(h - l for h, l in zip(hi, lo))[n // 2] + seg_gap
+        k0 = math.sqrt((aspect if self.direction == TB else 1 / aspect) * acc[n] / typical)
+        for k in range(max(2, int(k0 / 3)), min(n // 3, int(3 * k0) + 2) + 1):
             segs = cuts(k)
             c = cost(segs)
             if c < best_cost * 0.97:

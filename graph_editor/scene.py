@@ -51,6 +51,7 @@ class GraphScene(QGraphicsScene):
     reconnect_requested = Signal(object, object)  # old Edge, new Edge (or None: drop)
     move_requested = Signal(dict)  # node id -> (old pos, new pos)
     refused = Signal(str)  # a gesture the scene refused, with the reason
+    content_changed = Signal()  # what the scene shows changed (cached pictures are stale)
 
     def __init__(self, doc: GraphDocument, theme: Theme = LIGHT, parent=None,
                  read_only: bool = False):
@@ -60,6 +61,8 @@ class GraphScene(QGraphicsScene):
         self.theme = theme
         self.snap_grid = 0.0
         self.show_grid = True  # off for exported pictures
+        self.block_mode = False  # zoomed out: see sync_lod
+        self.labels_on = True
         self.backdrops: list = []  # callables (painter, rect) drawn over the background
         self.extra_rect = None  # the backdrops' extent (part of the content to fit)
         self.dragging = False
@@ -84,6 +87,10 @@ class GraphScene(QGraphicsScene):
         self.direction = document_direction(doc)  # TB (ports top/bottom) or LR
         self._labels_timer = None
         self._building = True
+        self._subscriptions += [(event, self._doc_event) for event in (
+            doc.node_added, doc.node_removed, doc.edge_added, doc.edge_removed,
+            doc.param_changed, doc.label_changed, doc.node_moved, doc.metadata_changed)]
+        self.selectionChanged.connect(self.mark_changed)
         for event, cb in self._subscriptions:
             event.connect(cb)
         for node in doc:
@@ -94,6 +101,12 @@ class GraphScene(QGraphicsScene):
         self._building = False
         self.place_labels()
         self.update_scene_rect()
+
+    def _doc_event(self, *_args) -> None:
+        self.content_changed.emit()
+
+    def mark_changed(self, *_args) -> None:
+        self.content_changed.emit()
 
     def detach(self) -> None:
         """Stop following the document (before the scene is dropped)."""
@@ -140,6 +153,28 @@ class GraphScene(QGraphicsScene):
         for item in self.edge_items.values():
             item.update_path()
         self.place_labels()
+
+    def sync_lod(self, zoom: float) -> None:
+        """Level of detail for the whole scene when the zoom crosses a threshold: far
+        away, ports and unreadable shape labels are hidden (not just left unpainted) and
+        wires are cached as pixmaps, so panning a 2,000-node graph in full view blits
+        pixmaps instead of calling thousands of paint()s."""
+        from .items import BLOCK_LOD, EdgeLabelItem
+
+        block = zoom < BLOCK_LOD
+        labels = EdgeLabelItem.readable_at(zoom)
+        if block != self.block_mode:
+            self.block_mode = block
+            cache = QGraphicsItem.DeviceCoordinateCache if block else QGraphicsItem.NoCache
+            for item in self.node_items.values():
+                for port in list(item.in_ports.values()) + list(item.out_ports.values()):
+                    port.setVisible(not block)
+            for edge in self.edge_items.values():
+                edge.setCacheMode(cache)
+        if labels != self.labels_on:
+            self.labels_on = labels
+            for edge in self.edge_items.values():
+                edge.show_label(labels)
 
     def node_bodies(self, rect: QRectF, exclude=()) -> list[QRectF]:
         """Scene rectangles of the node bodies that ``rect`` touches (wire routing)."""
@@ -244,6 +279,7 @@ class GraphScene(QGraphicsScene):
             if port is not None:
                 port.update_tooltip(shape)
         self.place_labels()
+        self.content_changed.emit()
 
     # ---- geometry helpers ------------------------------------------------------------
     def update_scene_rect(self) -> None:
@@ -284,6 +320,7 @@ class GraphScene(QGraphicsScene):
         for group in self.group_items:
             group.update()
         self.update()
+        self.content_changed.emit()
         for view in self.views():
             view.resetCachedContent()  # the cached grid background
 

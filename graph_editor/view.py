@@ -1,13 +1,33 @@
 """The canvas view: zoom to the cursor, pan (middle button or space + drag), fit, drops."""
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QMouseEvent, QPainter, QTransform
+from PySide6.QtGui import QMouseEvent, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsView
 
 LAYER_MIME = "application/x-netbuilder-layer"
 MIN_ZOOM, MAX_ZOOM = 0.02, 4.0
+OVERVIEW_MIN_NODES = 300  # zoomed-out graphs this big are drawn from one cached pixmap
+OVERVIEW_MAX_PIXELS = 16_000_000
+OVERVIEW_STILL_S = 0.25  # the scene unchanged this long: draw (and keep) the overview
 FIT_MAX_ZOOM = 1.0  # fitting never blows a small graph up past 100%
+
+
+def scene_content_rect(scene) -> QRectF:
+    """What a scene shows: its visible top-level items and drawn backdrops (the unrolled
+    view's time-step bands), not the scene rect grown for editing room."""
+    rect = QRectF()
+    if scene is None:
+        return rect
+    for i in scene.items():
+        if i.parentItem() is None and i.isVisible():
+            rect = rect.united(i.sceneBoundingRect())
+    extra = getattr(scene, "extra_rect", None)
+    if extra is not None:
+        rect = rect.united(extra)
+    return rect
 
 
 class GraphView(QGraphicsView):
@@ -31,6 +51,14 @@ class GraphView(QGraphicsView):
         self.setFocusPolicy(Qt.StrongFocus)
         self._space = False
         self.minimap = None  # graph_editor.minimap.MiniMap, when the window adds one
+        self._watched = None
+        self._overview = None  # ((zoom, content rect), pixmap)
+        self._content = None  # the scene's content rect while it does not change
+        self._changed_at = 0.0
+        self._overview_timer = QTimer(self)
+        self._overview_timer.setSingleShot(True)
+        self._overview_timer.setInterval(int(OVERVIEW_STILL_S * 1000) + 10)
+        self._overview_timer.timeout.connect(self.viewport().update)
         self._fit_pending = False
         self._panning = False
         self._pan_start = QPointF()
@@ -105,20 +133,79 @@ class GraphView(QGraphicsView):
 
     def content_rect(self) -> QRectF:
         """The scene's items (not the grown scene rect)."""
-        scene = self.scene()
-        rect = QRectF()
-        if scene is None:
-            return rect
-        for i in scene.items():
-            if i.parentItem() is None and i.isVisible():
-                rect = rect.united(i.sceneBoundingRect())
-        extra = getattr(scene, "extra_rect", None)  # drawn backdrops (time-step bands)
-        if extra is not None:
-            rect = rect.united(extra)
-        return rect
+        return scene_content_rect(self.scene())
 
     def fit_readable(self, *args) -> None:  # the former name
         self.fit()
+
+    def paintEvent(self, event) -> None:
+        scene = self.scene()
+        if scene is not None and hasattr(scene, "sync_lod"):
+            scene.sync_lod(self.zoom())
+            if self._paint_overview(scene):
+                return
+        super().paintEvent(event)
+
+    # ---- overview raster: a large graph zoomed out is one cached picture ---------------
+    def _watch(self, scene) -> None:
+        if scene is self._watched:
+            return
+        if self._watched is not None:
+            try:
+                self._watched.content_changed.disconnect(self._scene_changed)
+            except (RuntimeError, TypeError):
+                pass
+        self._watched = scene
+        self._overview = None
+        self._content = None
+        if scene is not None and hasattr(scene, "content_changed"):
+            scene.content_changed.connect(self._scene_changed)
+
+    def _scene_changed(self, *_) -> None:
+        self._overview = None
+        self._content = None
+        self._changed_at = time.monotonic()
+        self._overview_timer.start()  # rebuilt once the scene has been still a moment
+        self.viewport().update()
+
+    def _paint_overview(self, scene) -> bool:
+        """Zoomed out on a big graph (block mode, many nodes) the whole picture is drawn
+        once into a pixmap at this zoom and panning only blits it: thousands of items
+        cost one drawPixmap per frame. Any change of the scene (or the zoom) redraws it
+        once the scene is still again; meanwhile items are painted as usual."""
+        self._watch(scene)
+        if not scene.block_mode or len(scene.node_items) < OVERVIEW_MIN_NODES \
+                or self._panning_rubber_band():
+            return False
+        z = self.zoom()
+        if self._content is None:
+            self._content = self.content_rect().adjusted(-60, -60, 60, 60)
+        content = self._content
+        w, h = int(content.width() * z) + 1, int(content.height() * z) + 1
+        if w * h > OVERVIEW_MAX_PIXELS:
+            return False
+        if self._overview is None or self._overview[0] != (z, content):
+            if time.monotonic() - self._changed_at < OVERVIEW_STILL_S:
+                return False  # still changing (a drag): paint the items as usual
+            ratio = self.devicePixelRatioF()
+            pix = QPixmap(int(w * ratio), int(h * ratio))
+            pix.setDevicePixelRatio(ratio)
+            pix.fill(scene.theme.c("background"))
+            painter = QPainter(pix)
+            painter.setRenderHints(self.renderHints())
+            painter.setTransform(QTransform.fromScale(z, z) * QTransform.fromTranslate(
+                -content.left() * z, -content.top() * z))
+            scene.render(painter, content, content)
+            painter.end()
+            self._overview = ((z, content), pix)
+        painter = QPainter(self.viewport())
+        painter.fillRect(self.viewport().rect(), scene.theme.c("background"))
+        painter.drawPixmap(self.mapFromScene(content.topLeft()), self._overview[1])
+        painter.end()
+        return True
+
+    def _panning_rubber_band(self) -> bool:
+        return not self.rubberBandRect().isNull()
 
     # ---- pan ----------------------------------------------------------------------------
     def keyPressEvent(self, event) -> None:

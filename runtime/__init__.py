@@ -6,7 +6,7 @@ Importable without Qt or plotting libraries (a test enforces it)::
 """
 from __future__ import annotations
 
-import importlib
+from .lazy import lazy_exports
 
 # Public names -> the module defining them. Loaded on first use (PEP 562), so that
 # `import runtime.catalog` or `runtime.graph` (the editor's needs) does not import torch.
@@ -23,17 +23,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'runtime' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 __version__ = "0.1.0"

@@ -28,6 +28,7 @@ from torch.utils import flop_counter as _flop_counter
 
 from .catalog import INDEX, ShapeError, fmt_shape
 from .graph import Node
+from .longseq import long_sequence_result, sequence_length
 
 META_BATCH = 2  # batch norm needs more than one sample per channel in training mode
 
@@ -86,12 +87,29 @@ def evaluate(node: Node, ins) -> Result:
     if res is not None:
         _CACHE.move_to_end(key)
         return res
-    res = same_shape_result(node, ins, key) if node.spec.same_shape and ins else None
+    res = refused_params(node)  # never build from values validation refuses
+    if res is None and node.spec.same_shape and ins:
+        res = same_shape_result(node, ins, key)
+    if res is None and sequence_length(node, ins):  # a recurrent layer: cost free of T
+        res = long_sequence_result(node, ins, compute)
     if res is None:
         res = compute(node, ins)
     _CACHE[key] = res
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
+    return res
+
+
+def refused_params(node: Node) -> Result | None:
+    """An error Result when the node's parameters break their schema (10**7 stacked
+    layers, ``steps: null``...): analysis then reports the parameter instead of building
+    a module from it, which could take any time or memory."""
+    problems = node.spec.param_problems(node.params)
+    if not problems:
+        return None
+    res = Result()
+    res.error_param, msg = problems[0]
+    res.error = msg if msg.startswith(f"{res.error_param}") else f"{res.error_param}: {msg}"
     return res
 
 

@@ -79,7 +79,8 @@ def _analyse(doc: GraphDocument, diags: list[Diagnostic], shapes, given) -> Anal
     if not shapes or (shapes != "always" and has_errors(diags)):
         return None
     a = given if given is not None else analyze_flat(doc)
-    diags += a.diagnostics
+    refused = {(d.node_id, d.param) for d in diags if d.code == "param"}
+    diags += [d for d in a.diagnostics if (d.node_id, d.param) not in refused]  # (said once)
     diags += check_id_ranges(doc, a)
     diags += check_last_axis_layers(doc, a)  # warnings: a Flatten missing before a Dense
     return a

@@ -79,7 +79,9 @@ fi
 
 # pip's own progress is long; show one line per package being fetched and the summary.
 pip_install() {
-  "$VPY" -m pip install --progress-bar off "$@" | { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; } | sed -u 's/^/  /'
+  "$VPY" -m pip install --progress-bar off "$@" | while IFS= read -r line; do
+    case "$line" in Collecting*|Successfully\ installed*) echo "  $line" ;; esac
+  done
 }
 
 # --- 3. torch first -------------------------------------------------------------------

@@ -49,16 +49,17 @@ def test_setup_installs_only_into_the_venv():
 
 # ---- a real externally managed interpreter ----------------------------------------------
 
-def _managed_python(prefix: Path) -> Path:
+def _managed_python(prefix: Path, without=()) -> Path:
     """A copy of this interpreter living in PREFIX, whose standard library directory holds
-    an EXTERNALLY-MANAGED marker and whose site-packages is empty (no pip)."""
+    an EXTERNALLY-MANAGED marker and whose site-packages is empty (no pip); WITHOUT names
+    standard modules left out (Debian ships ensurepip in python3-venv)."""
     base = Path(sys.base_prefix)
     stdlib = Path(sysconfig.get_paths(vars={"installed_base": str(base), "base": str(base)})
                   ["stdlib"])
     lib = prefix / "lib" / VERSION
     lib.mkdir(parents=True)
     for entry in stdlib.iterdir():
-        if entry.name not in ("site-packages", "dist-packages", "EXTERNALLY-MANAGED"):
+        if entry.name not in ("site-packages", "dist-packages", "EXTERNALLY-MANAGED", *without):
             (lib / entry.name).symlink_to(entry)
     (lib / "site-packages").mkdir()
     (lib / "EXTERNALLY-MANAGED").write_text(
@@ -66,7 +67,7 @@ def _managed_python(prefix: Path) -> Path:
     (prefix / "bin").mkdir()
     exe = prefix / "bin" / "python3"
     shutil.copy2(os.path.realpath(sys._base_executable), exe)
-    probe = subprocess.run([exe, "-c", "import sys, sysconfig, venv, ensurepip;"
+    probe = subprocess.run([exe, "-c", "import sys, sysconfig, venv;"
                             "print(sys.prefix); print(sysconfig.get_path('stdlib'))"],
                            capture_output=True, text=True, env=_clean_env(prefix))
     if probe.returncode != 0 or probe.stdout.split() != [str(prefix), str(lib)]:
@@ -203,3 +204,17 @@ def test_setup_works_where_the_system_python_is_externally_managed(tmp_path):
     assert "torch 2.13.0 already installed" in out
     assert "Netbuilder and its extras (export,test) already installed" in out
     assert "installing" not in out.replace("already installed", ""), out
+
+
+def test_setup_without_the_venv_module_says_what_to_install(tmp_path):
+    """Debian without python3-venv: `python3 -m venv` cannot bootstrap pip. With apt
+    skipped, setup stops at once and names the package."""
+    prefix = tmp_path / "system"
+    _managed_python(prefix, without=("ensurepip",))
+    proj, _wheels = _project(tmp_path)
+    r = subprocess.run(["bash", "scripts/setup.sh"], cwd=proj, timeout=120,
+                       env=_clean_env(prefix, NETBUILDER_SKIP_APT="1"),
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "python3-venv" in r.stderr and "apt-get install" in r.stderr, r.stderr
+    assert not (proj / ".venv").exists()

@@ -8,6 +8,7 @@ initial weights, and for File > Export).
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,17 @@ COLUMNS = ("Run", "Started", "Took", "Device", "Status", "Epochs", "Val acc", "V
            "Params", "Changed since the run before")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def log_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+    """Ticks for log10 values on a linear axis: 1, 2 and 5 x 10^k between lo and hi."""
+    ticks = []
+    for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+        for m in (1, 2, 5):
+            v = m * 10.0 ** e
+            if lo / 1.5 <= v <= hi * 1.5:
+                ticks.append((math.log10(v), f"{v:g}"))
+    return ticks
 
 
 def _duration(s: Any) -> str:
@@ -205,31 +217,30 @@ class RunsPanel(QWidget):
 
     # ---- the plot --------------------------------------------------------------------
     def redraw(self) -> None:
+        """The chosen curve of every selected run; losses and learning rates on a log
+        scale (log10 of the values on a linear axis, ticks at 1, 2, 5 x 10^k: readable)."""
         key = self.metric.currentData()
         self.plot.clear()
         self.legend.clear()
         runs = self.selected()
         self.hint.setVisible(len(runs) < 2)
         self.drawn: dict[str, tuple] = {}
-        log = key in ("step_lr",) or key.endswith("loss")
-        self.plot.setLogMode(x=False, y=False)
-        for i, r in enumerate(runs):
-            curve = index.curves(r).get(key)
-            if key == "step_lr" and curve is None:
-                curve = index.curves(r).get("lr")
-            if not curve:
-                continue
-            x, y = curve
-            if log and any(v <= 0 for v in y):
-                log = False
-            pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2)
-            per_epoch = key not in ("step_loss", "step_lr")
-            self.plot.plot(x, y, pen=pen, name=r.name,
+        for r in runs:
+            c = index.curves(r)
+            curve = c.get(key) or (c.get("lr") if key == "step_lr" else None)
+            if curve:
+                self.drawn[r.name] = curve
+        ys = [v for _, y in self.drawn.values() for v in y]
+        log = (key == "step_lr" or key.endswith("loss")) and bool(ys) and min(ys) > 0
+        per_epoch = key not in ("step_loss", "step_lr")
+        for i, (name, (x, y)) in enumerate(self.drawn.items()):
+            colour = PALETTE[i % len(PALETTE)]
+            self.plot.plot(x, [math.log10(v) for v in y] if log else y,
+                           pen=pg.mkPen(colour, width=2), name=name,
                            symbol="o" if per_epoch and len(x) <= 40 else None, symbolSize=5,
-                           symbolBrush=PALETTE[i % len(PALETTE)], symbolPen=None)
-            self.drawn[r.name] = curve
-        self.plot.setLogMode(x=False, y=log and bool(self.drawn))
-        self.plot.setLabel("left", self.metric.currentText())
+                           symbolBrush=colour, symbolPen=None)
+        self.plot.getAxis("left").setTicks([log_ticks(min(ys), max(ys))] if log else None)
+        self.plot.setLabel("left", self.metric.currentText() + (" (log scale)" if log else ""))
         self.plot.enableAutoRange()
 
     # ---- actions ---------------------------------------------------------------------

@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFormLayou
 
 from runtime.training.config import TrainConfig
 
+from .runs_panel import log_ticks
+
 STATE_COLOURS = {"complete": "#2ca02c", "pruned": "#ff7f0e", "failed": "#d62728",
                  "running": "#1f77b4", "stopped": "#7f7f7f", "waiting": "#7f7f7f"}
 SETTING_TYPES = {"lr": "log", "weight_decay": "log", "l1": "log", "momentum": "float",
@@ -71,16 +73,6 @@ def candidates(doc) -> dict[str, str]:
             elif p.type == "bool":
                 out[f"{nid}.{p.name}"] = "true,false"
     return out
-
-
-def _log_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
-    ticks = []
-    for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
-        for m in (1, 2, 5):
-            v = m * 10.0 ** e
-            if lo / 1.5 <= v <= hi * 1.5:
-                ticks.append((math.log10(v), f"{v:g}"))
-    return ticks
 
 
 class SweepDialog(QDialog):
@@ -367,7 +359,7 @@ class SweepDialog(QDialog):
             xs, labels = self._numeric(name, shown)
             log = labels is None and min(xs) > 0 and max(xs) / min(xs) > 20
             if log:  # log10 of the values on a linear axis, ticks at 1, 2, 5 x 10^k
-                plot.getAxis("bottom").setTicks([_log_ticks(min(xs), max(xs))])
+                plot.getAxis("bottom").setTicks([log_ticks(min(xs), max(xs))])
             if labels:
                 plot.getAxis("bottom").setTicks([list(labels.items())])
             x = np.log10(xs) if log else np.asarray(xs)

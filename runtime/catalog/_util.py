@@ -1,18 +1,9 @@
 """Helpers shared by catalog declarations: rank checks with plain-words errors."""
 from __future__ import annotations
 
-from .spec import ShapeError
+from .spec import ShapeError, short_repr  # noqa: F401 (short_repr: re-exported)
 
 RANK_NAMES = {0: "a scalar", 1: "(D)", 2: "(C, L) or (T, D)", 3: "(C, H, W)"}
-
-
-def short_repr(value, limit: int = 80) -> str:
-    """repr() cut to ``limit`` characters, for quoting a bad value in a message."""
-    try:
-        text = repr(value)
-    except ValueError:  # an integer past Python's digit limit for str()
-        return "a number too long to print"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def fmt_shape(shape) -> str:

@@ -6,6 +6,10 @@ from .spec import ANY, FLOAT, INDEX, LayerSpec, Param, Port
 
 CAT = "Inputs & outputs"
 
+# Longest sequence an input declares: a million steps per sample is past any network
+# drawn here (analysis cost does not depend on it; data and training time do).
+MAX_STEPS = 1_000_000
+
 register(
     LayerSpec(
         type="VectorInput", title="Vector input", category=CAT,
@@ -30,7 +34,8 @@ register(
         doc="A sequence of feature vectors per sample: shape (T, D). T may vary at run time.",
         inputs=(), outputs=(Port("out", FLOAT),),
         params=(
-            Param("steps", "int", 16, "sequence length T used for analysis", min=1),
+            Param("steps", "int", 16, "sequence length T used for analysis", min=1,
+                  max=MAX_STEPS),
             Param("features", "int", 1, "features per step D", min=1),
         ),
         source_shape=lambda p: (p["steps"], p["features"]), source_kind="input",
@@ -41,7 +46,8 @@ register(
             "Feed it to an Embedding or a One-hot node (1-of-k coding).",
         inputs=(), outputs=(Port("out", INDEX),),
         params=(
-            Param("steps", "int", 32, "sequence length T used for analysis", min=1),
+            Param("steps", "int", 32, "sequence length T used for analysis", min=1,
+                  max=MAX_STEPS),
             Param("vocab_size", "int", 64, "number of distinct tokens", min=1),
         ),
         source_shape=lambda p: (p["steps"],), source_kind="input",

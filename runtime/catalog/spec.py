@@ -72,29 +72,31 @@ class Param:
         """Return a plain message when ``value`` is not allowed, else None."""
         t = self.type
         if t == "bool":
-            return None if isinstance(value, bool) else f"expected true or false, received {value!r}"
+            return None if isinstance(value, bool) else f"expected true or false, received {short_repr(value)}"
         if t == "int":
             if isinstance(value, bool) or not isinstance(value, int):
-                return f"expected a whole number, received {value!r}"
+                return f"expected a whole number, received {short_repr(value)}"
             return self._bounds(value)
         if t == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                return f"expected a number, received {value!r}"
+                return f"expected a number, received {short_repr(value)}"
+            if isinstance(value, int) and abs(value) > 1e300:  # (past a float's range)
+                return f"expected a number a float can hold, received {_fmt(value)}"
             if not math.isfinite(value):
-                return f"expected a finite number, received {value!r}"
+                return f"expected a finite number, received {short_repr(value)}"
             return self._bounds(value)
         if t == "choice":
             if value not in (self.choices or ()):
-                return f"expected one of {', '.join(self.choices or ())}, received {value!r}"
+                return f"expected one of {', '.join(self.choices or ())}, received {short_repr(value)}"
             return None
         if t == "str":
-            return None if isinstance(value, str) else f"expected text, received {value!r}"
+            return None if isinstance(value, str) else f"expected text, received {short_repr(value)}"
         if t == "size":
             items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
             if not isinstance(items, (list, tuple)) or not items or any(
                 isinstance(v, bool) or not isinstance(v, int) for v in items
             ):
-                return f"expected a whole number or a list of whole numbers, received {value!r}"
+                return f"expected a whole number or a list of whole numbers, received {short_repr(value)}"
             if not isinstance(value, int) and self.length and len(items) != self.length:
                 return f"expected {self.length} numbers, received {len(items)}"
             for v in items:
@@ -106,7 +108,7 @@ class Param:
             if not isinstance(value, (list, tuple)) or any(
                 isinstance(v, bool) or not isinstance(v, int) for v in value
             ):
-                return f"expected a list of whole numbers, received {value!r}"
+                return f"expected a list of whole numbers, received {short_repr(value)}"
             if len(value) < self.min_items:
                 return f"expected at least {self.min_items} numbers, received {len(value)}"
             if self.allow_minus_one and sum(1 for v in value if v == -1) > 1:
@@ -124,7 +126,7 @@ class Param:
                 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in row)
                 for row in value
             )
-            return None if ok else f"expected a list of lists of channel numbers, received {value!r}"
+            return None if ok else f"expected a list of lists of channel numbers, received {short_repr(value)}"
         raise ValueError(f"unknown parameter type {t!r}")
 
     def _bounds(self, v: float) -> str | None:
@@ -139,7 +141,18 @@ class Param:
         return None
 
 
+def short_repr(value, limit: int = 80) -> str:
+    """repr() cut to ``limit`` characters, for quoting a bad value in a message."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer past Python's digit limit for str()
+        return "a number too long to print"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _fmt(v: float) -> str:
+    if isinstance(v, int):  # (exact, and no float conversion: 10**400 is a valid int)
+        return str(v) if len(str(abs(v))) < 16 else f"a number of {len(str(abs(v)))} digits"
     return str(int(v)) if float(v).is_integer() else repr(v)
 
 

@@ -146,6 +146,8 @@ def sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="the sampler's seed")
     p.add_argument("--no-prune", action="store_true", help="train every trial to the end")
     p.add_argument("--json", action="store_true", help="print the result as JSON at the end")
+    p.add_argument("--apply-best", metavar="OUT", help="write the graph with the best trial's "
+                   "values set (node parameters and training settings) to OUT (.json)")
 
 
 def _fmt_values(values: dict) -> str:
@@ -186,6 +188,18 @@ def cmd_sweep(args) -> int:
               file=sys.stderr, flush=True)
 
     best = sweep.run(update)
+    if best is not None and args.apply_best:
+        from ..serialization import save_graph
+        from .sweep import apply_values
+
+        base = dict(sweep.doc.training or {})  # the graph's own epochs, not --epochs
+        doc, _ = apply_values(sweep.doc, base, sweep.specs, best.values)
+        try:
+            save_graph(doc, args.apply_best)
+        except OSError as exc:
+            print(f"error: cannot write {args.apply_best}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.apply_best}: {_fmt_values(best.values)}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary_json(sweep), indent=2))
     elif best is not None:

@@ -149,8 +149,10 @@ def read_run(path: str | Path, root: str | Path | None = None) -> Run:
         done = (path / "weights.safetensors").exists() or (path / "trained.safetensors").exists()
         run.status = "completed" if done else "unknown"
         run.epochs = int(rows[-1].get("epoch", len(rows))) if rows else 0
-    if rows and not run.metrics:
+    if rows and (not run.metrics or run.status in ("running", "interrupted")):
         run.metrics = {k: rows[-1][k] for k in METRIC_KEYS if rows[-1].get(k) is not None}
+        if isinstance(rows[-1].get("epoch"), int):
+            run.epochs = max(run.epochs, rows[-1]["epoch"])
     return run
 
 

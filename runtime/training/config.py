@@ -55,6 +55,9 @@ class TrainConfig:
     device: str = "auto"  # auto (cuda, mps, cpu) | cpu | cuda | mps
     threads: int = 0  # CPU threads for torch (0 = torch's default); 1 is fastest for tiny nets on busy machines
     amp: bool = False  # mixed precision (CUDA only; bfloat16 where supported, else float16)
+    compile: bool = False  # torch.compile the model (falls back, with a warning, where it fails)
+    channels_last: bool = False  # NHWC memory format for convolutions (faster on GPUs with amp)
+    cudnn_benchmark: bool = True  # let cuDNN pick the fastest convolution algorithm (CUDA)
     frozen: list[str] = field(default_factory=list)  # node ids whose parameters do not train
     init_weights: str | None = None  # safetensors file: load tensors of matching nodes (transfer)
     # ---- instrumentation (sampled; no device sync on other steps) ----
@@ -151,7 +154,8 @@ def _coerce(name: str, value: Any, default: Any, annotation: str) -> Any:
 
 # Settings a resumed run may change without breaking exact continuation: how long it runs,
 # where, and what it reports. Every other setting is the checkpoint's.
-FREE_ON_RESUME = ("epochs", "early_stopping", "device", "threads", "log_every",
+FREE_ON_RESUME = ("epochs", "early_stopping", "device", "threads", "log_every", "compile",
+                  "channels_last", "cudnn_benchmark",
                   "instrument_every", "visualize_every", "probe_node", "sample_length",
                   "temperature", "keep_checkpoints", "init_weights")
 

@@ -19,7 +19,6 @@ command under torchrun (:func:`launch`); each copy sees torchrun's environment
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -110,9 +109,9 @@ def torchrun_command(nproc: int, nnodes: int = 1, node_rank: int = 0,
                      master_addr: str | None = None, master_port: int | None = None) -> list[str]:
     """torchrun's command line (without the script) for N processes on this machine, on
     one of ``nnodes`` machines when more than one."""
-    torchrun = shutil.which("torchrun")
-    cmd = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
-    cmd += [f"--nproc-per-node={nproc}"]
+    # torchrun of this interpreter (a `torchrun` on PATH may belong to another Python, one
+    # without Netbuilder: a venv that is not activated, conda next to the system's)
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
     if nnodes > 1:
         cmd += [f"--nnodes={nnodes}", f"--node-rank={node_rank}",
                 f"--master-addr={master_addr or '127.0.0.1'}",

@@ -110,8 +110,10 @@ class RunRecorder:
         elif kind == "step":
             self.lr = e.get("lr")
             if "steps" in self.files and e["step"] % self.stride == 0:
-                self._row("steps", {"step": e["step"], "epoch": e["epoch"], "loss": e["loss"],
-                                    "lr": e["lr"], "grad_norm": e.get("grad_norm")})
+                g = e.get("grad_norm")  # (loss is finite: the trainer stops before a NaN)
+                self.files["steps"].write(json.dumps(
+                    {"step": e["step"], "epoch": e["epoch"], "loss": e["loss"], "lr": e["lr"],
+                     "grad_norm": g if g is None or math.isfinite(g) else None}) + "\n")
         elif kind == "epoch":
             row = {k: v for k, v in e.items() if k not in EPOCH_SKIP}
             if self.lr is not None:
@@ -120,7 +122,9 @@ class RunRecorder:
                 self._row("metrics", row)
                 for f in self.files.values():
                     f.flush()
-            self._update(epochs=e["epoch"], metrics=_final_metrics(row))
+            # (run.json is written at the start and the end only: an fsync per epoch cost
+            # more than the epoch of a small model; the index reads a live run's
+            # metrics.jsonl)
         elif kind == "error" and self.error is None:
             self.error = e.get("message")
         elif kind == "finished":
@@ -189,12 +193,6 @@ class RunRecorder:
         self.info = info
         write_run_json(self.out, info)
         self._close(final)
-
-    def _update(self, **fields) -> None:
-        if self.info is None:
-            return
-        self.info.update(fields, duration_s=round(self._prior_s + time.time() - self.t0, 3))
-        write_run_json(self.out, self.info)
 
     def _row(self, name: str, row: dict) -> None:
         self.files[name].write(json.dumps(json_safe(row)) + "\n")

@@ -24,6 +24,7 @@ from ..data import DataError, Dataset, bind, load_dataset, normalisation, split
 from ..data.augment import augment
 from . import checkpoint as ckpt
 from . import distributed
+from . import fastpath
 from . import feed as feeds
 from . import instrument as ins
 from . import runs
@@ -139,6 +140,7 @@ class Trainer:
         analysis = analyze(self.doc)  # before seeding: analysis may build layers once
         torch.manual_seed(cfg.seed)
         self.module = build_module(self.doc, mode="train", analysis=analysis).to(self.device)
+        fastpath.setup(self.module, cfg, self.device)  # channels_last, cudnn benchmark
         self.sig = signature(self.doc)
         if not self.sig.losses:
             raise TrainingError("the graph has no loss node: connect a loss (e.g. CrossEntropy) "
@@ -157,6 +159,9 @@ class Trainer:
             {"params": no_decay, "weight_decay": 0.0}])
         self.params = [p for _, p in named]
         self.train_model = self.group.wrap(self.module, self.device)  # DDP under torchrun
+        if cfg.compile:
+            self.train_model = fastpath.Compiled(
+                self.train_model, lambda m: self.emit("warning", node=None, message=m))
         self.norms = ins.GradNorms(named, self.device)
         self.health = HealthMonitor(self.doc, self.module, named, self.device,
                                     self.out_dir if self.main else None, self.emit)
@@ -361,10 +366,13 @@ class Trainer:
         except torch.OutOfMemoryError:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
+            bs = self.cfg.batch_size
             return self._fail(
-                f"out of GPU memory at step {self.state['step']} (batch size "
-                f"{self.cfg.batch_size}): use a smaller batch size, turn on mixed precision "
-                "(amp), or make the model smaller", self.state["step"])
+                f"out of GPU memory at step {self.state['step']} with batch size {bs}: try "
+                f"a smaller batch size (batch_size {max(1, bs // 2)}, --batch-size "
+                f"{max(1, bs // 2)}), turn on mixed precision (amp), or make the model "
+                f"smaller. Nothing is lost: the last checkpoint is "
+                f"{self.last_checkpoint or 'none (no epoch had finished)'}", self.state["step"])
         except DataError as exc:
             return self._fail(str(exc), self.state["step"])
         except OSError as exc:  # e.g. a checkpoint that cannot be written (disk full)
@@ -379,7 +387,7 @@ class Trainer:
         group = self.group
         n, bs = self.n_train, cfg.batch_size
         self.emit("started", total_steps=self.total_steps, steps_per_epoch=self.n_batches,
-                  epochs=cfg.epochs, device=str(dev),
+                  epochs=cfg.epochs, device=fastpath.describe(dev),
                   params=sum(p.numel() for p in model.parameters()),
                   nodes=list(dict.fromkeys(k.split(".")[0] for k, _ in model.named_parameters())))
         if st["step"] == 0:
@@ -404,6 +412,8 @@ class Trainer:
                     status = "stopped"
                     break
                 xs, ys, share = next(batches)
+                if cfg.channels_last:
+                    xs = fastpath.channels_last(xs)
                 m = len(ys[0]) if ys else len(xs[0])
                 if cfg.augment:
                     xs = [augment(x, cfg.augment) for x in xs]
@@ -455,17 +465,14 @@ class Trainer:
                     bad = self._flush(buf_loss, buf_norm, buf_meta, t_flush, bs)
                     buf_meta, t_flush = [], time.perf_counter()
                     if bad is not None:
-                        s, e, bb, value = bad
-                        return self._fail(
-                            f"loss became {value} at step {s} (epoch {e}, batch {bb}): training "
-                            f"stopped. Last good checkpoint: {self.last_checkpoint or 'none'}. "
-                            f"Lower the learning rate (now {cfg.lr:g}) or set gradient clipping "
-                            "(clip_norm).", s)
+                        return self._stop_non_finite(*bad)
                 if st["step"] % cfg.visualize_every == 0:
                     self._visualize(st["step"])
             if buf_meta:
-                self._flush(buf_loss, buf_norm, buf_meta, t_flush, bs)
+                bad = self._flush(buf_loss, buf_norm, buf_meta, t_flush, bs)
                 buf_meta = []
+                if bad is not None:
+                    return self._stop_non_finite(*bad)
             if status == "stopped" or seen == 0:
                 break
             if group.active:  # the whole batch's sums: one collective per epoch
@@ -474,7 +481,11 @@ class Trainer:
                                                torch.tensor(float(seen), device=dev).double()]))
                 loss_sum, correct, count, seen = sums[0], sums[1], sums[2], int(sums[3])
             count = int(count)  # a device tensor when a padding class is left out
-            status = self._end_epoch(epoch + 1, (loss_sum / seen).item(),
+            train_loss = (loss_sum / seen).item()
+            diverged = self._diverged(epoch + 1, train_loss)
+            if diverged is not None:
+                return diverged
+            status = self._end_epoch(epoch + 1, train_loss,
                                      correct.item() / count if self.acc and count else None)
             if status != "completed" or cut:
                 break
@@ -493,18 +504,61 @@ class Trainer:
         rate = bs * len(meta) / max(time.perf_counter() - t0, 1e-9)
         for (s, e, b, lr), loss, g in zip(meta, losses, norms):
             if not math.isfinite(loss):
-                return s, e, b, loss
+                return s, e, b, loss, lr
+            if getattr(self, "first_loss", None) is None:
+                self.first_loss = loss
             self.step_losses.append(loss)
             self.emit("step", step=s, epoch=e, batch=b, loss=loss, lr=lr, grad_norm=g,
                       samples_per_s=rate)
         return None
+
+    # ------------------------------------------------------------------ divergence
+    DIVERGED = 100.0  # an epoch's mean loss this many times the first step's: diverged
+
+    def _stop_non_finite(self, s: int, e: int, b: int, value: float, lr: float) -> dict:
+        kept = self._keep_last_good()
+        return self._fail(
+            f"loss became {value} at step {s} (epoch {e}, batch {b}): training stopped. "
+            f"Last good checkpoint: {self.last_checkpoint or 'none'}; {kept}. Lower the "
+            f"learning rate (in force at that step: {lr:g}) or set gradient clipping "
+            "(clip_norm).", s)
+
+    def _diverged(self, epoch: int, train_loss: float) -> dict | None:
+        """An error when the epoch's loss grew far above the first step's (e.g. --lr 1e6:
+        finite, but no longer learning)."""
+        first = getattr(self, "first_loss", None)
+        if first is None or not first > 0 or train_loss <= max(self.DIVERGED * first, 10.0):
+            return None
+        kept = self._keep_last_good()
+        lr = self.optimizer.param_groups[0]["lr"]
+        return self._fail(
+            f"training diverged: the mean loss of epoch {epoch} is {train_loss:.4g}, "
+            f"{train_loss / first:,.0f} times the first step's {first:.4g}. Last good "
+            f"checkpoint: {self.last_checkpoint or 'none'}; {kept}. Lower the learning "
+            f"rate (in force: {lr:g}) or set gradient clipping (clip_norm).", self.state["step"])
+
+    def _keep_last_good(self) -> str:
+        """After a failed step the weights are garbage: write the last good checkpoint's
+        weights as the run's weights.safetensors; says what was written."""
+        if self.out_dir is None or not self.main:
+            return "no weights written"
+        if not self.last_checkpoint:
+            return "no weights written (no epoch had finished)"
+        try:
+            weights, _ = ckpt.load_checkpoint(self.last_checkpoint)
+            self.module.load_state_dict(weights)
+            path = self.save_weights(self.out_dir / "weights.safetensors")
+        except (ckpt.CheckpointError, OSError, RuntimeError) as exc:
+            return f"the last good weights could not be written ({exc})"
+        return f"{path.name} holds its weights (epoch {self.state['epoch']})"
 
     def _end_epoch(self, epoch: int, train_loss: float, train_acc: float | None) -> str:
         cfg, st = self.cfg, self.state
         val = self.evaluate("val") if self.n_val else {}
         event = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
                  "val_loss": val.get("loss"), "val_accuracy": val.get("accuracy"),
-                 "confusion": val.get("confusion"), "misclassified": val.get("misclassified")}
+                 "confusion": val.get("confusion"), "misclassified": val.get("misclassified"),
+                 "memory_mb": fastpath.memory_mb(self.device)}
         watch = val["loss"] if val else train_loss
         st["epoch"] = epoch
         if cfg.schedule == "plateau":  # divide the rate when the loss stops improving
@@ -614,6 +668,9 @@ class Trainer:
                "epochs": self.state["epoch"] if hasattr(self, "state") else 0,
                "steps": self.state["step"] if hasattr(self, "state") else 0,
                "checkpoint": self.last_checkpoint}
+        if hasattr(self, "device"):
+            out["device"] = fastpath.describe(self.device)
+            out["memory_mb"] = fastpath.memory_mb(self.device)
         if getattr(self, "feed", None) is not None and self.feed.size("test") and self.module is not None:
             test = self.evaluate("test")
             out["test_loss"], out["test_accuracy"] = test["loss"], test["accuracy"]

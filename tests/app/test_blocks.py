@@ -4,29 +4,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
-from app.window import MainWindow
 from runtime import analyze, validate
 from runtime.serialization import graph_to_dict, load_graph
-from tests.app.test_window import ScriptedPrompts
 from tests.graph_editor.helpers import canonical
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    w = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat),
-                   recovery_dir=tmp_path / "recovery", prompts=ScriptedPrompts(), plugins=False)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
+def window(make_window):
+    w = make_window()
     w.open_example(EXAMPLES / "lenet5.json")
-    yield w
-    w._forced_modified = False
-    w.undo_stack.setClean()
-    w.close()
+    return w
 
 
 def test_group_ungroup_with_undo_redo(window, tmp_path):

@@ -7,32 +7,16 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QRectF, QSettings
+from PySide6.QtCore import QRectF
 
-from app.window import MainWindow
 from graph_editor.items import EdgeItem, NodeItem, PortItem, node_size
 from graph_editor.layout import TB, edge_crossings, layered_positions
 from runtime.graph import GraphDocument
 from runtime.serialization import load_graph
-from tests.app.test_window import ScriptedPrompts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 ALL = sorted(p.stem for p in EXAMPLES.glob("*.json"))
 MIN_TITLE_PX = 10.0
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
-                   recovery_dir=tmp_path / "rec", prompts=ScriptedPrompts(), plugins=False)
-    qtbot.addWidget(w)
-    w.resize(1600, 1000)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w._forced_modified = False
-    w.undo_stack.setClean()
-    w.close()
 
 
 def visible_rect(view) -> QRectF:
@@ -102,11 +86,11 @@ def test_a_100_node_chain_wraps_and_is_readable_at_fit(qtbot):
         nxt = doc.add_node("Dense" if len(doc) % 2 else "ReLU", {}).id
         doc.connect(prev, "out", nxt, "x")
         prev = nxt
-    for nid, p in layered_positions(doc).items():
+    for nid, p in layered_positions(doc, aspect=964 / 940).items():  # as Ctrl+L in that view
         doc.move_node(nid, p)
     view = GraphView()
     qtbot.addWidget(view)
-    view.resize(1200, 760)
+    view.resize(964, 940)  # the canvas between the docks of a 1600x1000 window
     view.setScene(GraphScene(doc))
     view.show()
     qtbot.waitExposed(view)

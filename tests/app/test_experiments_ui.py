@@ -112,7 +112,10 @@ def test_sweep_dialog_runs_a_sweep_live_and_applies_the_best_as_one_undo_step(wi
     assert dlg.table.rowCount() == 3
     assert dlg.best is not None and dlg.apply_button.isEnabled()
     scatter_plots = [dlg.scatter.getItem(0, i) for i in range(2)]
-    assert all(len([i for i in p.items if hasattr(i, "points")]) == 1 for p in scatter_plots)
+    shown = sum(t.state == "complete" or (t.state == "pruned" and t.val_loss is not None)
+                for t in dlg.trials.values())
+    for p in scatter_plots:  # one point per trial (completed, best, pruned: one item each)
+        assert sum(len(i.points()) for i in p.items if hasattr(i, "points")) == shown
     lines = [i for i in dlg.parallel.getPlotItem().items if hasattr(i, "xData")]
     assert len(lines) == sum(t.state in ("complete", "pruned") for t in dlg.trials.values())
 
@@ -134,3 +137,21 @@ def test_sweep_dialog_names_a_bad_parameter(window):
     assert not dlg.start()
     assert "no node 'dense9'" in dlg.status.text()
     assert not dlg.running
+
+
+@pytest.mark.slow
+def test_a_run_from_the_train_panel_appears_in_the_runs_dock_when_it_ends(window, qtbot, tmp_path):
+    panel = window.runs_ui.ensure_built()
+    assert panel.runs == []
+    ui = window.training_ui
+    ui.start()
+    qtbot.waitUntil(lambda: ui.controller.state in ("finished", "failed"), timeout=120_000)
+    assert ui.controller.state == "finished"
+    qtbot.waitUntil(lambda: len(panel.runs) == 1, timeout=5_000)
+    run = panel.runs[0]
+    assert run.status == "completed" and run.epochs == 2 and run.params == 42
+    assert run.path.parent == tmp_path / "runs" / "net"
+    import importlib.util
+
+    has_tb = importlib.util.find_spec("tensorboard") is not None
+    assert (run.path / "tensorboard").is_dir() == has_tb

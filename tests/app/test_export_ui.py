@@ -2,6 +2,8 @@
 real exporter in a child process and shows the verification result."""
 from __future__ import annotations
 
+import pytest
+
 from PySide6.QtCore import Qt
 
 from app import export_ui
@@ -23,6 +25,7 @@ def small_doc() -> GraphDocument:
     return d
 
 
+@pytest.mark.slow
 def test_export_dialog_exports_and_shows_the_verification(qtbot, tmp_path):
     dlg = export_ui.ExportDialog(small_doc(), default_dir=tmp_path, base_name="tiny")
     qtbot.addWidget(dlg)
@@ -39,6 +42,7 @@ def test_export_dialog_exports_and_shows_the_verification(qtbot, tmp_path):
     assert "onnxruntime" in dlg.details.toPlainText() and "batch 4" in dlg.details.toPlainText()
 
 
+@pytest.mark.slow
 def test_export_dialog_reports_failure_and_unsupported_formats(qtbot, tmp_path):
     broken = GraphDocument("broken")
     broken.add_node("VectorInput", node_id="x")
@@ -64,6 +68,7 @@ def test_export_dialog_reports_failure_and_unsupported_formats(qtbot, tmp_path):
     assert "safetensors" in dlg2.status_label.text()
 
 
+@pytest.mark.slow
 def test_install_adds_menu_actions_and_import_replaces_the_document(qtbot, tmp_path):
     from app.window import MainWindow
 
@@ -104,6 +109,7 @@ def test_install_adds_menu_actions_and_import_replaces_the_document(qtbot, tmp_p
     assert win.prompts.errors and "Missing" in win.prompts.errors[-1][2]
 
 
+@pytest.mark.slow
 def test_export_dialog_offers_the_last_training_runs_weights(qtbot, tmp_path):
     import torch
     from safetensors.torch import save_file
@@ -131,3 +137,33 @@ def test_export_dialog_offers_the_last_training_runs_weights(qtbot, tmp_path):
     assert dlg.result["ok"], dlg.result
     _, exported = load_bundle(dlg.path_edit.text())
     assert all(torch.equal(exported[k], state[k]) for k in state)
+
+
+@pytest.mark.slow
+def test_export_dialog_asks_before_replacing_and_never_writes_over_the_graph(qtbot, tmp_path):
+    graph = tmp_path / "tiny.json"
+    from runtime import save_graph
+
+    save_graph(small_doc(), graph)
+    dlg = export_ui.ExportDialog(small_doc(), default_dir=tmp_path, base_name="tiny",
+                                 source_path=graph)
+    qtbot.addWidget(dlg)
+    dlg.select_format("onnx")
+    asked = []
+    dlg.path_edit.setText(str(graph))  # the graph's own file: refused without asking
+    dlg.confirm_replace = lambda path: asked.append(path) or True
+    dlg.start_export()
+    assert dlg.job is None and not asked and "own file" in dlg.status_label.text()
+    assert graph.read_text().startswith("{")
+    out = tmp_path / "tiny.onnx"
+    out.write_bytes(b"keep me")
+    dlg.path_edit.setText(str(out))
+    dlg.confirm_replace = lambda path: asked.append(path) or False  # "No"
+    dlg.start_export()
+    assert asked == [out] and dlg.job is None and out.read_bytes() == b"keep me"
+    assert "kept" in dlg.status_label.text()
+    dlg.confirm_replace = lambda path: True  # "Yes": replaced once verified
+    dlg.start_export()
+    qtbot.waitUntil(lambda: dlg.result is not None, timeout=90_000)
+    assert dlg.result["ok"], dlg.result
+    assert out.read_bytes() != b"keep me" and out.stat().st_size > 100

@@ -82,6 +82,7 @@ def test_a_real_run_leaves_its_last_state_on_the_nodes(qtbot, tmp_path):
     assert (Path(ui.run_dir) / "node_stats.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_probe_tab_shows_any_node_with_its_input_channels_and_colour_bar(qtbot, tmp_path):
     win = _window(qtbot, tmp_path, "digits_cnn")
     ui = win.training_ui

@@ -5,32 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QKeySequence, QWheelEvent
 from PySide6.QtWidgets import QApplication, QComboBox, QScrollArea, QSpinBox, QVBoxLayout, QWidget
 
 import runtime.analysis  # noqa: F401  (torch loaded before the window: no warm-up thread at exit)
 from app.menus import unique_keys
-from app.window import MainWindow
 from runtime.graph import GraphDocument
-from tests.app.test_window import ScriptedPrompts
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    prompts = ScriptedPrompts()
-    w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat),
-                   recovery_dir=tmp_path / "rec", prompts=prompts, plugins=False)
-    qtbot.addWidget(w)
-    w.resize(1600, 1000)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w._forced_modified = False
-    w.undo_stack.setClean()
-    w.close()
 
 
 def redo_action(w):

@@ -2,34 +2,18 @@
 an id-range error (a vocabulary of 100 into an Embedding of 50) shows in all three."""
 from __future__ import annotations
 
-from runtime import GraphDocument, blocks, validate
+from runtime import blocks, validate
 from runtime.cli import main as cli_main
 from runtime.serialization import save_graph
-from tests.app.test_window import make_window  # noqa: F401  (the real window fixture)
-
-
-def tokens_into_small_table() -> GraphDocument:
-    d = GraphDocument("ids")
-    d.add_node("TokenInput", {"steps": 5, "vocab_size": 100}, node_id="tokens")
-    d.add_node("Embedding", {"num_embeddings": 50, "dim": 4}, node_id="embed")
-    d.add_node("Flatten", node_id="flat")
-    d.add_node("Dense", {"units": 3}, node_id="head")
-    d.add_node("Target", {"num_classes": 3}, node_id="label")
-    d.add_node("CrossEntropy", node_id="loss")
-    d.connect("tokens", "out", "embed", "ids")
-    d.connect("embed", "out", "flat", "x")
-    d.connect("flat", "out", "head", "x")
-    d.connect("head", "out", "loss", "pred")
-    d.connect("label", "out", "loss", "target")
-    return d
+from tests.builders import token_classifier
 
 
 def id_errors(diags):
     return [d for d in diags if d.code == "id_range" and d.is_error]
 
 
-def test_id_range_error_in_editor_validate_and_cli(make_window, qtbot, tmp_path, capsys):  # noqa: F811
-    doc = tokens_into_small_table()
+def test_id_range_error_in_editor_validate_and_cli(make_window, qtbot, tmp_path, capsys):
+    doc = token_classifier(vocab=100, table=50, classes=3, scores=3)
     path = tmp_path / "ids.json"
     save_graph(doc, path)
 
@@ -51,8 +35,8 @@ def test_id_range_error_in_editor_validate_and_cli(make_window, qtbot, tmp_path,
     assert w.editor.analysis.nodes["embed"].output_shape == (5, 4)
 
 
-def test_id_range_error_inside_a_block_is_pinned_to_the_block(make_window, qtbot):  # noqa: F811
-    doc = tokens_into_small_table()
+def test_id_range_error_inside_a_block_is_pinned_to_the_block(make_window, qtbot):
+    doc = token_classifier(vocab=100, table=50, classes=3, scores=3)
     bid = blocks.group(doc, ["embed", "flat"])
     (want,) = id_errors(validate(doc))
     assert want.node_id == bid and "inside the block, embed" in want.message

@@ -131,6 +131,7 @@ def _start(qtbot, win):
     return ui
 
 
+@pytest.mark.slow
 def test_short_run_fills_the_plots(qtbot, window):
     _configure(window, epochs=12)  # 800 training samples / 32 = 25 steps x 12 = 300 steps
     ui = _start(qtbot, window)
@@ -157,6 +158,7 @@ def test_short_run_fills_the_plots(qtbot, window):
     assert not plots.timer.isActive()  # redraws stop with the run
 
 
+@pytest.mark.slow
 def test_pause_step_resume_stop_and_probe(qtbot, window):
     _configure(window, epochs=400)  # 10,000 steps: far longer than the test
     ui = _start(qtbot, window)
@@ -192,6 +194,7 @@ def test_pause_step_resume_stop_and_probe(qtbot, window):
     assert window.isVisible()
 
 
+@pytest.mark.slow
 def test_nan_loss_reports_an_error_and_the_window_survives(qtbot, window):
     _configure(window, epochs=5, lr=1e30, optimizer="sgd")
     before = dumps(window.document)
@@ -206,6 +209,7 @@ def test_nan_loss_reports_an_error_and_the_window_survives(qtbot, window):
     assert ui.panel.buttons["start"].isEnabled()
 
 
+@pytest.mark.slow
 def test_a_killed_training_process_is_reported(qtbot, window):
     _configure(window, epochs=400)
     ui = _start(qtbot, window)
@@ -244,6 +248,7 @@ def test_form_edits_the_document_through_undo(qtbot, window):
     assert panel._editors["optimizer"].currentText() == "sgd"
 
 
+@pytest.mark.slow
 def test_thread_mode_trains_too(qtbot, window):
     _configure(window, epochs=4)
     ui = window.training_ui
@@ -254,6 +259,7 @@ def test_thread_mode_trains_too(qtbot, window):
     assert ui.plots.store.series["loss"].n >= 90 and len(ui.plots.store.epochs) == 4
 
 
+@pytest.mark.slow
 def test_install_imports_nothing_heavy():
     """The window must show fast: installing the training UI imports neither torch nor
     pyqtgraph (they load when the panel is built, after the first paint)."""
@@ -299,6 +305,7 @@ def test_buffers_stay_bounded_and_export(tmp_path, qtbot, window):
     assert store.nbytes == 0
 
 
+@pytest.mark.slow
 def test_a_run_saves_into_a_folder_beside_the_graph_and_export_offers_its_weights(
         qtbot, window, tmp_path):
     """A saved graph trains from a CSV given relative to its own folder; the run writes
@@ -351,6 +358,7 @@ def test_a_run_saves_into_a_folder_beside_the_graph_and_export_offers_its_weight
     dlg.close()
 
 
+@pytest.mark.slow
 def test_a_failed_run_names_its_checkpoint_in_the_run_folder(qtbot, window):
     """NaN after the first epoch: the message names the last good checkpoint (there is
     one now: every GUI run has a folder)."""

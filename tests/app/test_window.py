@@ -7,66 +7,18 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QGraphicsItem, QSpinBox
 
-from app.window import MainWindow
 from graph_editor.items import EdgeItem, NodeItem
 from runtime.graph import GraphDocument
 from runtime.serialization import load_graph, save_graph
+from tests.app.conftest import make_window  # noqa: F401  (importable from here, as before)
+from tests.app.helpers import ScriptedPrompts  # noqa: F401  (importable from here, as before)
 from tests.graph_editor.helpers import canonical
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
-
-
-class ScriptedPrompts:
-    """Answers the window's questions without modal dialogs, and records them."""
-
-    def __init__(self):
-        self.errors: list[tuple[str, str, str]] = []
-        self.unsaved_answer = "discard"
-        self.recover_answer = True
-        self.asked: list[str] = []
-        self.save_as: Path | None = None
-
-    def error(self, title, text, details=""):
-        self.errors.append((title, text, details))
-
-    def unsaved(self, name):
-        self.asked.append("unsaved")
-        return self.unsaved_answer
-
-    def recover(self, name, when):
-        self.asked.append("recover")
-        return self.recover_answer
-
-    def open_path(self, directory=""):
-        return None
-
-    def save_path(self, suggestion=""):
-        return self.save_as
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path):
-    made = []
-
-    def make(**kw):
-        prompts = kw.pop("prompts", None) or ScriptedPrompts()
-        w = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat),
-                       recovery_dir=tmp_path / "recovery", prompts=prompts, plugins=False, **kw)
-        qtbot.addWidget(w)
-        w.show()
-        qtbot.waitExposed(w)
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        w._forced_modified = False
-        w.undo_stack.setClean()
-        w.close()
 
 
 def palette_drop(window, type_id: str, view_pos=QPoint(200, 200)) -> str:
@@ -271,6 +223,7 @@ def _crash_a_session(tmp_path, document="") -> int:
     return int(r.stdout.split()[-1])
 
 
+@pytest.mark.slow
 def test_untitled_work_of_a_crashed_session_is_offered_at_start(make_window, tmp_path):
     nodes = _crash_a_session(tmp_path)
     (rec,) = (tmp_path / "recovery").glob("untitled-*.autosave")
@@ -282,6 +235,7 @@ def test_untitled_work_of_a_crashed_session_is_offered_at_start(make_window, tmp
     assert w.recovery_path().exists()
 
 
+@pytest.mark.slow
 def test_titled_work_of_a_crashed_session_is_offered_at_a_plain_start(make_window, tmp_path):
     path = tmp_path / "net.json"
     save_graph(load_graph(EXAMPLES / "mlp_spirals.json"), path)
@@ -299,6 +253,7 @@ def test_titled_work_of_a_crashed_session_is_offered_at_a_plain_start(make_windo
     assert not list((tmp_path / "recovery").glob("session-*.ref"))
 
 
+@pytest.mark.slow
 def test_declined_recovery_is_removed(make_window, tmp_path):
     _crash_a_session(tmp_path)
     w = make_window()
@@ -405,7 +360,7 @@ def test_auto_layout_is_one_undo_step(make_window):
 
 
 def test_a_new_user_draws_lenet5_from_an_empty_canvas(make_window, qtbot):
-    """One palette activation per layer: each new layer lands right of the selected one
+    """One palette activation per layer: each new layer lands after (below) the selected one
     and is wired to it; then the label input is wired by dragging. Shapes everywhere."""
     w = make_window()
     tree = w.palette.tree
@@ -439,8 +394,8 @@ def test_a_new_user_draws_lenet5_from_an_empty_canvas(make_window, qtbot):
     loss = add("CrossEntropy")
     w.editor.scene.clearSelection()
     target = add("Target")
-    w.view.fit()
-    qtbot.wait(10)
+    w.editor.fit_nodes([target, loss])  # close enough to see the ports (zoomed out, a
+    qtbot.wait(10)  # node is a block without ports)
     drag_wire(qtbot, w, target, "out", loss, "target")
     w.editor.run_analysis()
     assert len(w.document) == 15 and len(w.document.edges) == 14

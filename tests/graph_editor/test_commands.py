@@ -85,6 +85,7 @@ def random_command(doc: GraphDocument, data):
     return C.Layout(doc, layered_positions(doc))
 
 
+@pytest.mark.slow
 @settings(max_examples=int(os.environ.get("NETBUILDER_PROPERTY_EXAMPLES", 25)), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())

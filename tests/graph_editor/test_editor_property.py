@@ -4,6 +4,8 @@ closed) and parameter edits of every kind. Undoing everything gives back the ori
 document; redoing everything gives the final one."""
 from __future__ import annotations
 
+import pytest
+
 import os
 
 from pathlib import Path
@@ -114,6 +116,7 @@ START = {  # example, and the nodes already grouped into a block before the edit
 }
 
 
+@pytest.mark.slow
 @settings(max_examples=int(os.environ.get("NETBUILDER_PROPERTY_EXAMPLES", 40)), deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.sampled_from(sorted(START)))

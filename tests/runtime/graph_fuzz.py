@@ -213,6 +213,28 @@ def run_case(text: str, folder: Path) -> list[str]:
     return findings
 
 
+class CaseTimeout(BaseException):
+    """A case ran past its time: a hang (BaseException: no ``except Exception`` in the
+    code under test swallows it)."""
+
+
+def run_guarded(text: str, folder: Path, seconds: float) -> list[str]:
+    """``run_case`` with a wall-clock limit: a case past ``seconds`` is a finding."""
+    import signal
+
+    def alarm(signum, frame):
+        raise CaseTimeout()
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return run_case(text, folder)
+    except CaseTimeout:
+        return [f"hang: still running after {seconds:.0f} s\n" + traceback.format_exc(limit=-8)]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def main(argv: list[str]) -> int:
     count = int(argv[0]) if argv else 300
     start = int(argv[1]) if len(argv) > 1 else 0
@@ -222,12 +244,15 @@ def main(argv: list[str]) -> int:
         for seed in range(start, start + count):
             name, text = mutant(seed)
             t = time.perf_counter()
-            found = run_case(text, Path(tmp))
+            found = run_guarded(text, Path(tmp), 120)
             dt = time.perf_counter() - t
             slowest = max(slowest, (dt, name))
             if found:
                 bad[name] = found
                 print(f"--- {name}", *found, sep="\n", flush=True)
+            if (seed - start + 1) % 100 == 0:
+                print(f"{seed - start + 1} cases, {len(bad)} with findings, "
+                      f"{time.perf_counter() - t0:.0f} s", flush=True)
     print(f"{count} cases in {time.perf_counter() - t0:.0f} s; {len(bad)} with findings; "
           f"slowest {slowest[1]} {slowest[0]:.2f} s")
     return 1 if bad else 0

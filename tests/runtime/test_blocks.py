@@ -1,16 +1,15 @@
 """Blocks: grouping a selection into one node with an inner graph (runtime/blocks.py)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
 
-from runtime import analyze, build_module, dumps, load_graph, loads, validate
+from runtime import analyze, build_module, dumps, loads, validate
 from runtime import blocks
 from runtime.compiler import example_inputs
+from tests.builders import example, lenet5
 
-LENET = Path(__file__).resolve().parents[2] / "resources" / "examples" / "lenet5.json"
 
 
 def _edges(doc):
@@ -27,7 +26,7 @@ def _same(a, b):
 
 @pytest.fixture
 def lenet():
-    return load_graph(LENET)
+    return lenet5()
 
 
 def test_group_c1_tanh_validates_and_keeps_totals(lenet):
@@ -135,17 +134,12 @@ def test_a_wire_to_a_block_port_removed_inside_is_reported_and_undoable():
     """Deleting a BlockInput inside an open block leaves the outer wire to that port:
     it is an error on the block (not a crash), and deleting and restoring the block
     brings the wire back as it was."""
-    from runtime.blocks import group, inner_document, graph_param
-    from runtime.serialization import load_graph
-    from runtime.pipeline import validate
-    from pathlib import Path
-
-    doc = load_graph(Path(__file__).resolve().parents[2] / "resources" / "examples" / "mlp_spirals.json")
-    bid = group(doc, ["hidden1", "tanh1", "hidden2"])
-    inner = inner_document(doc.node(bid))
+    doc = example("mlp_spirals")
+    bid = blocks.group(doc, ["hidden1", "tanh1", "hidden2"])
+    inner = blocks.inner_document(doc.node(bid))
     (bin_id,) = [n.id for n in inner if n.type == "BlockInput"]
     inner.remove_node(bin_id)
-    doc.set_param(bid, "graph", graph_param(inner))
+    doc.set_param(bid, "graph", blocks.graph_param(inner))
     stale = [d for d in validate(doc) if d.code == "port" and d.node_id == bid]
     assert stale and bin_id in stale[0].message
     edges = set(doc.edges)

@@ -15,20 +15,7 @@ from runtime.data.augment import AUGMENTATIONS, augment
 from runtime.data.images import read_image, write_pgm, write_png
 from runtime.data.synthetic import BUILTIN
 from runtime.graph import GraphDocument
-
-
-def image_classifier(c=1, h=28, w=28, classes=10) -> GraphDocument:
-    d = GraphDocument("img")
-    d.add_node("ImageInput", {"channels": c, "height": h, "width": w}, node_id="image")
-    d.add_node("Flatten", node_id="flat")
-    d.add_node("Dense", {"units": classes}, node_id="logits")
-    d.add_node("Target", {"kind": "class", "num_classes": classes}, node_id="label")
-    d.add_node("CrossEntropy", node_id="loss")
-    d.connect("image", "out", "flat", "x")
-    d.connect("flat", "out", "logits", "x")
-    d.connect("logits", "out", "loss", "pred")
-    d.connect("label", "out", "loss", "target")
-    return d
+from tests.builders import image_classifier
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
@@ -205,6 +192,7 @@ def test_text_bad_utf8_names_line(tmp_path):
     assert str(p) in str(e.value) and "line 3" in str(e.value)
 
 
+@pytest.mark.slow
 def test_binding_checks_shapes_and_classes():
     with pytest.raises(DataError) as e:
         bind(load_dataset("digits"), image_classifier(1, 28, 28))

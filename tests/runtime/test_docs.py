@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from runtime import build_module, dumps, loads, validate
 from runtime.serialization import SCHEMA_PATH
@@ -75,8 +82,19 @@ def _prose(path: Path) -> str:
 
 
 def test_docs_are_self_contained():
+    _check_self_contained(DOC_PAGES)
+
+
+def test_code_comments_and_examples_are_self_contained():
+    """Docstrings, comments and the gallery's descriptions follow the same rule."""
+    files = [f for d in ("runtime", "graph_editor", "app", "scripts", "benchmarks", "tests")
+             for f in sorted((ROOT / d).rglob("*.py")) if f != Path(__file__).resolve()]
+    _check_self_contained(files + sorted((ROOT / "resources" / "examples").glob("*.json")))
+
+
+def _check_self_contained(pages) -> None:
     problems = []
-    for page in DOC_PAGES:
+    for page in pages:
         for n, line in enumerate(_prose(page).splitlines(), 1):
             for pattern, what in FORBIDDEN:
                 m = re.search(pattern, line, re.I)
@@ -121,3 +139,136 @@ def test_doc_links_resolve_inside_the_repository():
             elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
                 problems.append(f"{where}: no heading with anchor #{anchor}")
     assert problems == [], "\n".join(problems)
+
+
+# ---- docs as tests: every shell command of the README and the tutorials runs -------------
+
+COMMAND_PAGES = ["README.md", "docs/tutorial.md", "docs/pytorch.md"]
+# What a test cannot run as written, and what it runs instead (same program, same file):
+EQUIVALENTS = [
+    # set-up is checked on its own (tests/test_setup_script.py, slow); here what follows it
+    (r"^bash scripts/setup\.sh( && )?", ""),
+    # the sandbox has .venv/bin on PATH already (what activating the venv does)
+    (r"^source \.venv/bin/activate$", ""),
+    # the test suite from inside the test suite: collect it (imports every test module)
+    (r"^(\.venv/bin/)?python3? -m pytest -q(.*)$", r"\g<0> --collect-only -p no:cacheprovider"),
+    # training runs are cut short (the digits CNN to a third of its run: the tutorial's
+    # ONNX check needs a model that works); the command line is otherwise the page's
+    (r"^((\.venv/bin/)?netbuilder train \S*digits_cnn\S* (?!.*--max-steps).*)$",
+     r"\1 --max-steps 150"),
+    (r"^((\.venv/bin/)?netbuilder train (?!.*--max-steps).*)$", r"\1 --max-steps 20"),
+    # a sweep: two trials of one epoch
+    (r"^((\.venv/bin/)?netbuilder sweep .*?)--trials \d+(.*)$", r"\1--trials 2 --epochs 1\3"),
+]
+GUI = re.compile(r"^(xvfb-run( -a)? )?(\.venv/bin/)?netbuilder( \S+\.json)?$")
+
+
+def page_blocks(page: str) -> list[tuple[str, str]]:
+    """The page's ```bash commands (one per line, continuations joined) and ```python
+    blocks, in the page's order, as ("bash", command) and ("python", code)."""
+    text = (ROOT / page).read_text(encoding="utf-8")
+    out = []
+    for lang, block in re.findall(r"```(bash|python)\n(.*?)```", text, re.S):
+        if lang == "python":
+            out.append(("python", block))
+            continue
+        for line in block.replace("\\\n", " ").splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                out.append(("bash", line.strip()))
+    return out
+
+
+def page_commands(page: str) -> list[str]:
+    return [code for lang, code in page_blocks(page) if lang == "bash"]
+
+
+def _shim(path: Path, argv: str) -> None:
+    path.write_text(f'#!/bin/sh\nexec {argv} "$@"\n')
+    path.chmod(0o755)
+
+
+def _sandbox(tmp: Path) -> dict:
+    """A folder that looks like a set-up checkout to the commands: resources/ and scripts/
+    of this repository, .venv/bin/{netbuilder,python} running this interpreter and this
+    worktree's code, and the same on PATH (as after `source .venv/bin/activate`)."""
+    bin_dir = tmp / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    _shim(bin_dir / "netbuilder", f"{sys.executable} -m app.main")
+    for name in ("python", "python3"):
+        _shim(bin_dir / name, sys.executable)
+    # a copy of resources/ (small): runs and sweeps beside a graph stay in the sandbox
+    shutil.copytree(ROOT / "resources", tmp / "resources")
+    (tmp / "scripts").symlink_to(ROOT / "scripts")
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+               PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen",
+               NETBUILDER_RUNS_DIR=str(tmp / "app-runs"), PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def _equivalent(command: str) -> str:
+    command = re.sub(r"\s+#.*$", "", command)  # a trailing comment
+    for pattern, replacement in EQUIVALENTS:
+        command = re.sub(pattern, replacement, command)
+    return command.strip()
+
+
+def _run_gui(command: str, cwd: Path, env: dict) -> str | None:
+    """Start the editor as the page says; it must still be up, without errors, after a few
+    seconds (then it is closed)."""
+    proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=12)
+        return f"the editor exited ({proc.returncode}): {err[-2000:]}"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        if "Traceback" in err:
+            return err[-2000:]
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", COMMAND_PAGES)
+def test_page_commands_run(page, tmp_path):
+    if not (ROOT / page).exists():
+        pytest.skip(f"{page} is not written yet")
+    env = _sandbox(tmp_path)
+    failures = []
+    for n, (lang, command) in enumerate(page_blocks(page)):
+        if lang == "python":
+            r = subprocess.run(["python", "-c", command], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=600)
+            if r.returncode != 0:
+                failures.append(f"python block {n + 1}:\n{r.stderr[-3000:]}")
+            continue
+        cmd = _equivalent(command)
+        if not cmd:
+            continue
+        if GUI.match(cmd):
+            problem = _run_gui(cmd, tmp_path, env)
+            if problem:
+                failures.append(f"{command}\n  -> {problem}")
+            continue
+        cwd = tmp_path
+        if "pytest" in cmd:  # the suite is in the repository; the venv in the sandbox
+            cwd, cmd = ROOT, re.sub(r"^\.venv/", f"{tmp_path}/.venv/", cmd)
+        r = subprocess.run(["bash", "-c", cmd], cwd=cwd, env=env, capture_output=True,
+                           text=True, timeout=900)
+        if r.returncode != 0 or "Traceback" in r.stderr:
+            failures.append(f"{command}\n  ran: {cmd}\n  exit {r.returncode}\n"
+                            f"{r.stdout[-1500:]}\n{r.stderr[-3000:]}")
+    assert failures == [], "\n\n".join(failures)
+
+
+def test_page_commands_are_known():
+    """Every command of the pages is one the docs test runs as written or by a stated
+    equivalent (no command silently left out)."""
+    for page in COMMAND_PAGES:
+        if (ROOT / page).exists():
+            for command in page_commands(page):
+                assert command.startswith(("bash scripts/setup.sh", ".venv/bin/", "netbuilder",
+                                           "python", "xvfb-run", "source .venv/bin/activate",
+                                           "ls", "cat ", "head ")), \
+                    f"{page}: {command!r}: teach tests/runtime/test_docs.py how to run it"

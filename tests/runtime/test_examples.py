@@ -13,8 +13,6 @@ for LeNet-5, against the figures of the paper.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -432,7 +430,11 @@ def test_summary_numbers_match_hand_written_model(stem, capsys):
         assert summary["total_macs"] == counter.get_total_flops() // 2
 
 
-@pytest.mark.parametrize("stem", sorted(CASES))
+SLOW_TWINS = {"inception_small", "vgg_small", "lenet5", "digits_cnn"}  # over a second each
+
+
+@pytest.mark.parametrize("stem", [
+    pytest.param(s, marks=[pytest.mark.slow] if s in SLOW_TWINS else []) for s in sorted(CASES)])
 def test_compiled_example_equals_hand_written_model(stem):
     case = CASES[stem]
     doc = load(stem)
@@ -486,13 +488,12 @@ def test_compiled_example_equals_hand_written_model(stem):
         assert_close(predictor(*xs), hand(*xs))
 
 
-def test_lenet5_summary_matches_the_paper():
+def test_lenet5_summary_matches_the_paper(capsys):
     """`netbuilder summary --json` reproduces LeNet-5's published parameter counts."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "app.main", "summary", str(EXAMPLES / "lenet5.json"), "--json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
+    from runtime.cli import main as cli_main
+
+    assert cli_main(["summary", str(EXAMPLES / "lenet5.json"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
     rows = {r["label"]: r for r in summary["nodes"]}
     assert rows["C1"]["params"] == 156
     assert rows["C1"]["macs"] == 117_600  # 6 maps x 28 x 28 positions x 25 weights

@@ -18,6 +18,7 @@ def test_there_are_examples():
     assert len(FILES) >= 15
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stem", FILES)
 def test_example_trains_one_short_epoch(stem, tmp_path, capsys):
     code = main(["train", str(EXAMPLES / f"{stem}.json"), "--epochs", "1", "--max-steps", "2",

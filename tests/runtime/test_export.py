@@ -29,23 +29,14 @@ from runtime import GraphDocument, load_graph, save_graph
 from runtime.cli import main as cli_main
 from runtime.export import (ExportError, WeightsError, capabilities, export, export_prepared,
                             load_bundle, load_weights, prepare)
-from runtime.export.core import (ATOL, FORMATS, RTOL, _other_steps, _steps_label, make_inputs,
+from runtime.export.core import (ATOL, FORMATS, RTOL, other_steps, steps_label, make_inputs,
                                   reference)
 from runtime.export.importer import import_module, import_onnx, import_python_file
+from tests.runtime.export_setup import one_thread  # noqa: F401  (autouse)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))
 SUFFIX = {"bundle": ".zip", "torchscript": ".pt", "pt2": ".pt2", "onnx": ".onnx", "python": ""}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors on a shared 2-core machine: more threads only spin (1000x slower
-    LSTMs measured under load)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _ids(paths):
@@ -167,7 +158,7 @@ def _reference_file(ex: _ExampleExport, folder: Path) -> None:
     tensors = {}
     cases = [("x", make_inputs(p, 2, seed=SEED))]
     if p.seq_inputs and p.seq_variable:
-        cases.append(("xs", make_inputs(p, 2, seed=SEED, steps=_other_steps(p))))
+        cases.append(("xs", make_inputs(p, 2, seed=SEED, steps=other_steps(p))))
     for key, xs in cases:
         for i, t in enumerate(xs):
             tensors[f"{key}/in/{i}"] = t
@@ -228,8 +219,8 @@ def _assert_close(ref, got, what: str) -> float:
 def _own_cases(p, dynamic_steps: bool):
     cases = [("batch 2", make_inputs(p, 2, seed=SEED))]
     if dynamic_steps:
-        t = _other_steps(p)  # a second length per sequence input that can vary
-        cases.append((f"batch 2, {_steps_label(p, t)}", make_inputs(p, 2, seed=SEED, steps=t)))
+        t = other_steps(p)  # a second length per sequence input that can vary
+        cases.append((f"batch 2, {steps_label(p, t)}", make_inputs(p, 2, seed=SEED, steps=t)))
     return cases
 
 
@@ -271,6 +262,7 @@ CHECKED_WITH = {"bundle": ("bundle reloaded",), "torchscript": ("torch.jit.load"
                 "python": ("fresh process", "compute_losses")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", EXAMPLES, ids=_ids(EXAMPLES))
 def test_example_exports_every_supported_format(path, exported):
     """`netbuilder export FILE --format F --out PATH` (in-process) exits 0 with a verified
@@ -370,6 +362,7 @@ print(json.dumps(report))
 '''
 
 
+@pytest.mark.slow
 def test_generated_code_of_every_example_runs_without_netbuilder(exported, tmp_path):
     """Every example's model.py, imported and run in ONE fresh Python process (cwd
     elsewhere, PYTHONPATH cleared, isolated mode, imports of Netbuilder's packages fail):
@@ -409,6 +402,7 @@ CLI_PROCESS = {"bundle": "triplet_embedding", "torchscript": "lenet5", "pt2": "t
                "onnx": "seq2seq", "python": "gru_cell"}
 
 
+@pytest.mark.slow
 def test_cli_export_process_per_format(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -442,6 +436,7 @@ def test_cli_export_process_per_format(tmp_path):
             _check_artefact(p, fmt, out, False)
 
 
+@pytest.mark.slow
 def test_unsupported_format_exits_1_with_the_reason(tmp_path, monkeypatch, capsys):
     """The path the sweep above takes for a format an example cannot support."""
     import runtime.export.core as core
@@ -460,6 +455,7 @@ def test_unsupported_format_exits_1_with_the_reason(tmp_path, monkeypatch, capsy
 # ---- graphs built in code ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_code_built_graphs_every_format(tmp_path):
     for doc in (multi_output_doc(), seq_doc()):
         results = _export_all(doc, ("bundle", "torchscript", "pt2", "onnx", "python"), tmp_path)
@@ -606,6 +602,7 @@ def test_capabilities_give_reasons():
         assert c["pt2"].supported and "sequence length" in c["pt2"].reason
 
 
+@pytest.mark.slow
 def test_cli_export_exit_codes(tmp_path, capsys):
     g = tmp_path / "g.json"
     save_graph(seq_doc(), g)
@@ -619,7 +616,8 @@ def test_cli_export_exit_codes(tmp_path, capsys):
     # failures: exit 1 and one plain message, no traceback
     (tmp_path / "bad.json").write_text("{ not json")
     assert cli_main(["export", str(tmp_path / "bad.json"), "-f", "onnx", "-o", str(tmp_path / "x.onnx")]) == 1
-    assert cli_main(["export", str(g), "-f", "python", "-o", str(tmp_path / "m.onnx")]) == 1
+    assert cli_main(["export", str(g), "-f", "python", "-o", str(tmp_path / "m.onnx"),
+                     "--force"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "not a directory" in err and "malformed JSON" in err
 
@@ -631,6 +629,7 @@ def _structure(doc):
     return ({n.id: (n.type, n.params) for n in doc}, sorted(map(str, doc.edges)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["lenet5", "text_cnn", "triplet_embedding"])
 def test_round_trip_graph_to_code_to_graph(name, tmp_path):
     doc = load_graph(EXAMPLES_DIR / f"{name}.json")
@@ -742,6 +741,7 @@ def test_cli_import(tmp_path, capsys):
 # ---- distributed training script -------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_train_script_under_torchrun_two_cpu_processes(tmp_path):
     """SLOW-ish (~15-30 s): the generated train.py under torchrun with 2 gloo processes

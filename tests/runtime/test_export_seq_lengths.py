@@ -21,16 +21,9 @@ from runtime import GraphDocument, load_graph, save_graph
 from runtime.cli import main as cli_main
 from runtime.export import prepare
 from runtime.export.core import ATOL, RTOL, make_inputs, reference
+from tests.runtime.export_setup import one_thread  # noqa: F401  (autouse)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "examples"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _export(graph: Path, fmt: str, out: Path) -> dict:
@@ -87,6 +80,7 @@ def _pt2_time_symbols(path: Path) -> dict[str, str]:
 SEQ2SEQ_PAIRS = [(13, 30), (26, 9)]
 
 
+@pytest.mark.slow
 def test_seq2seq_onnx_keeps_each_sequence_length_dynamic(tmp_path):
     graph = EXAMPLES_DIR / "seq2seq.json"
     out = tmp_path / "s.onnx"
@@ -107,6 +101,7 @@ def test_seq2seq_onnx_keeps_each_sequence_length_dynamic(tmp_path):
         assert got[0].shape[1] == tp
 
 
+@pytest.mark.slow
 def test_seq2seq_pt2_has_one_dim_per_sequence_input(tmp_path):
     graph = EXAMPLES_DIR / "seq2seq.json"
     out = tmp_path / "s.pt2"
@@ -147,6 +142,7 @@ def tied_doc() -> GraphDocument:
     return d
 
 
+@pytest.mark.slow
 def test_lengths_the_graph_ties_share_one_axis(tmp_path):
     graph = tmp_path / "tied.json"
     save_graph(tied_doc(), graph)
@@ -174,16 +170,16 @@ def test_lengths_the_graph_ties_share_one_axis(tmp_path):
 def test_onnx_fallback_note_names_each_length(tmp_path, monkeypatch):
     """Where the dynamic ONNX export fails its check, the file is re-exported with fixed
     lengths and the note gives every input's own length (not the first input's)."""
-    import runtime.export.core as core
+    import runtime.export.formats.onnx as onnx_format
 
-    real = core._export_onnx
+    real = onnx_format._export_onnx
 
     def no_dynamic(p, out, result, ort, seq):
         if seq:
-            raise core.ExportError("onnxruntime failed (test)")
+            raise onnx_format.ExportError("onnxruntime failed (test)")
         return real(p, out, result, ort, seq)
 
-    monkeypatch.setattr(core, "_export_onnx", no_dynamic)
+    monkeypatch.setattr(onnx_format, "_export_onnx", no_dynamic)
     out = tmp_path / "s.onnx"
     res = _export(EXAMPLES_DIR / "seq2seq.json", "onnx", out)
     fixed = [n for n in res["notes"] if "fixed" in n]

@@ -25,17 +25,10 @@ from runtime.cli import main as cli_main
 from runtime.compiler import build_module, example_inputs, signature
 from runtime.export import prepare
 from runtime.export.core import ATOL, FORMATS, RTOL, make_inputs, reference
+from tests.runtime.export_setup import one_thread  # noqa: F401  (autouse)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "examples"
 SUFFIX = {"bundle": ".zip", "torchscript": ".pt", "pt2": ".pt2", "onnx": ".onnx", "python": ""}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def stray_doc() -> GraphDocument:
@@ -123,6 +116,7 @@ def _load_and_run(fmt: str, out: Path, p) -> None:
     (stray_doc, ("x",), ("t",)),
     (loss_only_doc, ("x", "aux"), ("t", "t_aux")),
 ], ids=["stray", "loss_only"])
+@pytest.mark.slow
 def test_export_every_format_with_an_unused_input(make, inputs, targets, tmp_path):
     doc = make()
     graph = tmp_path / "g.json"
@@ -176,6 +170,7 @@ def test_a_stray_input_still_trains_on_the_graphs_dataset(tmp_path):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_train_script_of_a_graph_with_a_stray_input_runs(tmp_path):
     graph = tmp_path / "g.json"
     save_graph(stray_doc(), graph)

@@ -20,7 +20,7 @@ from runtime.cli import main as cli_main
 from runtime.graph import MODULE_ATTRIBUTES, GraphDocument, GraphError
 from runtime.serialization import MAX_DEPTH, MAX_FILE_BYTES
 
-from .graph_fuzz import mutant, run_case
+from .graph_fuzz import mutant, run_guarded
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "resources" / "examples"
@@ -74,24 +74,33 @@ def _without_flatten(name: str) -> dict:
 
 
 def test_dense_on_an_image_tensor_warns_that_a_flatten_may_be_missing(tmp_path):
-    d = _without_flatten("vgg_small")
-    d["nodes"] = [n for n in d["nodes"] if n["type"] not in ("CrossEntropy", "Target")]
-    d["edges"] = [e for e in d["edges"] if e["target"] in {n["id"] for n in d["nodes"]}
-                  and e["source"] in {n["id"] for n in d["nodes"]}]
-    d["nodes"].append(node("pred", "Output"))
-    last = next(n["id"] for n in d["nodes"] if n["id"] == "logits")
-    d["edges"].append(edge(last, "pred"))
+    d = graph([node("img", "ImageInput", channels=3, height=8, width=8),
+               node("conv", "Conv2d", filters=4, kernel_size=3, padding=1),
+               node("pool", "MaxPool"), node("fc1", "Dense", units=16),
+               node("fc2", "Dense", units=5), node("out", "Output")],
+              [edge("img", "conv"), edge("conv", "pool"), edge("pool", "fc1"),
+               edge("fc1", "fc2"), edge("fc2", "out")])
     diags = validate(loads(json.dumps(d)))
     assert not any(x.is_error for x in diags), diags
     (warn,) = [x for x in diags if x.code == "last_axis"]  # one, on the first Dense
-    assert warn.node_id == "fc1" and warn.severity == "warning" and "pool2" in warn.nodes
-    assert "Dense applies to the last axis of (64, 8, 8)" in warn.message
-    assert "add a Flatten" in warn.message
-    # the original, with its Flatten, has no such warning
-    assert not [x for x in validate(load_graph(EXAMPLES / "vgg_small.json"))
-                if x.code == "last_axis"]
+    assert warn.node_id == "fc1" and warn.severity == "warning" and "pool" in warn.nodes
+    assert warn.message.startswith("Dense applies to the last axis of (4, 4, 4) from pool.out")
+    assert "add a Flatten before it" in warn.message
     code, out = cli("validate", _write(d, tmp_path))
     assert code == 0 and "Dense applies to the last axis" in out
+    d["nodes"].insert(3, node("flat", "Flatten"))  # with the Flatten: no warning
+    d["edges"][2:3] = [edge("pool", "flat"), edge("flat", "fc1")]
+    assert validate(loads(json.dumps(d))) == []
+
+
+@pytest.mark.slow
+def test_vgg_without_its_flatten_warns():
+    d = _without_flatten("vgg_small")
+    diags = validate(loads(json.dumps(d)))
+    (warn,) = [x for x in diags if x.code == "last_axis"]
+    assert warn.node_id == "fc1" and "Dense applies to the last axis of (64, 8, 8)" in warn.message
+    assert not [x for x in validate(load_graph(EXAMPLES / "vgg_small.json"))
+                if x.code == "last_axis"]
 
 
 def _write(data, folder: Path, name="g.json") -> str:
@@ -425,25 +434,20 @@ def _peak_rss() -> int:
 def test_mutated_gallery_files_never_raise_hang_or_blow_up(tmp_path):
     """NETBUILDER_FUZZ_EXAMPLES=3000 for the big run (default 300)."""
     base = _peak_rss()
-    findings, slow = {}, []
+    findings = {}
     for seed in range(FUZZ_EXAMPLES):
         name, text = mutant(seed)
-        t0 = time.perf_counter()
-        found = run_case(text, tmp_path)
-        dt = time.perf_counter() - t0
+        found = run_guarded(text, tmp_path, CASE_SECONDS)  # a hang is a finding
         if found:
             findings[name] = found
-        if dt > CASE_SECONDS:
-            slow.append(f"{name}: {dt:.1f} s")
         assert _peak_rss() - base < RSS_GROWTH_BYTES, f"memory blew up at {name}"
-    assert not slow, slow
     assert not findings, "\n".join(f"--- {k}\n" + "\n".join(v) for k, v in findings.items())
 
 
 def test_the_fuzz_corpus_is_fixed_and_hostile():
     assert mutant(7) == mutant(7)
-    texts = [mutant(s)[1] for s in range(60)]
-    assert len(set(texts)) > 50
+    texts = [mutant(s)[1] for s in range(30)]
+    assert len(set(texts)) > 25
     loaded = 0
     for t in texts:
         try:
@@ -451,7 +455,7 @@ def test_the_fuzz_corpus_is_fixed_and_hostile():
             loaded += 1
         except GraphFileError:
             pass
-    assert 5 < loaded < 55  # some mutants load (and reach validation), some do not
+    assert 3 < loaded < 27  # some mutants load (and reach validation), some do not
 
 
 def test_analyze_never_raises_on_parameters_validation_refuses():
@@ -465,3 +469,127 @@ def test_analyze_never_raises_on_parameters_validation_refuses():
         diag = next(x for x in result.diagnostics if x.node_id == n["id"])
         assert diag.param == key and "expected a whole number" in diag.message
         assert any(x.code == "param" and x.node_id == n["id"] for x in validate(doc))
+
+
+# ---- long sequences ------------------------------------------------------------------------
+
+def _with_steps(name: str, steps: int) -> dict:
+    d = example(name)
+    for n in d["nodes"]:
+        p = n.get("params", {})
+        if "steps" in p:
+            p["steps"] = steps
+        if n["type"] == "Target" and isinstance(p.get("shape"), list) and p["shape"]:
+            p["shape"][0] = steps
+    return d
+
+
+SLOW = pytest.mark.slow  # (torch's meta LSTM and GRU run step by step: seconds at T = 90)
+
+
+@pytest.mark.parametrize("type_id,params", [
+    ("RNN", {}), pytest.param("LSTM", {"bidirectional": True}, marks=SLOW),
+    pytest.param("GRU", {"num_layers": 2, "return_sequences": False}, marks=SLOW),
+    pytest.param("LSTM", {"initial_state": "input", "hidden_size": 4}, marks=SLOW),
+    ("LeakyRNN", {}), ("EchoState", {"units": 3}),
+    pytest.param("GRU", {"hidden_size": 3, "bidirectional": True}, marks=SLOW)])
+def test_recurrent_layers_on_long_sequences_equal_the_full_evaluation(type_id, params):
+    from runtime.evaluation import compute
+    from runtime.graph import Node
+    from runtime.longseq import long_sequence_result
+
+    node = Node("n", type_id, CATALOG[type_id].full_params(params))
+    ins = {p.name: (((90, 5) if p.name == "x" else (4,)), "float")
+           for p in node.input_ports()}
+    full, short = compute(node, ins), long_sequence_result(node, ins, compute)
+    assert full.error is None
+    assert (short.shapes, short.kinds, short.params, short.macs, short.bytes) == \
+        (full.shapes, full.kinds, full.params, full.macs, full.bytes)
+
+
+def test_analysis_runs_recurrent_layers_at_short_lengths_only(monkeypatch):
+    """The fused layers' meta forward (step by step in torch) never sees the real T:
+    analysis of a million-step sequence costs what a short one does."""
+    import runtime.evaluation as ev
+
+    seen: list[int] = []
+    real = ev.compute
+
+    def spy(node, ins):
+        if node.type in ("GRU", "LSTM", "RNN", "EchoState", "LeakyRNN"):
+            seen.append(ins["x"][0][0])
+        return real(node, ins)
+    monkeypatch.setattr(ev, "compute", spy)
+    ev.clear_cache()
+    for name in ("bigru_tagger", "echo_state_sine", "char_lstm"):
+        doc = loads(json.dumps(_with_steps(name, 1_000_000)))
+        assert not [x for x in validate(doc) if x.is_error], name
+        a = analyze(doc)
+        rec = next(n for n in doc if n.type in ("GRU", "LSTM", "EchoState"))
+        shape = a.nodes[rec.id].output_shapes["out"]
+        assert shape[0] == 1_000_000 and a.nodes[rec.id].macs > 1_000_000
+    assert seen and max(seen) <= 4, seen
+
+
+def test_absurd_sequence_lengths_are_a_parameter_error():
+    for name in ("echo_state_sine", "bigru_tagger"):
+        doc = loads(json.dumps(_with_steps(name, 10**7)))
+        errors = [x for x in validate(doc) if x.is_error]
+        assert errors and errors[0].param == "steps" and "at most 1000000" in errors[0].message
+
+
+def test_numbers_past_a_floats_range_are_parameter_errors_everywhere():
+    """(A fuzz finding: 10**400 in a parameter with a maximum raised OverflowError.)"""
+    huge = 10**400
+    for spec in CATALOG.values():
+        for p in spec.params:
+            if p.type not in ("int", "float", "size", "ints"):
+                continue
+            for value in (huge, -huge, [huge] if p.type in ("size", "ints") else huge):
+                problems_ = spec.param_problems({p.name: value})
+                assert any(name == p.name and len(msg) < 200 for name, msg in problems_), \
+                    (spec.type, p.name, problems_)  # a short message, no exception
+
+
+@pytest.mark.slow
+def test_torch_adaptive_average_pooling_imports_as_the_node(tmp_path):
+    (tmp_path / "m.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 4, 3)\n        self.pool = nn.AdaptiveAvgPool2d((3, 2))\n"
+        "        self.fc = nn.Linear(24, 5)\n\n    def forward(self, x):\n"
+        "        return self.fc(torch.flatten(self.pool(self.conv(x)), 1))\n")
+    code, out = cli("import", str(tmp_path / "m.py"), "--class", "Net", "--input-shape",
+                    "3,11,9", "--out", str(tmp_path / "g.json"))
+    assert code == 0 and "max abs diff" in out, out
+    doc = load_graph(tmp_path / "g.json")
+    (pool,) = [n for n in doc if n.type == "AdaptiveAvgPool"]
+    assert pool.params["output_size"] == [3, 2]
+    assert analyze(doc).nodes[pool.id].output_shapes["out"] == (4, 3, 2)
+
+
+@pytest.mark.slow
+def test_the_temporary_of_a_save_killed_with_sigkill_is_removed_by_the_next_save(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "big.json"
+    doc = loads(json.dumps(MLP))
+    save_graph(doc, target)
+    child = subprocess.Popen(  # a save of 400 MB: killed while it writes
+        [sys.executable, "-c", "import sys; from pathlib import Path; "
+         "from runtime.serialization import atomic_write_bytes; "
+         "atomic_write_bytes(Path(sys.argv[1]), b' ' * 400_000_000)", str(target)],
+        cwd=ROOT)
+    deadline = time.monotonic() + 60
+    pattern = f".big.json.{child.pid}.*.tmp"
+    while not list(tmp_path.glob(pattern)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert list(tmp_path.glob(pattern)), "the save finished before it could be killed"
+    assert load_graph(target) == doc  # the old file is intact
+    save_graph(doc, target)
+    assert not list(tmp_path.glob(".big.json.*.tmp"))
+    assert load_graph(target) == doc

@@ -9,35 +9,20 @@ import torch
 from runtime import GraphDocument, build_module, example_inputs, load_graph, save_graph, validate
 from runtime.cli import main as cli_main
 from runtime.compiler import CompileError
+from tests.builders import token_classifier
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 
 
-def text_graph(vocab: int, table: int, classes: int, scores: int) -> GraphDocument:
-    d = GraphDocument("ids")
-    d.add_node("TokenInput", {"steps": 5, "vocab_size": vocab}, node_id="tokens")
-    d.add_node("Embedding", {"num_embeddings": table, "dim": 4}, node_id="embed")
-    d.add_node("Flatten", node_id="flat")
-    d.add_node("Dense", {"units": scores}, node_id="head")
-    d.add_node("Target", {"num_classes": classes}, node_id="label")
-    d.add_node("CrossEntropy", node_id="loss")
-    d.connect("tokens", "out", "embed", "ids")
-    d.connect("embed", "out", "flat", "x")
-    d.connect("flat", "out", "head", "x")
-    d.connect("head", "out", "loss", "pred")
-    d.connect("label", "out", "loss", "target")
-    return d
-
-
 def test_consistent_ids_are_valid_and_train():
-    d = text_graph(vocab=20, table=20, classes=3, scores=3)
+    d = token_classifier(vocab=20, table=20, classes=3, scores=3)
     assert validate(d) == []
     out = build_module(d)(*example_inputs(d, batch=4, mode="train"))
     assert torch.isfinite(out["loss"])
 
 
 def test_vocabulary_larger_than_embedding_is_an_error():
-    d = text_graph(vocab=50, table=20, classes=3, scores=3)
+    d = token_classifier(vocab=50, table=20, classes=3, scores=3)
     diags = [x for x in validate(d) if x.code == "id_range"]
     assert len(diags) == 1
     assert diags[0].node_id == "embed" and diags[0].param == "num_embeddings"
@@ -48,7 +33,7 @@ def test_vocabulary_larger_than_embedding_is_an_error():
 
 
 def test_classes_differ_from_scores_is_an_error():
-    d = text_graph(vocab=20, table=20, classes=10, scores=3)
+    d = token_classifier(vocab=20, table=20, classes=10, scores=3)
     diags = [x for x in validate(d) if x.code == "id_range"]
     assert len(diags) == 1
     assert diags[0].node_id == "loss" and diags[0].port == "target"
@@ -99,7 +84,7 @@ def test_build_module_refuses_what_validate_refuses(mode):
     with pytest.raises(CompileError) as exc:
         build_module(doc, mode=mode)
     assert [(x.node_id, x.code, x.message) for x in exc.value.diagnostics if x.is_error] == want
-    text_graph_doc = text_graph(vocab=50, table=20, classes=3, scores=3)
+    text_graph_doc = token_classifier(vocab=50, table=20, classes=3, scores=3)
     with pytest.raises(CompileError) as exc:  # vocabulary larger than the table
         build_module(text_graph_doc, mode=mode)
     assert {x.node_id for x in exc.value.diagnostics if x.is_error} == {"embed"}
@@ -107,6 +92,6 @@ def test_build_module_refuses_what_validate_refuses(mode):
 
 def test_summary_json_of_a_consistent_graph_still_works(tmp_path, capsys):
     path = tmp_path / "ids.json"
-    save_graph(text_graph(vocab=20, table=20, classes=3, scores=3), path)
+    save_graph(token_classifier(vocab=20, table=20, classes=3, scores=3), path)
     assert cli_main(["summary", "--json", str(path)]) == 0
     assert json.loads(capsys.readouterr().out)["total_params"] > 0

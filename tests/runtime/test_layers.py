@@ -96,11 +96,6 @@ def test_no_import_cycle_in_runtime():
     assert cycles == []
 
 
-def test_every_runtime_module_has_a_layer():
-    assert [m for m in import_graph() if m != "runtime" and layer_of(m) is None
-            and m != "runtime.recurrent"] == []
-
-
 def test_no_module_imports_a_layer_above_it():
     g = import_graph()
     upward = [(a, b) for a, b in g.edges

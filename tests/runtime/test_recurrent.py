@@ -15,6 +15,7 @@ from runtime import recurrent
 from runtime.cells import add_gru_cell, add_lstm_cell, add_rnn_cell
 from runtime.cli import main as cli_main
 from runtime.compiler import example_inputs
+from tests.builders import hand_drawn_cell
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 T, D, H, N = 6, 3, 5, 4
@@ -22,12 +23,7 @@ ATOL = RTOL = 1e-5  # hand-drawn cells equal torch's layers to 1e-5 (float32 hol
 
 
 def cell_doc(add, out="collect", steps=T) -> tuple[GraphDocument, dict]:
-    d = GraphDocument("cell")
-    d.add_node("SequenceInput", {"steps": steps, "features": D}, node_id="x")
-    ids = add(d, ("x", "out"), H, out=out)
-    d.add_node("Output", node_id="y")
-    d.connect(ids["seq_out" if out == "collect" else "last"], "out", "y", "x")
-    return d, ids
+    return hand_drawn_cell(add, steps=steps, features=D, hidden=H, out=out)
 
 
 def _dense(m, loop, nid):
@@ -109,9 +105,10 @@ CELLS = {
 }
 
 
-@pytest.mark.parametrize("lower", [False, True], ids=["loop", "lowered"])
+@pytest.mark.parametrize("lower", [pytest.param(False, marks=pytest.mark.slow), True],
+                         ids=["loop", "lowered"])
 @pytest.mark.parametrize("kind", list(CELLS))
-@pytest.mark.parametrize("out", ["collect", "last"])
+@pytest.mark.parametrize("out", ["collect", pytest.param("last", marks=pytest.mark.slow)])
 def test_hand_drawn_cell_equals_torch(kind, lower, out):
     add, make_ref, copy, grads_match = CELLS[kind]
     torch.manual_seed(0)
@@ -166,6 +163,7 @@ def init_cell_doc(kind, out) -> GraphDocument:
     return d
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lower", [False, True], ids=["loop", "lowered"])
 @pytest.mark.parametrize("kind", list(CELLS))
 @pytest.mark.parametrize("out", ["collect", "last"])
@@ -504,6 +502,7 @@ RECURRENT_EXAMPLES = ["char_lstm", "char_lstm_cell", "gru_cell", "rnn_adding_pro
                       "bigru_tagger", "seq2seq", "echo_state_sine"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RECURRENT_EXAMPLES)
 def test_example_validates_summarises_and_trains_a_step(name, capsys):
     path = EXAMPLES / f"{name}.json"
@@ -529,6 +528,7 @@ def _with_steps(doc: GraphDocument, steps: int) -> GraphDocument:
     return doc
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["char_lstm", "char_lstm_cell"])
 def test_char_models_take_any_length_with_one_parameter_set(name):
     doc = load_graph(EXAMPLES / f"{name}.json")
@@ -589,6 +589,7 @@ def export_onnx_dynamic(doc: GraphDocument, path: Path):
     return m, names_in, names_out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RECURRENT_EXAMPLES)
 def test_onnx_export_with_dynamic_batch_and_length(name, tmp_path):
     import onnxruntime as ort
@@ -609,6 +610,7 @@ def test_onnx_export_with_dynamic_batch_and_length(name, tmp_path):
                 torch.testing.assert_close(torch.from_numpy(g), w, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RECURRENT_EXAMPLES)
 def test_torch_export_keeps_batch_and_length_dynamic(name):
     """While torch.export traces, time loops (hand-drawn and fused) run as torch scans."""
@@ -659,6 +661,7 @@ def _copy_of(module: nn.Module) -> nn.Module:
     return twin
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lower", [False, True], ids=["loop", "lowered"])
 def test_char_lstm_cell_equals_embedding_lstm_linear(lower):
     """The example, end to end, against Embedding -> nn.LSTM -> Linear -> cross-entropy

@@ -14,27 +14,11 @@ import torch
 
 from runtime.data import load_dataset
 from runtime.data.images import write_pgm, write_png
-from runtime.graph import GraphDocument
 from runtime.training import TrainConfig, Trainer
 from runtime.training.distributed import Group
+from tests.builders import small_cnn
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def small_cnn(c=3, h=12, w=12, classes=3) -> GraphDocument:
-    d = GraphDocument("cnn")
-    d.add_node("ImageInput", {"channels": c, "height": h, "width": w}, node_id="image")
-    d.add_node("Conv2d", {"filters": 4, "kernel_size": 3, "padding": 1}, node_id="conv")
-    d.add_node("ReLU", node_id="relu")
-    d.add_node("Flatten", node_id="flat")
-    d.add_node("Dense", {"units": classes}, node_id="logits")
-    d.add_node("Target", {"kind": "class", "num_classes": classes}, node_id="label")
-    d.add_node("CrossEntropy", node_id="loss")
-    for a, b in (("image", "conv"), ("conv", "relu"), ("relu", "flat"), ("flat", "logits")):
-        d.connect(a, "out", b, "x")
-    d.connect("logits", "out", "loss", "pred")
-    d.connect("label", "out", "loss", "target")
-    return d
 
 
 def image_folder(root: Path, n_per_class=20, classes=3, size=12) -> Path:
@@ -61,6 +45,7 @@ def _epoch(t, epoch):
                                                           t.cfg.seed, Group())]
 
 
+@pytest.mark.slow
 def test_streamed_batches_equal_the_in_memory_ones(tmp_path):
     folder = image_folder(tmp_path / "imgs")
     mem = _trainer(f"images:{folder}?stream=off")
@@ -92,6 +77,7 @@ def test_stream_option_is_checked(tmp_path):
         load_dataset(f"images:{folder}?workers=-1")
 
 
+@pytest.mark.slow
 def test_streamed_npy_idx_and_cifar_read_lazily(tmp_path):
     from tests.runtime.data_files import write_cifar, write_idx_pair
 
@@ -119,7 +105,6 @@ MEASURE = textwrap.dedent("""
     import json, resource, sys
     sys.path.insert(0, {root!r})
     from runtime.training import TrainConfig, Trainer
-    from tests.runtime.test_streaming import small_cnn
 
     def fit(spec):
         cfg = TrainConfig.from_dict({{"dataset": spec, "batch_size": 32, "epochs": 1,

@@ -116,7 +116,7 @@ def test_a_killed_sweep_resumes_from_its_database(tmp_path, capsys):
     f = tiny_file(tmp_path, epochs=3, batch_size=50)
     out = tmp_path / "sweep"
     args = ["sweep", str(f), "--param", "lr=1e-3..1e-1:log", "--trials", "5", "--out", str(out),
-            "--no-prune"]
+            "--no-prune", "--apply-best", str(tmp_path / "best.json")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "runtime", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -155,6 +155,10 @@ def test_a_killed_sweep_resumes_from_its_database(tmp_path, capsys):
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in trials)
     for number, value in kept.items():  # the trials before the kill are kept as they were
         assert trials[number].value == value
+    from runtime.serialization import load_graph
+
+    best = min((t for t in ended if t.value is not None), key=lambda t: t.value)
+    assert load_graph(tmp_path / "best.json").training["lr"] == best.params["lr"]  # --apply-best
     for t in trials:
         if t.user_attrs.get("interrupted"):  # a trial the kill cut short ran again
             assert any(u.params == t.params and u.number > t.number and u.state.is_finished()

@@ -53,3 +53,31 @@ def test_without_tensorboard_training_works_unchanged(tmp_path, monkeypatch):
     assert final["status"] == "completed"
     assert not (out / "tensorboard").exists()
     assert (out / "run.json").exists() and (out / "metrics.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_its_record_and_event_files(tmp_path):
+    pytest.importorskip("tensorboard")
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from runtime.experiments import index
+
+    out = tmp_path / "run"
+    first = Trainer(mlp(), cfg(epochs=2, batch_size=50), out_dir=out).fit()
+    index.rename(out, "kept name")
+    final = Trainer(mlp(), cfg(epochs=3, batch_size=50), out_dir=out,
+                    resume=out / "checkpoints" / "epoch0002.pt").fit()
+    assert final["status"] == "completed" and final["steps"] == first["steps"] * 3 // 2
+    info = json.loads((out / "run.json").read_text())
+    assert info["name"] == "kept name" and info["resumed_at_step"] == first["steps"]
+    assert info["epochs"] == 3 and info["status"] == "completed"
+    steps = [json.loads(x)["step"] for x in (out / "steps.jsonl").read_text().splitlines()]
+    assert steps == list(range(final["steps"]))  # no step twice, none missing
+    assert [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()] \
+        == [1, 2, 3]
+    acc = EventAccumulator(str(out / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("train/loss")] == list(range(final["steps"]))
+    assert [e.step for e in acc.Scalars("epoch/val_loss")] == [1, 2, 3]

@@ -16,7 +16,7 @@ from runtime.cli import main
 from runtime.data import DataError, load_dataset
 from runtime.graph import GraphDocument
 from runtime.serialization import save_graph
-from tests.runtime.test_data import image_classifier
+from tests.builders import image_classifier
 
 
 def image_net(h=4, w=4, classes=3) -> GraphDocument:

@@ -21,29 +21,11 @@ from runtime.training import Control, TrainConfig, Trainer
 from runtime.training.checkpoint import load_checkpoint, save_weights
 from runtime.training.config import OPTIMIZERS, SCHEDULES, ConfigError
 from runtime.training.trainer import get_lr
+from tests.builders import mlp
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "resources" / "examples"
 CLI = [sys.executable, "-c", "import sys; from runtime.cli import main; sys.exit(main())"]
-
-
-def mlp(hidden=32, features=2, classes=2, act="Tanh", loss="CrossEntropy") -> GraphDocument:
-    d = GraphDocument("mlp")
-    d.add_node("VectorInput", {"features": features}, node_id="x")
-    d.add_node("Dense", {"units": hidden}, node_id="h1")
-    d.add_node(act, node_id="a1")
-    d.add_node("Dense", {"units": hidden}, node_id="h2")
-    d.add_node(act, node_id="a2")
-    d.add_node("Dense", {"units": classes}, node_id="out")
-    if loss == "CrossEntropy":
-        d.add_node("Target", {"kind": "class", "num_classes": classes}, node_id="y")
-    else:
-        d.add_node("Target", {"kind": "value", "shape": [classes]}, node_id="y")
-    d.add_node(loss, node_id="loss")
-    for a, b, port in (("x", "h1", "x"), ("h1", "a1", "x"), ("a1", "h2", "x"), ("h2", "a2", "x"),
-                       ("a2", "out", "x"), ("out", "loss", "pred"), ("y", "loss", "target")):
-        d.connect(a, "out", b, port)
-    return d
 
 
 def cfg(**kw) -> TrainConfig:

@@ -11,26 +11,12 @@ import torch
 
 from runtime import blocks
 from runtime.cli import main
-from runtime.graph import GraphDocument
 from runtime.serialization import save_graph
 from runtime.training import Control, TrainConfig, Trainer
 from runtime.training import runs
 from runtime.training.checkpoint import list_checkpoints, load_weights
 from runtime.training.config import ConfigError
-
-
-def mlp() -> GraphDocument:
-    d = GraphDocument("mlp")
-    d.add_node("VectorInput", {"features": 2}, node_id="x")
-    d.add_node("Dense", {"units": 16}, node_id="h1")
-    d.add_node("Tanh", node_id="a1")
-    d.add_node("Dense", {"units": 2}, node_id="out")
-    d.add_node("Target", {"kind": "class", "num_classes": 2}, node_id="y")
-    d.add_node("CrossEntropy", node_id="loss")
-    for a, b, port in (("x", "h1", "x"), ("h1", "a1", "x"), ("a1", "out", "x"),
-                       ("out", "loss", "pred"), ("y", "loss", "target")):
-        d.connect(a, "out", b, port)
-    return d
+from tests.builders import mlp
 
 
 def cfg(**kw) -> TrainConfig:
@@ -41,7 +27,7 @@ def cfg(**kw) -> TrainConfig:
 
 
 def cli(tmp_path, capsys, *args, doc=None, training=None):
-    doc = doc or mlp()
+    doc = doc or mlp(hidden=(16,))
     doc.set_training((training or cfg()).to_dict())
     save_graph(doc, tmp_path / "net.json")
     code = main(["train", str(tmp_path / "net.json"), "--out", str(tmp_path / "run"),
@@ -91,7 +77,7 @@ def test_resume_from_an_earlier_epoch_moves_the_abandoned_epochs_aside(tmp_path,
 
 
 def test_the_trainer_api_does_not_mix_runs_either(tmp_path):
-    doc = mlp()
+    doc = mlp(hidden=(16,))
     Trainer(doc, cfg(epochs=3), out_dir=tmp_path).fit()
     events = []
     final = Trainer(doc, cfg(epochs=1), out_dir=tmp_path, on_event=events.append).fit()
@@ -102,7 +88,7 @@ def test_the_trainer_api_does_not_mix_runs_either(tmp_path):
 
 # ---- resume keeps the checkpoint's settings ----------------------------------------------
 def test_resume_uses_the_checkpoints_config_and_says_what_it_ignored(tmp_path):
-    doc = mlp()
+    doc = mlp(hidden=(16,))
     Trainer(doc, cfg(epochs=2, lr=0.01), out_dir=tmp_path / "a").fit()
     full, _ = Trainer(doc, cfg(epochs=3, lr=0.01), out_dir=tmp_path / "b"), None
     full_final = full.fit()
@@ -139,7 +125,7 @@ def test_cli_refuses_explicit_options_that_break_exact_continuation(tmp_path, ca
 
 # ---- final weights and the GUI's run folders ---------------------------------------------
 def test_final_weights_are_written_at_the_end_and_on_stop(tmp_path):
-    doc = mlp()
+    doc = mlp(hidden=(16,))
     t = Trainer(doc, cfg(epochs=1), out_dir=tmp_path / "done")
     final = t.fit()
     assert final["weights"] == str(tmp_path / "done" / "weights.safetensors")
@@ -168,7 +154,7 @@ def test_run_folders_are_fresh_and_beside_the_graph(tmp_path, monkeypatch):
 
 # ---- minor -------------------------------------------------------------------------------
 def test_rmsprop_uses_the_momentum_setting():
-    doc = mlp()
+    doc = mlp(hidden=(16,))
     losses = {}
     for m in (0.0, 0.9):
         t = Trainer(doc, cfg(optimizer="rmsprop", momentum=m, epochs=1))
@@ -179,7 +165,7 @@ def test_rmsprop_uses_the_momentum_setting():
 
 
 def test_freezing_a_block_freezes_every_layer_inside_it():
-    doc = mlp()
+    doc = mlp(hidden=(16,))
     bid = blocks.group(doc, ["h1", "a1"])
     t = Trainer(doc, cfg(epochs=1, frozen=[bid]))
     t.setup()
