@@ -1,4 +1,4 @@
-"""The app side of node health: the canvas overlay, View > Show Training State, the Probe
+"""The app side of node health: the canvas overlay, View > Show Training State, the Inside
 and Try it tabs, and the debugging habits in the Train menu.
 
 TrainingUI hooks it in with a few lines: ``HealthUI(training_ui)``, then ``attach_plots``,
@@ -80,7 +80,9 @@ class HealthUI(QObject):
         self.inside = InsidePanel(self.source)
         self.tryit = TryItPanel(self.source)
         self.tryit.set_document(self.window.document)
-        plots.tabs.insertTab(1, self.inside, "Probe")
+        i = plots.tabs.indexOf(plots.inside_view)  # the trainer's live maps keep a tab
+        plots.tabs.setTabText(i, "Live maps")
+        plots.tabs.insertTab(i, self.inside, "Inside")
         plots.tabs.addTab(self.tryit, "Try it")
         plots.tabs.currentChanged.connect(self._on_tab)
 

@@ -1,4 +1,4 @@
-"""The app side of node health: read-outs on the canvas, the Probe tab, Try it, and the
+"""The app side of node health: read-outs on the canvas, the Inside tab, Try it, and the
 debugging habits of the Train menu."""
 from __future__ import annotations
 
@@ -143,3 +143,12 @@ def test_train_menu_checks_gradients_off_the_ui_thread(qtbot, tmp_path):
     health.run_habit("gradcheck", wait=True)
     qtbot.waitUntil(lambda: health.last_result is not None, timeout=30_000)
     assert health.last_result.passed and "gradient check passed" in health.last_result.message
+
+
+def test_try_it_takes_typed_text_for_a_character_model(qtbot, tmp_path):
+    win = _window(qtbot, tmp_path, "char_lstm")
+    tryit = win.training_ui.health.tryit
+    tryit.text.setText("the ")
+    qtbot.waitUntil(lambda: tryit.update_count > 0, timeout=5000)
+    assert "Next character" in tryit.result.text() and "Generated" in tryit.result.text()
+    assert len(tryit.generate(10)) == 10

@@ -215,6 +215,16 @@ def test_torchscript_note_says_why_in_one_whole_sentence(tmp_path):
     note = next(n for n in r.notes if n.startswith("scripting failed"))
     assert "layer skip (Add)" in note and "variable number of arguments" in note
     assert ":)" not in note and ":;" not in note and note.endswith("traced path)")
+    # a layer torch names only inside its message (a fused LSTM's forward): the same
+    d = GraphDocument("lstm")
+    d.add_node("SequenceInput", {"steps": 6, "features": 3}, node_id="x")
+    d.add_node("LSTM", {"hidden_size": 4}, node_id="lstm")
+    d.add_node("Output", node_id="y")
+    d.connect("x", "out", "lstm", "x")
+    d.connect("lstm", "out", "y", "x")
+    note = next(n for n in export(d, "torchscript", tmp_path / "l.pt").notes
+                if n.startswith("scripting failed"))
+    assert note.startswith("scripting failed: layer lstm (LSTM): ") and "redefine" not in note
 
 
 @pytest.mark.slow
