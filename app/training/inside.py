@@ -529,6 +529,7 @@ class TryItPanel(QWidget):
         self.acts = QWidget()
         self.acts_grid = QGridLayout(self.acts)
         self.acts_grid.setSpacing(4)
+        self.acts_grid.setColumnStretch(2, 1)  # names and images side by side, room after
         scroll = QScrollArea()
         scroll.setWidget(self.acts)
         scroll.setWidgetResizable(True)
@@ -743,6 +744,6 @@ class TryItPanel(QWidget):
                 min(420, max(60, img.shape[1] * 6)), h, Qt.IgnoreAspectRatio,
                 Qt.FastTransformation)))
             self.acts_grid.addWidget(QLabel(f"{nid} {tuple(a.shape)}"), r, 0)
-            self.acts_grid.addWidget(lab, r, 1)
+            self.acts_grid.addWidget(lab, r, 1, Qt.AlignLeft)
             r += 1
         self.acts_grid.setRowStretch(r, 1)
