@@ -1,4 +1,4 @@
-"""The app side of node health: the canvas overlay, View > Show Training State, the Probe
+"""The app side of node health: the canvas overlay, View > Show Training State, the Inside
 and Try it tabs, and the debugging habits in the Train menu.
 
 TrainingUI hooks it in with a few lines: ``HealthUI(training_ui)``, then ``attach_plots``,
@@ -80,7 +80,9 @@ class HealthUI(QObject):
         self.inside = InsidePanel(self.source)
         self.tryit = TryItPanel(self.source)
         self.tryit.set_document(self.window.document)
-        plots.tabs.insertTab(1, self.inside, "Probe")
+        i = plots.tabs.indexOf(plots.inside_view)  # the trainer's live maps keep a tab
+        plots.tabs.setTabText(i, "Live maps")
+        plots.tabs.insertTab(i, self.inside, "Inside")
         plots.tabs.addTab(self.tryit, "Try it")
         plots.tabs.currentChanged.connect(self._on_tab)
 
@@ -187,6 +189,32 @@ class HealthUI(QObject):
                 worst = sorted(result.per_node.items(), key=lambda kv: -kv[1])[:6]
                 text += "\n\n" + "\n".join(f"{n}: {e:.2e}" for n, e in worst)
         self.window.show_message(text.splitlines()[0], 10000)
-        if not getattr(self, "quiet", False):
-            box = QMessageBox.information if ok else QMessageBox.warning
-            box(self.window, "Debugging check", text)
+        if getattr(self, "quiet", False):
+            return
+        if getattr(result, "matrix", None) is not None:
+            self._show_matrix(result)
+            return
+        box = QMessageBox.information if ok else QMessageBox.warning
+        box(self.window, "Debugging check", text)
+
+    def _show_matrix(self, result) -> None:
+        """The correlation matrix of a layer's units as an image, with the verdict."""
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout
+
+        from .inside import pixmap, to_qimage
+
+        dlg = QDialog(self.window)
+        dlg.setWindowTitle(f"Correlated units: {result.node}")
+        lay = QVBoxLayout(dlg)
+        text = QLabel(result.message + "\n(correlation from -1, dark, to +1, bright; "
+                      "unit i against unit j)")
+        text.setWordWrap(True)
+        img = QLabel()
+        img.setPixmap(pixmap(to_qimage(result.matrix, -1.0, 1.0), 420, 420))
+        img.setAlignment(Qt.AlignCenter)
+        lay.addWidget(text)
+        lay.addWidget(img)
+        dlg.resize(460, 520)
+        dlg.show()
+        self._matrix_dialog = dlg

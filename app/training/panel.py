@@ -345,6 +345,9 @@ class TrainingPanel(QWidget):
             self.flush_progress()
             self.progress_label.setText(self.progress_label.text() + " · paused")
         elif state in ("finished", "stopped", "failed", "idle"):
+            if self.progress_label.text().startswith("starting"):  # no step was reported
+                self.progress_label.setText("not started" if state == "idle" else
+                                            f"{state} before the first step")
             self._final = True
             self.flush_progress()
             if self.progress.maximum() == 0:
@@ -437,7 +440,7 @@ class TrainingPanel(QWidget):
                  f"epoch {ev.get('epoch')}",
                  f"batch {ev.get('batch')}/{self.steps_per_epoch}" if self.steps_per_epoch else
                  f"batch {ev.get('batch')}",
-                 f"step {step}"]
+                 f"step {step + 1}/{self.total_steps}" if self.total_steps else f"step {step + 1}"]
         if sps:
             parts.append(f"{sps:,.0f} samples/s")
         if self._steps_per_s > 0 and self.total_steps and not self._final:
