@@ -30,6 +30,7 @@ from . import instrument as ins
 from . import runs
 from .config import ConfigError, TrainConfig, resume_config
 from .control import Control
+from .schedule import get_lr, make_optimizer, plateau_update  # noqa: F401 (re-exported)
 from .health import HealthMonitor
 
 STEP_LOSSES_KEPT = 100_000  # newest step losses kept in memory (for tests and summaries)
@@ -52,36 +53,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("device", "MPS was requested but is not available")
     return torch.device(name)
-
-
-def make_optimizer(cfg: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:
-    o, lr = cfg.optimizer, cfg.lr
-    if o in ("sgd", "momentum", "nesterov"):
-        m = 0.0 if o == "sgd" else cfg.momentum
-        return torch.optim.SGD(groups, lr=lr, momentum=m, nesterov=(o == "nesterov" and m > 0))
-    return {"adagrad": lambda: torch.optim.Adagrad(groups, lr=lr),
-            "adadelta": lambda: torch.optim.Adadelta(groups, lr=lr),
-            "rmsprop": lambda: torch.optim.RMSprop(groups, lr=lr, momentum=cfg.momentum),
-            "adam": lambda: torch.optim.Adam(groups, lr=lr),
-            "adamw": lambda: torch.optim.AdamW(groups, lr=lr)}[o]()
-
-
-def get_lr(cfg: TrainConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:
-    """The scheduled learning rate at ``step`` (plateau decay is applied on top)."""
-    lr0 = cfg.lr
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        return lr0 * (step + 1) / cfg.warmup_steps
-    s = cfg.schedule
-    if s == "step":
-        return lr0 * cfg.gamma ** ((step // steps_per_epoch) // cfg.step_size)
-    if s == "linear":  # eps_k = (1 - a) eps_0 + a eps_tau, a = k / tau, constant after tau
-        a = min(1.0, step / (cfg.decay_steps or total_steps))
-        return (1 - a) * lr0 + a * cfg.final_lr
-    if s in ("cosine", "warmup"):
-        length = (cfg.decay_steps or total_steps) - cfg.warmup_steps
-        a = min(1.0, (step - cfg.warmup_steps) / max(1, length))
-        return cfg.final_lr + 0.5 * (lr0 - cfg.final_lr) * (1 + math.cos(math.pi * a))
-    return lr0  # constant, plateau
 
 
 class Trainer:
@@ -561,14 +532,7 @@ class Trainer:
                  "memory_mb": fastpath.memory_mb(self.device)}
         watch = val["loss"] if val else train_loss
         st["epoch"] = epoch
-        if cfg.schedule == "plateau":  # divide the rate when the loss stops improving
-            if watch < st["plateau_best"] - 1e-12:
-                st["plateau_best"], st["plateau_bad"] = watch, 0
-            else:
-                st["plateau_bad"] += 1
-                if st["plateau_bad"] > cfg.plateau_patience:
-                    st["plateau_scale"] *= cfg.gamma
-                    st["plateau_bad"] = 0
+        plateau_update(cfg, st, watch)  # divides the rate when the loss stops improving
         status = "completed"
         if watch < st["best"]:
             st["best"], st["bad_epochs"], st["best_epoch"] = watch, 0, epoch
