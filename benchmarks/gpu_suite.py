@@ -204,15 +204,20 @@ def section_instrumentation(args):
         f"on {a:,.0f}, off {b:,.0f}, on/off {a / b:.3f}")
 
 
+def _resnet_eager(args):
+    """resnet_small built from the graph, a batch of 256 and its eager steps/s."""
+    doc = load_graph(EX / "resnet_small.json")
+    batch = _batch(doc, args.device, 256)
+    m = _built(doc, args.device)
+    return m, batch, _step_rate(m, m.parameters(), batch, args.device, 50)
+
+
 @guarded("5 AMP")
 def section_amp(args):
     if not args.device.startswith("cuda"):
         row("5 AMP", "resnet_small", "n/a (mixed precision is used on CUDA only)")
         return
-    doc = load_graph(EX / "resnet_small.json")
-    batch = _batch(doc, args.device, 256)
-    m = _built(doc, args.device)
-    fp32 = _step_rate(m, m.parameters(), batch, args.device, 50)
+    m, batch, fp32 = _resnet_eager(args)
     amp = _step_rate(m, m.parameters(), batch, args.device, 50, amp=True)
     m.to(memory_format=torch.channels_last)
     amp_cl = _step_rate(m, m.parameters(), batch, args.device, 50, amp=True, channels_last=True)
@@ -226,10 +231,7 @@ def section_compile(args):
     if args.quick:
         row("6 compile", "resnet_small", "skipped with --quick (compiling takes minutes on a CPU)")
         return
-    doc = load_graph(EX / "resnet_small.json")
-    batch = _batch(doc, args.device, 256)
-    m = _built(doc, args.device)
-    eager = _step_rate(m, m.parameters(), batch, args.device, 50)
+    m, batch, eager = _resnet_eager(args)
     t0 = time.perf_counter()
     compiled = torch.compile(m)
     _step_rate(compiled, m.parameters(), batch, args.device, 1)  # compiles (warm-up inside)

@@ -70,6 +70,9 @@ class HealthUI(QObject):
             a = menu.addAction(text)
             a.triggered.connect(lambda _=False, k=key: self.run_habit(k))
             self.habit_actions[key] = a
+        a = menu.addAction("Show Training State of a Run &Folder…")
+        a.triggered.connect(self.replay_dialog)
+        self.habit_actions["replay"] = a
         w.editor.analysis_updated.connect(self._on_analysis)
         self.source.set_document(w.document, training_ui.base_dir())
 
@@ -116,6 +119,38 @@ class HealthUI(QObject):
             self.tryit.set_document(doc)
         if self.inside is not None:
             self.inside.set_node(None)
+
+    def replay_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self.window, "Run folder (with node_stats.jsonl)",
+                                                  str(self.tui.run_dir or ""))
+        if folder:
+            self.replay(folder)
+
+    def replay(self, folder) -> int | None:
+        """Put a finished run's last node statistics (OUT/node_stats.jsonl) on the canvas;
+        returns their step (None, with a message, when the folder has none)."""
+        from runtime.training.health import read_node_stats
+
+        try:
+            rows = read_node_stats(folder)
+        except (OSError, ValueError) as exc:
+            self.window.show_message(f"No training state in {folder}: {exc}", 8000)
+            return None
+        if not rows:
+            self.window.show_message(f"No training state in {folder}", 8000)
+            return None
+        step = max(r.get("step", 0) for r in rows)
+        stats = {r["node"]: {k: v for k, v in r.items() if k not in ("step", "node")}
+                 for r in rows if r.get("step") == step and "node" in r}
+        self.overlay.clear()
+        self._shape = shape_key(self.window.document)
+        self.overlay.update_stats(step, stats)
+        if not self.show_action.isChecked():
+            self.show_action.setChecked(True)
+        self.window.show_message(f"Training state of step {step} from {folder}", 8000)
+        return step
 
     # ---- internals ---------------------------------------------------------------------
     def _on_analysis(self, *_a) -> None:

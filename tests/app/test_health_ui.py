@@ -183,3 +183,20 @@ def test_correlated_units_of_the_selected_node_from_the_train_menu(qtbot, tmp_pa
     qtbot.waitUntil(lambda: health.last_result is not None, timeout=30_000)
     res = health.last_result
     assert res.node == "hidden1" and res.matrix.shape == (32, 32) and 0 <= res.share_above <= 1
+
+
+def test_a_finished_runs_node_stats_are_replayed_on_the_canvas(qtbot, tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": s, "node": "hidden1", "grad_norm": 0.1 * (s + 1), "update_ratio": 1e-3}
+            for s in (0, 50)] + [{"step": 50, "node": "relu2", "dead_fraction": 0.5}]
+    (run / "node_stats.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    win = _window(qtbot, tmp_path, "mlp_spirals")
+    health = win.training_ui.health
+    assert health.replay(run) == 50
+    qtbot.waitUntil(lambda: {"hidden1", "relu2"} <= set(health.overlay.badges), timeout=3000)
+    assert "∇ 5.1e0" in health.overlay.badges["hidden1"].text
+    assert "dead 50%" in health.overlay.badges["relu2"].text
+    assert health.replay(tmp_path / "empty") is None  # no node_stats.jsonl: a message
