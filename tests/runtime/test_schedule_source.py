@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -51,7 +52,7 @@ def test_train_py_defaults_are_trainconfigs():
 def test_the_exported_script_compiles_with_the_shared_functions(tmp_path):
     from runtime.export import export
 
-    doc = load_graph("resources/examples/mlp_spirals.json")
+    doc = load_graph(Path(__file__).resolve().parents[2] / "resources" / "examples" / "mlp_spirals.json")
     doc.training = {**doc.training, "schedule": "plateau"}
     export(doc, "python", tmp_path / "py")
     text = (tmp_path / "py" / "train.py").read_text()
