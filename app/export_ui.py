@@ -436,7 +436,8 @@ def open_import(window, source: str | None = None, class_name: str | None = None
         text, ok = QInputDialog.getText(
             window, "Import PyTorch module",
             "Per-sample input shapes, batch excluded (e.g. 1,28,28; several: x=3,32,32 y=10).\n"
-            "Leave empty for a model.py exported by Netbuilder:")
+            "Leave empty where the model tells it: a model.py exported by Netbuilder, an\n"
+            "example_input or input_shape attribute, a first Linear or Conv layer:")
         if not ok:
             return None
         shapes = text.split()

@@ -95,16 +95,9 @@ def build_scene(doc, theme, *, unrolled: int | None = None, layout: bool = False
 
 
 def content_rect(scene):
-    from PySide6.QtCore import QRectF
+    from graph_editor.view import scene_content_rect
 
-    rect = QRectF()
-    for item in scene.items():
-        if item.parentItem() is None and item.isVisible():
-            rect = rect.united(item.sceneBoundingRect())
-    extra = getattr(scene, "extra_rect", None)  # drawn backdrops (time-step bands)
-    if extra is not None:
-        rect = rect.united(extra)
-    return rect.adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN)
+    return scene_content_rect(scene).adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN)
 
 
 def write_image(scene, out: Path, scale: float = 1.0) -> tuple[int, int]:

@@ -141,7 +141,7 @@ class MainWindow(QMainWindow):
             return
         self.show_canvas()
         self.editor.scene.select_nodes([node_id])
-        self.view.centerOn(item)
+        self.view.ensureVisible(item, 60, 60)  # scrolls only when it is off screen
 
     # ---- wiring of the parts -----------------------------------------------------------
     def _wire(self) -> None:

@@ -340,7 +340,8 @@ class GraphEditor(QObject):
         ids = self.selected_ids() if selection_only else None
         if selection_only and len(ids) < 2:
             ids = None
-        positions = layered_positions(self.doc, ids, direction=self.scene.direction)
+        positions = layered_positions(self.doc, ids, direction=self.scene.direction,
+                                      aspect=self._view_aspect())
         moved = {k: v for k, v in positions.items() if tuple(self.doc.node(k).position) != v}
         if moved:
             self.undo_stack.push(C.Layout(self.doc, moved))
@@ -358,12 +359,21 @@ class GraphEditor(QObject):
         self.undo_stack.beginMacro("Layout direction " + ("top to bottom" if direction == "TB"
                                                           else "left to right"))
         self.undo_stack.push(C.SetMetadata(self.doc, meta, "Layout direction"))
-        positions = layered_positions(self.doc, direction=direction)
+        positions = layered_positions(self.doc, direction=direction, aspect=self._view_aspect())
         moved = {k: v for k, v in positions.items() if tuple(self.doc.node(k).position) != v}
         if moved:
             self.undo_stack.push(C.Layout(self.doc, moved))
         self.undo_stack.endMacro()
         self.fit_nodes(None)
+
+    def _view_aspect(self) -> float:
+        """Width / height of the canvas: a wrapped layout fills it."""
+        from .layout import ASPECT
+
+        vp = self.view.viewport().rect()
+        if vp.width() < 200 or vp.height() < 200:
+            return ASPECT
+        return max(0.5, min(3.0, vp.width() / vp.height()))
 
     def fit_nodes(self, ids=None) -> None:
         """Fit the view to these nodes (all by default), never zoomed in past 100%."""

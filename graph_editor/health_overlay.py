@@ -7,7 +7,7 @@
 
 Each read-out is a :class:`HealthBadge`, a child item of the node's item (so it moves with
 the node and leaves the node's own drawing and cache alone): a chip coloured by the
-gradient norm on a log scale (blue: vanishing, green: healthy, red: exploding), the
+gradient norm on a log scale (blue: vanishing, green: 1e-2 .. 1, red: exploding), the
 gradient norm, the update ratio |lr * update| / |w|, and the share of dead (ReLU) or
 saturated (sigmoid/tanh) units. New figures are applied at most ``HZ`` times a second,
 only to badges whose drawing changes at the current zoom (far out only the bar's colour
@@ -22,22 +22,28 @@ from PySide6.QtCore import QObject, QRectF, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
-LOG_LO, LOG_HI = -8.0, 1.0  # colour scale of the gradient norm: 1e-8 .. 10
+LOG_LO, LOG_HI = -7.0, 3.0  # colour scale of the gradient norm: 1e-7 .. 1e3
+GREEN_LO, GREEN_HI = -2.0, 0.0  # 1e-2 .. 1: green
 BADGE_H = 18.0
 HZ = 2.0  # canvas updates per second at most (each may repaint much of the view)
-SMALL_LOD = 0.7  # below this zoom (text under ~5 pt) only the coloured bar is drawn
+SMALL_LOD = 0.6  # below this zoom (text under ~5 pt) only the coloured bar is drawn
 COLOUR_STEPS = 9  # colour buckets of the bar over the scale (one per decade)
 TINY_LOD = 0.2  # below this zoom a badge is a sliver: new figures wait for a zoom-in
 
 
 def grad_colour(g: float | None) -> QColor:
-    """Blue (1e-8 and below: vanishing) through green (about 1e-3 .. 1e-1) to red (10 and
-    above: exploding); grey when unknown."""
+    """Blue at 1e-7 and below (vanishing), green from 1e-2 to 1 (healthy), red at 1e3 and
+    above (exploding), piecewise linear in log10 between; grey when unknown."""
     if g is None or not math.isfinite(g):
         return QColor("#d62728") if g is not None else QColor("#9aa0a6")
-    t = (math.log10(max(g, 1e-30)) - LOG_LO) / (LOG_HI - LOG_LO)
-    t = min(1.0, max(0.0, t))
-    return QColor.fromHsvF((1 - t) * 0.66, 0.75, 0.85)  # hue 240 deg (blue) -> 0 (red)
+    e = math.log10(max(g, 1e-30))
+    if e < GREEN_LO:
+        hue = 120 + 120 * min(1.0, (GREEN_LO - e) / (GREEN_LO - LOG_LO))
+    elif e > GREEN_HI:
+        hue = 120 * max(0.0, 1 - (e - GREEN_HI) / (LOG_HI - GREEN_HI))
+    else:
+        hue = 120
+    return QColor.fromHsvF(hue / 360, 0.75, 0.85)
 
 
 def _num(v: float) -> str:
@@ -130,7 +136,7 @@ class HealthBadge(QGraphicsItem):
 
 
 class HealthLegend(QWidget):
-    """The colour scale and the abbreviations, in a corner of the canvas."""
+    """The colour scale and the abbreviations, in the canvas corner that hides least."""
 
     W, H = 300, 58
 
@@ -163,8 +169,10 @@ class HealthLegend(QWidget):
         p.setBrush(QBrush(grad))
         p.drawRect(bar)
         p.setPen(QColor("#57606a"))
-        p.drawText(QRectF(8, 31, 60, 12), Qt.AlignLeft, "1e-8")
-        p.drawText(QRectF(88, 31, 60, 12), Qt.AlignRight, "10")
+        p.drawText(QRectF(8, 31, 60, 12), Qt.AlignLeft, "1e-7")
+        one = 8 + 140 * (0 - LOG_LO) / (LOG_HI - LOG_LO)  # where 1 sits on the bar
+        p.drawText(QRectF(one - 20, 31, 40, 12), Qt.AlignCenter, "1")
+        p.drawText(QRectF(88, 31, 60, 12), Qt.AlignRight, "1e3")
         p.drawText(QRectF(154, 18, self.W - 160, 14), Qt.AlignVCenter, "∇ gradient norm")
         p.drawText(QRectF(154, 31, self.W - 160, 12), Qt.AlignVCenter, "Δ update / weight")
         p.drawText(QRectF(8, 43, self.W - 16, 13), Qt.AlignVCenter,
@@ -184,6 +192,7 @@ class HealthOverlay(QObject):
         self.badges: dict[str, HealthBadge] = {}
         self.apply_count = 0
         self._stale = False
+        self._legend_for: tuple[int, int] | None = None
         view.viewport().installEventFilter(self)
         self.legend = HealthLegend(view.viewport())
         self.legend.hide()
@@ -226,8 +235,31 @@ class HealthOverlay(QObject):
         else:
             self.legend.hide()
 
+    def _legend_corner(self) -> tuple[int, int]:
+        """The viewport corner whose legend-sized patch covers the fewest nodes (bottom
+        right on a tie: graphs start top left)."""
+        vp, lw, lh = self.view.viewport(), self.legend.W, self.legend.H
+        W, H = vp.width(), vp.height()
+        corners = [(max(0, W - lw - 8), max(0, H - lh - 8)), (8, max(0, H - lh - 8)),
+                   (max(0, W - lw - 8), 8), (8, 8)]
+        items = getattr(self.view.scene(), "node_items", {})
+
+        def covered(x, y):
+            from PySide6.QtCore import QRect
+
+            rect = self.view.mapToScene(QRect(x, y, lw, lh)).boundingRect()
+            return sum(1 for it in items.values()
+                       if it.sceneBoundingRect().intersects(rect))
+        return min(corners, key=lambda c: covered(*c))
+
     def eventFilter(self, obj, event) -> bool:
-        """After a zoom-in (the viewport repaints anyway) bring waiting figures in."""
+        """After a zoom-in (the viewport repaints anyway) bring waiting figures in; keep
+        the legend in its corner when the canvas is resized."""
+        if event.type() in (event.Type.Resize, event.Type.Paint) and self.legend.isVisible():
+            size = (obj.width(), obj.height())
+            if size != self._legend_for:  # the canvas changed size: back into a corner
+                self._legend_for = size
+                self.legend.move(*self._legend_corner())
         if self._stale and event.type() == event.Type.Paint and self.enabled \
                 and self.view.transform().m11() >= TINY_LOD and not self._timer.isActive():
             self._stale = False
@@ -258,7 +290,8 @@ class HealthOverlay(QObject):
                 self.badges[nid] = badge
             badge.set_record(rec, nid in self.warned, small)
             badge.setVisible(True)
-        where = (8, max(0, self.view.viewport().height() - self.legend.H - 8))
+        where = self._legend_corner()
+        self._legend_for = (self.view.viewport().width(), self.view.viewport().height())
         if (self.legend.x(), self.legend.y()) != where:
             self.legend.move(*where)
         self.legend.show()

@@ -256,6 +256,7 @@ class NodeItem(QGraphicsItem):
         self.in_ports = {p.name: PortItem(self, p, False, i) for i, p in enumerate(ins)}
         self.out_ports = {p.name: PortItem(self, p, True, i) for i, p in enumerate(outs)}
         _, self._height = node_size(self.node, self.direction)
+        hidden = getattr(self.scene(), "block_mode", False)  # zoomed out: no ports shown
         for ports, out in ((self.in_ports, False), (self.out_ports, True)):
             n = len(ports)
             for i, port in enumerate(ports.values()):
@@ -263,6 +264,7 @@ class NodeItem(QGraphicsItem):
                     port.setPos(NODE_W * (i + 1) / (n + 1), self._height if out else 0.0)
                 else:
                     port.setPos(NODE_W if out else 0.0, HEAD_H + ROW_H * (i + 0.5))
+                port.setVisible(not hidden)
         self.marker.setPos(NODE_W - 2, -2)
         self.refresh()
 

@@ -38,7 +38,7 @@ NODE_GAP = 44.0  # between neighbours in a layer
 DUMMY_BREADTH = 20.0  # the lane a long edge keeps in a layer it passes
 LAYER_GAP = {TB: 58.0, LR: 96.0}  # room for the shape labels between layers
 SEGMENT_GAP = {TB: 80.0, LR: 80.0}  # between the columns (rows) of a wrapped drawing
-ASPECT = 1.15  # width / height a wrapped drawing aims at (the canvas between the docks)
+ASPECT = 1.4  # width / height a wrapped drawing aims at when no view says (files)
 SWEEPS = 8
 
 

@@ -15,6 +15,21 @@ OVERVIEW_STILL_S = 0.25  # the scene unchanged this long: draw (and keep) the ov
 FIT_MAX_ZOOM = 1.0  # fitting never blows a small graph up past 100%
 
 
+def scene_content_rect(scene) -> QRectF:
+    """What a scene shows: its visible top-level items and drawn backdrops (the unrolled
+    view's time-step bands), not the scene rect grown for editing room."""
+    rect = QRectF()
+    if scene is None:
+        return rect
+    for i in scene.items():
+        if i.parentItem() is None and i.isVisible():
+            rect = rect.united(i.sceneBoundingRect())
+    extra = getattr(scene, "extra_rect", None)
+    if extra is not None:
+        rect = rect.united(extra)
+    return rect
+
+
 class GraphView(QGraphicsView):
     add_requested = Signal(str, QPointF)  # node type, scene position (palette drop)
     quick_add_requested = Signal(QPointF)  # scene position (Tab or double-click)
@@ -118,17 +133,7 @@ class GraphView(QGraphicsView):
 
     def content_rect(self) -> QRectF:
         """The scene's items (not the grown scene rect)."""
-        scene = self.scene()
-        rect = QRectF()
-        if scene is None:
-            return rect
-        for i in scene.items():
-            if i.parentItem() is None and i.isVisible():
-                rect = rect.united(i.sceneBoundingRect())
-        extra = getattr(scene, "extra_rect", None)  # drawn backdrops (time-step bands)
-        if extra is not None:
-            rect = rect.united(extra)
-        return rect
+        return scene_content_rect(self.scene())
 
     def fit_readable(self, *args) -> None:  # the former name
         self.fit()

@@ -25,7 +25,7 @@ from torch import fx, nn
 
 from . import pipeline
 from .analysis import Analysis
-from .diagnostics import CompileError
+from .diagnostics import CompileError, Diagnostic
 from .fxemit import emit_layers, graph_module, incoming_edges
 from .graph import GraphDocument
 from .recurrent.regions import compile_plan
@@ -86,6 +86,8 @@ def build_module(doc: GraphDocument, *, mode: str = "train",
     doc, analysis = checked.flat, checked.flat_analysis
     sig = signature(doc)
     needed = _needed_nodes(doc, sig, mode)
+    if mode == "predict":
+        _check_no_targets_needed(doc, needed)
     incoming = incoming_edges(doc)
 
     graph = fx.Graph()
@@ -144,6 +146,21 @@ def _plain_call(gm: fx.GraphModule) -> None:
     cls = type(gm)
     if cls is not fx.GraphModule and "__call__" in vars(cls):
         del cls.__call__
+
+
+def _check_no_targets_needed(doc: GraphDocument, needed: set[str]) -> None:
+    """Predictions take no targets: a Target that feeds a layer or an Output (not only a
+    loss's target port) makes predict mode impossible. CompileError naming it."""
+    for nid in sorted(needed):
+        node = doc.nodes[nid]
+        if node.spec.source_kind != "target":
+            continue
+        users = [e.target for e in doc.out_edges(nid) if e.target in needed]
+        raise CompileError([Diagnostic(
+            nid, "error", f"target {node.display_name} feeds {', '.join(users)}, which the "
+            "predictions need; a prediction takes inputs only (targets come with training "
+            "data): feed these layers from an input node", code="target_use",
+            nodes=(nid, *users))])
 
 
 def _needed_nodes(doc: GraphDocument, sig: Signature, mode: str) -> set[str]:

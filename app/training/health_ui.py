@@ -1,4 +1,4 @@
-"""The app side of node health: the canvas overlay, View > Show Training State, the Probe
+"""The app side of node health: the canvas overlay, View > Show Training State, the Inside
 and Try it tabs, and the debugging habits in the Train menu.
 
 TrainingUI hooks it in with a few lines: ``HealthUI(training_ui)``, then ``attach_plots``,
@@ -70,6 +70,9 @@ class HealthUI(QObject):
             a = menu.addAction(text)
             a.triggered.connect(lambda _=False, k=key: self.run_habit(k))
             self.habit_actions[key] = a
+        a = menu.addAction("Show Training State of a Run &Folder…")
+        a.triggered.connect(self.replay_dialog)
+        self.habit_actions["replay"] = a
         w.editor.analysis_updated.connect(self._on_analysis)
         self.source.set_document(w.document, training_ui.base_dir())
 
@@ -80,7 +83,9 @@ class HealthUI(QObject):
         self.inside = InsidePanel(self.source)
         self.tryit = TryItPanel(self.source)
         self.tryit.set_document(self.window.document)
-        plots.tabs.insertTab(1, self.inside, "Probe")
+        i = plots.tabs.indexOf(plots.inside_view)  # the trainer's live maps keep a tab
+        plots.tabs.setTabText(i, "Live maps")
+        plots.tabs.insertTab(i, self.inside, "Inside")
         plots.tabs.addTab(self.tryit, "Try it")
         plots.tabs.currentChanged.connect(self._on_tab)
 
@@ -114,6 +119,38 @@ class HealthUI(QObject):
             self.tryit.set_document(doc)
         if self.inside is not None:
             self.inside.set_node(None)
+
+    def replay_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self.window, "Run folder (with node_stats.jsonl)",
+                                                  str(self.tui.run_dir or ""))
+        if folder:
+            self.replay(folder)
+
+    def replay(self, folder) -> int | None:
+        """Put a finished run's last node statistics (OUT/node_stats.jsonl) on the canvas;
+        returns their step (None, with a message, when the folder has none)."""
+        from runtime.training.health import read_node_stats
+
+        try:
+            rows = read_node_stats(folder)
+        except (OSError, ValueError) as exc:
+            self.window.show_message(f"No training state in {folder}: {exc}", 8000)
+            return None
+        if not rows:
+            self.window.show_message(f"No training state in {folder}", 8000)
+            return None
+        step = max(r.get("step", 0) for r in rows)
+        stats = {r["node"]: {k: v for k, v in r.items() if k not in ("step", "node")}
+                 for r in rows if r.get("step") == step and "node" in r}
+        self.overlay.clear()
+        self._shape = shape_key(self.window.document)
+        self.overlay.update_stats(step, stats)
+        if not self.show_action.isChecked():
+            self.show_action.setChecked(True)
+        self.window.show_message(f"Training state of step {step} from {folder}", 8000)
+        return step
 
     # ---- internals ---------------------------------------------------------------------
     def _on_analysis(self, *_a) -> None:
@@ -187,6 +224,32 @@ class HealthUI(QObject):
                 worst = sorted(result.per_node.items(), key=lambda kv: -kv[1])[:6]
                 text += "\n\n" + "\n".join(f"{n}: {e:.2e}" for n, e in worst)
         self.window.show_message(text.splitlines()[0], 10000)
-        if not getattr(self, "quiet", False):
-            box = QMessageBox.information if ok else QMessageBox.warning
-            box(self.window, "Debugging check", text)
+        if getattr(self, "quiet", False):
+            return
+        if getattr(result, "matrix", None) is not None:
+            self._show_matrix(result)
+            return
+        box = QMessageBox.information if ok else QMessageBox.warning
+        box(self.window, "Debugging check", text)
+
+    def _show_matrix(self, result) -> None:
+        """The correlation matrix of a layer's units as an image, with the verdict."""
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout
+
+        from .inside import pixmap, to_qimage
+
+        dlg = QDialog(self.window)
+        dlg.setWindowTitle(f"Correlated units: {result.node}")
+        lay = QVBoxLayout(dlg)
+        text = QLabel(result.message + "\n(correlation from -1, dark, to +1, bright; "
+                      "unit i against unit j)")
+        text.setWordWrap(True)
+        img = QLabel()
+        img.setPixmap(pixmap(to_qimage(result.matrix, -1.0, 1.0), 420, 420))
+        img.setAlignment(Qt.AlignCenter)
+        lay.addWidget(text)
+        lay.addWidget(img)
+        dlg.resize(460, 520)
+        dlg.show()
+        self._matrix_dialog = dlg

@@ -148,7 +148,7 @@ class TimePlot(QWidget):
         super().__init__(parent)
         self.values: np.ndarray | None = None
         self.title = ""
-        self.setMinimumSize(260, 140)
+        self.setMinimumSize(320, 200)
 
     def set_values(self, values: np.ndarray | None, title: str = "") -> None:
         self.values, self.title = values, title
@@ -271,10 +271,13 @@ class InsidePanel(QWidget):
         right.addWidget(self.whist)
         right.addWidget(self.ahist)
         right.addWidget(self.filters)
-        right.addWidget(self.time)
+        right.addStretch(1)
+        centre = QVBoxLayout()
+        centre.addWidget(scroll, 1)
+        centre.addWidget(self.time, 2)  # recurrent nodes: dL/dh_t over the time steps
         body = QHBoxLayout()
         body.addLayout(left)
-        body.addWidget(scroll, 1)
+        body.addLayout(centre, 1)
         body.addWidget(self.bar)
         body.addLayout(right)
         lay = QVBoxLayout(self)
@@ -526,6 +529,7 @@ class TryItPanel(QWidget):
         self.acts = QWidget()
         self.acts_grid = QGridLayout(self.acts)
         self.acts_grid.setSpacing(4)
+        self.acts_grid.setColumnStretch(2, 1)  # names and images side by side, room after
         scroll = QScrollArea()
         scroll.setWidget(self.acts)
         scroll.setWidgetResizable(True)
@@ -685,9 +689,34 @@ class TryItPanel(QWidget):
                 rows.append(f"<tr><td><b>{name}</b></td><td style='color:#1f77b4'>{bar}</td>"
                             f"<td>{p:.1%}</td></tr>")
             head = "<b>Next character</b>" if self.kind == "TokenInput" else "<b>Top 5</b>"
-            return head + "<table>" + "".join(rows) + "</table>"
+            text = head + "<table>" + "".join(rows) + "</table>"
+            if self.kind == "TokenInput" and data.vocab:
+                import html
+
+                text += ("<b>Generated</b> (most likely character, step by step)<br><tt>"
+                         + html.escape(self.generate(60)).replace("\n", "<br>") + "</tt>")
+            return text
         vals = pred.detach().reshape(-1)[:8].tolist()
         return "<b>Prediction</b><br>" + ", ".join(f"{v:.4g}" for v in vals)
+
+    def generate(self, length: int) -> str:
+        """Continue the typed text with the most likely next token, ``length`` times."""
+        import torch
+
+        x = self.current_input()
+        if x is None:
+            return ""
+        steps, vocab = x.shape[1], self.source.data.vocab
+        tokens = list(x[0])
+        out = []
+        with torch.no_grad():
+            for _ in range(length):
+                pred = self.source.module(torch.tensor([tokens[-steps:]]))
+                pred = pred[0] if isinstance(pred, tuple) else pred
+                k = int(pred[0].reshape(-1, pred.shape[-1])[-1].argmax())
+                tokens.append(k)
+                out.append(vocab[k] if k < len(vocab) else "?")
+        return "".join(out)
 
     def _show_acts(self, res) -> None:
         while self.acts_grid.count():
@@ -715,6 +744,6 @@ class TryItPanel(QWidget):
                 min(420, max(60, img.shape[1] * 6)), h, Qt.IgnoreAspectRatio,
                 Qt.FastTransformation)))
             self.acts_grid.addWidget(QLabel(f"{nid} {tuple(a.shape)}"), r, 0)
-            self.acts_grid.addWidget(lab, r, 1)
+            self.acts_grid.addWidget(lab, r, 1, Qt.AlignLeft)
             r += 1
         self.acts_grid.setRowStretch(r, 1)

@@ -18,9 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "step", "plateau", "linear", "cosine", "warmup")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from runtime.training.config import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig  # no torch
 
 # key -> (label, kind, extra).  kind: choice | float | int.  Keys missing from TrainConfig
 # are left out of the form; fields TrainConfig has beyond these appear as plain text boxes.
@@ -44,13 +42,7 @@ HIDDEN = {"dataset", "probe_node"}  # shown elsewhere (data box) or set by selec
 
 
 def config_defaults() -> dict[str, Any]:
-    """TrainConfig's defaults as a dict (imports runtime.training, so call it lazily)."""
-    try:
-        from runtime.training.config import TrainConfig
-    except ImportError:
-        return {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "epochs": 10,
-                "schedule": "constant", "val_split": 0.2, "seed": 0, "device": "auto",
-                "dataset": ""}
+    """TrainConfig's defaults as a dict (the one definition of the training defaults)."""
     return TrainConfig().to_dict()
 
 
@@ -345,6 +337,9 @@ class TrainingPanel(QWidget):
             self.flush_progress()
             self.progress_label.setText(self.progress_label.text() + " · paused")
         elif state in ("finished", "stopped", "failed", "idle"):
+            if self.progress_label.text().startswith("starting"):  # no step was reported
+                self.progress_label.setText("not started" if state == "idle" else
+                                            f"{state} before the first step")
             self._final = True
             self.flush_progress()
             if self.progress.maximum() == 0:
@@ -437,7 +432,7 @@ class TrainingPanel(QWidget):
                  f"epoch {ev.get('epoch')}",
                  f"batch {ev.get('batch')}/{self.steps_per_epoch}" if self.steps_per_epoch else
                  f"batch {ev.get('batch')}",
-                 f"step {step}"]
+                 f"step {step + 1}/{self.total_steps}" if self.total_steps else f"step {step + 1}"]
         if sps:
             parts.append(f"{sps:,.0f} samples/s")
         if self._steps_per_s > 0 and self.total_steps and not self._final:

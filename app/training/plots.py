@@ -135,8 +135,8 @@ class TrainingPlotsWidget(QWidget):
     # ---- construction ----------------------------------------------------------------
     def _curve_plot(self, layout, title, row, col, ylabel, log=False):
         # each plot on an even row, its legend on the row below: never over the data
-        plot = layout.addPlot(row=2 * row, col=col, title=title)
-        plot.setLabel("bottom", "step")
+        plot = layout.addPlot(row=2 * row, col=col)
+        plot.setTitle(f"{title} (x: training step)", size="9pt")  # no axis label: room
         plot.setLabel("left", ylabel)
         # No grid: grid lines belong to the axis items, which pyqtgraph then repaints with
         # every curve update (measured: most of the UI's time while training).
@@ -148,8 +148,12 @@ class TrainingPlotsWidget(QWidget):
             plot.setLogMode(x=False, y=True)
             plot.getAxis("left").setStyle(maxTextLevel=0)
             plot.getViewBox().setLimits(minYRange=2.0)
-        legend = pg.LegendItem(colCount=4, labelTextSize="8pt", verSpacing=-6)
+        legend = pg.LegendItem(colCount=4, labelTextSize="8pt", verSpacing=-8,
+                               horSpacing=14)
         layout.addItem(legend, row=2 * row + 1, col=col)
+        legend.setMaximumHeight(22)  # one line: the room goes to the data
+        layout.ci.layout.setRowStretchFactor(2 * row, 1)
+        layout.ci.layout.setRowStretchFactor(2 * row + 1, 0)
         plot.legend = legend  # PlotItem.addItem puts named curves in it
         self.legends.append(legend)
         return plot
@@ -244,7 +248,7 @@ class TrainingPlotsWidget(QWidget):
                         ax.setPen(fg)
                         ax.setTextPen(fg)
                     title = item.titleLabel.text
-                    item.setTitle(title, color=fg)
+                    item.setTitle(title, color=fg, size="9pt")
         for legend in self.legends:
             legend.setBrush(legend_bg)
             legend.setPen(None)

@@ -308,6 +308,11 @@ class TrainingUI(QObject):
             self.window.show_message("Training stopped", 5000)
 
     def _on_failed(self, message: str) -> None:
+        if getattr(self, "run_dir", None) is not None and not self.controller.active:
+            from runtime.training.runs import discard_if_unused
+
+            if discard_if_unused(self.run_dir):  # failed while starting: leave no empty folder
+                self.run_dir = None
         self.ensure_built().show_status(f"Training failed: {message}", error=True)
         self.window.show_message(f"Training failed: {message}", 15000)
 

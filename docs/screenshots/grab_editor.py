@@ -35,7 +35,7 @@ def main() -> int:
         theme, _name = shots[i]
         w.set_theme(theme)
         w.editor.run_analysis()
-        w.view.fit_readable(0.85)
+        w.view.fit()
         w.select_node("C3")
         # the inspector lays its fields out over the next event-loop turns: grab after
         QTimer.singleShot(1500, lambda: grab(i))

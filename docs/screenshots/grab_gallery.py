@@ -21,31 +21,15 @@ OUT = ROOT / "docs" / "screenshots" / "gallery"
 
 
 def main() -> int:
-    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(["grab"])
     import runtime.analysis  # noqa: F401  (torch first: no warm-up thread racing the grabs)
-    from app.window import MainWindow
+    from benchmarks.bench_editor import new_window
     from runtime.cli import main as cli
 
     OUT.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp())
-
-    class Quiet:
-        def error(self, *a):
-            print("error:", a)
-
-        def unsaved(self, name):
-            return "discard"
-
-        def recover(self, *a):
-            return False
-
-    w = MainWindow(settings=QSettings(str(tmp / "s.ini"), QSettings.IniFormat),
-                   recovery_dir=tmp / "rec", prompts=Quiet(), plugins=False)
-    w.resize(1600, 1000)
-    w.show()
+    w = new_window(Path(tempfile.mkdtemp()))  # 1600x1000, shown, no plug-ins
     app.processEvents()
     examples = sorted((ROOT / "resources" / "examples").glob("*.json"))
     for theme in ("light", "dark"):

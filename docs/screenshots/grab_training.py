@@ -36,7 +36,7 @@ def main() -> int:
 
     def train(example: str, then, after_ms: int) -> None:
         w.open_example(examples / example)
-        w.view.fit_readable(0.8)
+        w.view.fit()
         ui.start()
         QTimer.singleShot(after_ms, then)
 

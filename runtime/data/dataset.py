@@ -77,12 +77,14 @@ def split(ds: Dataset, val: float, test: float = 0.0, seed: int = 0
     return train, v, t
 
 
-def check_finite(ds: Dataset, file: str | None = None) -> None:
-    """Reject NaN/inf values, naming the first bad record."""
-    for arrays in (ds.inputs, ds.targets):
+def check_finite(ds: Dataset, file: str | None = None, inputs_file: str | None = None) -> None:
+    """Reject NaN/inf values, naming the first bad record and the file that holds it
+    (``inputs_file`` for the inputs when they come from another file than the labels)."""
+    for arrays, where in ((ds.inputs, inputs_file or file), (ds.targets, file)):
         for a in arrays:
             if np.issubdtype(a.dtype, np.floating):
                 bad = ~np.isfinite(a.reshape(len(a), -1)).all(axis=1)
                 if bad.any():
-                    raise DataError("contains NaN or infinite values", file or ds.name,
+                    what = "inputs" if arrays is ds.inputs else "labels"
+                    raise DataError(f"{what} contain NaN or infinite values", where or ds.name,
                                     int(np.argmax(bad)))

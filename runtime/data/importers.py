@@ -21,6 +21,7 @@ from .lazy import Concat, Lazy, Memmap, Pixels
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "data"
 CORPUS = RESOURCES / "corpus.txt"
+MAX_FILE_BYTES = 16 << 30  # files read whole (CSV, gzipped IDX...); larger ones are refused
 
 
 def _read_bytes(path: Path) -> tuple[bytes, str | None]:
@@ -31,6 +32,12 @@ def _read_bytes(path: Path) -> tuple[bytes, str | None]:
         raise DataError("file not found", str(path))
     if path.is_dir():
         raise DataError("is a folder, not a file", str(path))
+    if not path.is_file():  # /dev/zero, a pipe...: endless or not data
+        raise DataError("is not a regular file (a device or a pipe?)", str(path))
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise DataError(f"is {path.stat().st_size / 2**30:.1f} GiB: larger than "
+                        f"{MAX_FILE_BYTES >> 30} GiB read whole (unpack a gzipped file so it "
+                        "can be memory-mapped, or split it)", str(path))
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -237,12 +244,13 @@ def read_numpy(paths: list[Path], x_key: str | None = None, y_key: str | None = 
                             label_file if what == "labels" else str(paths[0]))
     name = paths[0].stem
     x = (Memmap(x) if isinstance(x, np.memmap) else x).astype(np.float32)
+    x_file = str(paths[0]) if len(paths) == 2 else f"{paths[0]} (array {xk!r})"
     if np.issubdtype(y.dtype, np.integer):
         k = check_class_labels(y, label_file)  # names the file and the record
         return Dataset(name, [x], [y.astype(np.int64)], "classification",
-                       k, meta={"file": label_file})
+                       k, meta={"file": label_file, "inputs_file": x_file})
     return Dataset(name, [x], [y.astype(np.float32)], "regression",
-                   meta={"file": str(paths[0])})
+                   meta={"file": label_file, "inputs_file": x_file})
 
 
 # ---- image folders -------------------------------------------------------------------

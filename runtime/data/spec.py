@@ -87,6 +87,7 @@ def _num(v: str, key: str, spec: str):
 # Inputs larger than this (as float32) stream from disk through DataLoader workers; smaller
 # ones are read into memory. The spec option stream=on|off|auto overrides the choice.
 STREAM_ABOVE = 1 << 30
+MAX_SAMPLES = 10_000_000  # samples (or steps, classes, features) of a generated set
 
 
 def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: int = 0,
@@ -114,11 +115,22 @@ def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: 
     paths = [p(s) for s in path.split(",") if s.strip()] if path else []
     size = opts.pop("size", None) if kind != "images" else None
     channels = opts.pop("channels", None) if kind != "images" else None
+    if size:  # checked before any data is read
+        _hw(size, spec)
+    if channels:
+        _want_channels(channels, spec)
     if kind in BUILTIN:
         kw = {k: _num(v, k, spec) for k, v in opts.items()}
         for option, hint in HINTED.get(kind, {}).items():
             if option not in kw and hint in hints:
                 kw[option] = hints[hint]
+        for key in ("n", "steps", "classes", "features"):
+            if key in kw and not (isinstance(kw[key], int) and 1 <= kw[key] <= MAX_SAMPLES):
+                raise DataError(f"dataset spec {spec!r}: {key}={kw[key]!r} must be a whole "
+                                f"number from 1 to {MAX_SAMPLES:,}")
+        if "n" in kw and kw["n"] * max(1, int(kw.get("steps", 1))) > MAX_SAMPLES * 10:
+            raise DataError(f"dataset spec {spec!r}: n={kw['n']:,} samples of "
+                            f"{kw.get('steps')} steps are too many for a built-in set")
         try:
             ds = BUILTIN[kind](seed=kw.pop("seed", seed), **kw)
         except TypeError as exc:
@@ -165,7 +177,7 @@ def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: 
     if channels:
         ds = _channels(ds, channels, spec)
     if not lazy:  # a streamed set is checked a batch at a time, as it is read
-        check_finite(ds, ds.meta.get("file"))
+        check_finite(ds, ds.meta.get("file"), ds.meta.get("inputs_file"))
     ds.meta["spec"] = spec
     if workers is not None:
         ds.meta["workers"] = int(workers)

@@ -1,6 +1,6 @@
 """Writing an export so that its output appears whole or not at all.
 
-Every format writes into a hidden folder beside the target (``.NAME.partial-XXXX``); the
+Every format writes into a hidden folder beside the target (``.NAME.partial-PID-XXXX``); the
 export is verified there and only then moved into place. A failure (a full disk, a check
 that does not pass, a crash of the exporter) removes the folder: no half-written bundle,
 no model.py without its train.py, no unverified file under the target's name.
@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -57,12 +58,28 @@ def staged(out: Path) -> Iterator[Path]:
     move what was written into place. An exception in the block removes everything."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    _remove_stale(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
     try:
         yield tmp / out.name
         commit(tmp / out.name, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_stale(out: Path) -> None:
+    """Staging folders of earlier exports to ``out`` whose process is gone (killed with
+    SIGKILL, or the machine went down): removed before a new export to the same target."""
+    for p in out.parent.glob(f".{glob_escape(out.name)}.partial-*"):
+        pid = p.name[len(f".{out.name}.partial-"):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except OSError:  # alive under another user, or no permission to ask: keep it
+            pass
 
 
 def commit(staged_path: Path, out: Path) -> None:

@@ -3,7 +3,8 @@
 It imports model.py from its own directory, trains on synthetic data (or arrays from an
 .npz file named after the input and target nodes), and runs unchanged on one machine or
 under ``torchrun --nproc_per_node=N`` with DistributedDataParallel (gloo on CPU, nccl on
-GPU). Unknown or missing configuration keys fall back to plain defaults.
+GPU). Settings are TrainConfig's (an invalid one falls back to its default); the optimizer
+and schedule functions are runtime/training/schedule.py's, copied as written.
 """
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ TEMPLATE = r'''"""Train {cls} as configured in Netbuilder (generated; standalone
 
 The batch size is the global batch: each of N processes takes batch_size / N samples
 of it, so N processes follow the single-process run (up to batch-statistics layers).
-Data: --data FILE.npz, else data.npz beside this file (written by the export when the
-graph names a dataset), else synthetic random data of the right shapes.
+Data: --data FILE.npz, or a Netbuilder dataset spec (idx:..., cifar:..., images:...,
+csv:..., digits...; needs Netbuilder importable), else data.npz beside this file (written
+by the export when the graph names a dataset), else synthetic random data of the right
+shapes.
 """
 from __future__ import annotations
 
@@ -66,6 +69,27 @@ def synthetic_arrays(n, seed):
             out.append(torch.randint(0, spec["high"], shape, generator=gen))
         else:
             out.append(torch.randn(shape, generator=gen))
+    return out
+
+
+def spec_arrays(spec, seed):
+    """A Netbuilder dataset spec, read with Netbuilder's readers (it must be importable):
+    its arrays in the order of INPUTS and TARGETS, reshaped to their shapes."""
+    try:
+        from runtime.data import load_dataset
+    except ImportError:
+        raise SystemExit(f"--data {{spec}}: a dataset spec needs Netbuilder importable "
+                         "(put its folder on PYTHONPATH), or give an .npz file") from None
+    ds = load_dataset(spec, seed=seed)
+    arrays = ds.inputs + ds.targets
+    if len(arrays) != len(INPUTS) + len(TARGETS):
+        raise SystemExit(f"--data {{spec}}: {{len(ds.inputs)}} inputs and {{len(ds.targets)}} "
+                         f"targets per sample; this model takes {{list(INPUTS)}} and {{list(TARGETS)}}")
+    out = []
+    for (name, spec_), a in zip(list(INPUTS.items()) + list(TARGETS.items()), arrays):
+        a = a.materialize() if hasattr(a, "materialize") else np.asarray(a)
+        a = a.reshape([len(a)] + list(spec_["shape"]))
+        out.append(torch.as_tensor(a).to(torch.long if spec_["dtype"] == "int64" else torch.float32))
     return out
 
 
@@ -123,7 +147,8 @@ def finite(value):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help=".npz file with arrays named {names}")
+    ap.add_argument("--data", help=".npz file with arrays named {names}, or a Netbuilder "
+                    "dataset spec (idx:..., cifar:..., images:..., csv:...)")
     ap.add_argument("--epochs", type=int, default=int(cfg.epochs))
     ap.add_argument("--batch-size", type=int, default=int(cfg.batch_size), help="global batch")
     ap.add_argument("--samples", type=int, default=512, help="synthetic samples when no data")
@@ -164,7 +189,10 @@ def main(argv=None):
 
     data_file = args.data or (Path(__file__).with_name("data.npz")
                               if Path(__file__).with_name("data.npz").exists() else None)
-    tensors = npz_arrays(data_file) if data_file else synthetic_arrays(args.samples, args.seed)
+    if args.data and not str(args.data).endswith(".npz"):
+        tensors = spec_arrays(args.data, args.seed)
+    else:
+        tensors = npz_arrays(data_file) if data_file else synthetic_arrays(args.samples, args.seed)
     n = len(tensors[0])
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(args.seed))
     tensors = [t[perm] for t in tensors]
@@ -198,14 +226,14 @@ def main(argv=None):
     metrics = open(args.metrics, "w", encoding="utf-8") if args.metrics and rank == 0 else None
     final = {{"train_loss": None, "val_loss": None, "val_accuracy": None}}
     total = steps_per_epoch * args.epochs
-    plateau = {{"best": math.inf, "bad": 0, "scale": 1.0}}
+    plateau = {{"plateau_best": math.inf, "plateau_bad": 0, "plateau_scale": 1.0}}
 
     step = 0
     for epoch in range(args.epochs):
         model.train()
         total_loss, count = 0.0, 0
         for batch in batches(epoch):
-            lr = get_lr(cfg, step, steps_per_epoch, total) * plateau["scale"]
+            lr = get_lr(cfg, step, steps_per_epoch, total) * plateau["plateau_scale"]
             for g in optimizer.param_groups:
                 g["lr"] = lr
             batch = [t.to(device) for t in batch]
@@ -254,14 +282,7 @@ def main(argv=None):
         if metrics is not None:
             metrics.write(json.dumps(row) + "\n")
             metrics.flush()
-        if getattr(cfg, "schedule", "constant") == "plateau":
-            if watch < plateau["best"] - 1e-12:
-                plateau["best"], plateau["bad"] = watch, 0
-            else:
-                plateau["bad"] += 1
-                if plateau["bad"] > cfg.plateau_patience:
-                    plateau["scale"] *= cfg.gamma
-                    plateau["bad"] = 0
+        plateau_update(cfg, plateau, watch)
         if args.max_steps and step >= args.max_steps:
             break
 
@@ -293,46 +314,27 @@ if __name__ == "__main__":
     main()
 '''
 
-FALLBACK_FUNCTIONS = r"""
-def make_optimizer(cfg, groups):
-    o, lr = str(cfg.optimizer).lower(), float(cfg.lr)
-    if o in ("sgd", "momentum", "nesterov"):
-        m = 0.0 if o == "sgd" else float(cfg.momentum)
-        return torch.optim.SGD(groups, lr=lr, momentum=m, nesterov=(o == "nesterov" and m > 0))
-    return {"adagrad": torch.optim.Adagrad, "adadelta": torch.optim.Adadelta,
-            "rmsprop": torch.optim.RMSprop, "adamw": torch.optim.AdamW}.get(
-        o, torch.optim.Adam)(groups, lr=lr)
-
-
-def get_lr(cfg, step, steps_per_epoch, total_steps):
-    return float(cfg.lr)
-"""
-
-DEFAULTS = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0,
-            "batch_size": 32, "epochs": 10, "schedule": "constant", "seed": 0,
-            "clip_norm": 0.0, "clip_value": 0.0, "val_split": 0.0, "normalize": False,
-            "frozen": [], "gamma": 0.1, "plateau_patience": 2, "device": "auto", "threads": 0}
-
-
 def resolved_config(training: dict) -> tuple[dict, str]:
-    """(every setting, the optimizer/schedule functions' source): Netbuilder's own
-    TrainConfig and trainer code when available, plain defaults otherwise."""
+    """(every setting, the optimizer and schedule functions' source). The settings are
+    TrainConfig's (its defaults filled in; an invalid setting falls back to its default);
+    the functions are runtime/training/schedule.py's, copied as written."""
+    import inspect
+    from dataclasses import fields
+
+    from ..training import schedule
+    from ..training.config import ConfigError, TrainConfig
+
     try:
-        import inspect
-
-        from ..training.config import TrainConfig
-        from ..training.trainer import get_lr, make_optimizer
-
         cfg = TrainConfig.from_dict(training).to_dict()
-        src = "\n\n".join(inspect.getsource(f).replace("cfg: TrainConfig", "cfg")
-                            .replace(" -> torch.optim.Optimizer", "") for f in (make_optimizer, get_lr))
-        return cfg, src
-    except Exception:  # training package absent or an odd config: keep the script usable
-        cfg = dict(DEFAULTS)
+    except (ConfigError, ValueError, TypeError):  # keep the script usable: defaults
+        cfg = TrainConfig().to_dict()
+        known = {f.name for f in fields(TrainConfig)}
         for k, v in (training or {}).items():
-            if isinstance(v, (int, float, str, bool, list, type(None))):
-                cfg[k] = v
-        return cfg, FALLBACK_FUNCTIONS.strip()
+            try:
+                cfg[k] = TrainConfig.from_dict({k: v}).to_dict()[k] if k in known else cfg.get(k)
+            except (ConfigError, ValueError, TypeError):
+                pass
+    return cfg, "\n\n".join(inspect.getsource(f).strip() for f in schedule.FUNCTIONS)
 
 
 def generate_train_script(p) -> str:

@@ -71,42 +71,65 @@ def _clean(value):
 
 
 class _Progress:
-    def __init__(self, metrics_file, quiet: bool):
+    """Progress on stderr: a bar redrawn in place on a terminal; in a log file (stderr not a
+    terminal) a plain line every 5% instead of carriage returns."""
+
+    def __init__(self, metrics_file, quiet: bool, stream=None):
         self.metrics, self.quiet = metrics_file, quiet
-        self.total, self.t0, self.last = 1, time.perf_counter(), 0.0
+        self.err = stream or sys.stderr
+        self.tty = bool(getattr(self.err, "isatty", lambda: False)())
+        self.total, self.last, self.next_pct = 1, 0.0, 5
+        self.first: tuple[float, int] | None = None  # (time, step) of the first step shown
+
+    def _eta(self, now: float, done_steps: int) -> str:
+        """From the rate since the first step (set-up and the first step's warm-up left
+        out); none until a few steps have been timed."""
+        if self.first is None or done_steps - self.first[1] < 2 or now - self.first[0] < 0.5:
+            return "ETA ?"
+        rate = (done_steps - self.first[1]) / (now - self.first[0])
+        return f"ETA {(self.total - done_steps) / rate:4.0f}s"
 
     def __call__(self, e: dict) -> None:
         kind = e["event"]
         if kind == "started":
             self.total = e["total_steps"]
-            print(f"training on {e['device']}: {e['params']:,} parameters, {e['epochs']} epochs "
-                  f"of {e['steps_per_epoch']} steps", file=sys.stderr)
+            full = e["epochs"] * e["steps_per_epoch"]
+            plan = (f"{e['epochs']} epochs of {e['steps_per_epoch']} steps" if self.total >= full
+                    else f"{self.total} steps (--max-steps; a full run is {e['epochs']} epochs "
+                    f"of {e['steps_per_epoch']} steps)")
+            print(f"training on {e['device']}: {e['params']:,} parameters, {plan}", file=self.err)
         elif kind == "step" and not self.quiet:
-            now = time.perf_counter()
-            if now - self.last > 0.2 or e["step"] + 1 == self.total:
+            now, done_steps = time.perf_counter(), e["step"] + 1
+            if self.first is None:
+                self.first = (now, done_steps)
+            done = done_steps / self.total
+            line = (f"epoch {e['epoch']} step {done_steps}/{self.total} loss {e['loss']:.4f} "
+                    f"{e['samples_per_s']:,.0f} samples/s {self._eta(now, done_steps)}")
+            if not self.tty:
+                if done * 100 >= self.next_pct or done_steps == self.total:
+                    while self.next_pct <= done * 100:
+                        self.next_pct += 5
+                    print(f"{done * 100:3.0f}% {line}", file=self.err, flush=True)
+            elif now - self.last > 0.2 or done_steps == self.total:
                 self.last = now
-                done = (e["step"] + 1) / self.total
-                eta = (now - self.t0) * (1 - done) / max(done, 1e-9)
                 bar = "#" * int(28 * done)
-                sys.stderr.write(f"\r[{bar:<28}] epoch {e['epoch']} step {e['step'] + 1}/"
-                                 f"{self.total} loss {e['loss']:.4f} "
-                                 f"{e['samples_per_s']:,.0f} samples/s ETA {eta:4.0f}s ")
-                sys.stderr.flush()
+                self.err.write(f"\r[{bar:<28}] {line} ")
+                self.err.flush()
         elif kind == "epoch":
             row = {k: v for k, v in e.items() if k not in ("event", "confusion", "misclassified")}
             line = json.dumps(_clean(row))
             if self.metrics is not None:
                 self.metrics.write(line + "\n")
                 self.metrics.flush()
-            if not self.quiet:
-                sys.stderr.write("\n")
+            if not self.quiet and self.tty:
+                self.err.write("\n")
             print(line, flush=True)
         elif kind == "sample_text" and not self.quiet:
-            print(f"sample: {e['text'][:120]!r}", file=sys.stderr)
+            print(f"sample: {e['text'][:120]!r}", file=self.err)
         elif kind == "status":
-            print(e["message"], file=sys.stderr)
+            print(e["message"], file=self.err)
         elif kind in ("warning", "error"):
-            print(f"\n{kind}: {e['message']}", file=sys.stderr)
+            print(f"\n{kind}: {e['message']}", file=self.err)
 
 
 def _print_final(final: dict) -> None:
@@ -215,15 +238,21 @@ def _train(args) -> int:
                           base_dir=Path(args.file).resolve().parent, max_steps=args.max_steps)
         final = trainer.fit()
         return _end_worker(trainer, 1 if final.get("status") == "error" else 0)
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        runs.write_atomic(out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     except OSError as exc:
+        if created:
+            runs.discard_if_unused(out)
         return _error(f"cannot write to {out}: {exc.strerror or exc}")
     progress = _Progress(None, args.quiet)  # metrics.jsonl: the Trainer's run record
     trainer = Trainer(doc, cfg, out_dir=out, on_event=progress, resume=args.resume,
                       base_dir=Path(args.file).resolve().parent, max_steps=args.max_steps)
     final = trainer.fit()
+    if final.get("status") == "error" and created and not final.get("steps") \
+            and runs.discard_if_unused(out):
+        final["out_dir"] = None  # it failed while starting: no folder is left behind
     final["processes"] = trainer.group.world
     _print_final(final)
     return _end_worker(trainer, 1 if final.get("status") == "error" else 0)

@@ -127,3 +127,36 @@ def new_run_dir(root: str | Path) -> Path:
             return path
         except FileExistsError:  # another run took the name between the check and mkdir
             continue
+
+
+def discard_if_unused(out: str | Path) -> bool:
+    """Remove run folder ``out`` when the run in it never trained a step (it failed while
+    starting): no checkpoint, no weights, no metric or step rows; only files the start
+    wrote (config.json, an empty record). Returns whether it was removed."""
+    out = Path(out)
+    if not out.is_dir() or (out / ARCHIVE).exists() or list_checkpoints(out / "checkpoints"):
+        return False
+    if (out / "weights.safetensors").exists():
+        return False
+    for name in ("metrics.jsonl", "steps.jsonl"):
+        f = out / name
+        if f.exists() and f.stat().st_size > 0:
+            return False
+    shutil.rmtree(out, ignore_errors=True)
+    return not out.exists()
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: a full disk leaves
+    the old file (or none), never a truncated one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -30,6 +30,7 @@ from . import instrument as ins
 from . import runs
 from .config import ConfigError, TrainConfig, resume_config
 from .control import Control
+from .schedule import get_lr, make_optimizer, plateau_update  # noqa: F401 (re-exported)
 from .health import HealthMonitor
 
 STEP_LOSSES_KEPT = 100_000  # newest step losses kept in memory (for tests and summaries)
@@ -52,36 +53,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("device", "MPS was requested but is not available")
     return torch.device(name)
-
-
-def make_optimizer(cfg: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:
-    o, lr = cfg.optimizer, cfg.lr
-    if o in ("sgd", "momentum", "nesterov"):
-        m = 0.0 if o == "sgd" else cfg.momentum
-        return torch.optim.SGD(groups, lr=lr, momentum=m, nesterov=(o == "nesterov" and m > 0))
-    return {"adagrad": lambda: torch.optim.Adagrad(groups, lr=lr),
-            "adadelta": lambda: torch.optim.Adadelta(groups, lr=lr),
-            "rmsprop": lambda: torch.optim.RMSprop(groups, lr=lr, momentum=cfg.momentum),
-            "adam": lambda: torch.optim.Adam(groups, lr=lr),
-            "adamw": lambda: torch.optim.AdamW(groups, lr=lr)}[o]()
-
-
-def get_lr(cfg: TrainConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:
-    """The scheduled learning rate at ``step`` (plateau decay is applied on top)."""
-    lr0 = cfg.lr
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        return lr0 * (step + 1) / cfg.warmup_steps
-    s = cfg.schedule
-    if s == "step":
-        return lr0 * cfg.gamma ** ((step // steps_per_epoch) // cfg.step_size)
-    if s == "linear":  # eps_k = (1 - a) eps_0 + a eps_tau, a = k / tau, constant after tau
-        a = min(1.0, step / (cfg.decay_steps or total_steps))
-        return (1 - a) * lr0 + a * cfg.final_lr
-    if s in ("cosine", "warmup"):
-        length = (cfg.decay_steps or total_steps) - cfg.warmup_steps
-        a = min(1.0, (step - cfg.warmup_steps) / max(1, length))
-        return cfg.final_lr + 0.5 * (lr0 - cfg.final_lr) * (1 + math.cos(math.pi * a))
-    return lr0  # constant, plateau
 
 
 class Trainer:
@@ -465,17 +436,14 @@ class Trainer:
                     bad = self._flush(buf_loss, buf_norm, buf_meta, t_flush, bs)
                     buf_meta, t_flush = [], time.perf_counter()
                     if bad is not None:
-                        s, e, bb, value = bad
-                        return self._fail(
-                            f"loss became {value} at step {s} (epoch {e}, batch {bb}): training "
-                            f"stopped. Last good checkpoint: {self.last_checkpoint or 'none'}. "
-                            f"Lower the learning rate (now {cfg.lr:g}) or set gradient clipping "
-                            "(clip_norm).", s)
+                        return self._stop_non_finite(*bad)
                 if st["step"] % cfg.visualize_every == 0:
                     self._visualize(st["step"])
             if buf_meta:
-                self._flush(buf_loss, buf_norm, buf_meta, t_flush, bs)
+                bad = self._flush(buf_loss, buf_norm, buf_meta, t_flush, bs)
                 buf_meta = []
+                if bad is not None:
+                    return self._stop_non_finite(*bad)
             if status == "stopped" or seen == 0:
                 break
             if group.active:  # the whole batch's sums: one collective per epoch
@@ -484,7 +452,11 @@ class Trainer:
                                                torch.tensor(float(seen), device=dev).double()]))
                 loss_sum, correct, count, seen = sums[0], sums[1], sums[2], int(sums[3])
             count = int(count)  # a device tensor when a padding class is left out
-            status = self._end_epoch(epoch + 1, (loss_sum / seen).item(),
+            train_loss = (loss_sum / seen).item()
+            diverged = self._diverged(epoch + 1, train_loss)
+            if diverged is not None:
+                return diverged
+            status = self._end_epoch(epoch + 1, train_loss,
                                      correct.item() / count if self.acc and count else None)
             if status != "completed" or cut:
                 break
@@ -503,11 +475,53 @@ class Trainer:
         rate = bs * len(meta) / max(time.perf_counter() - t0, 1e-9)
         for (s, e, b, lr), loss, g in zip(meta, losses, norms):
             if not math.isfinite(loss):
-                return s, e, b, loss
+                return s, e, b, loss, lr
+            if getattr(self, "first_loss", None) is None:
+                self.first_loss = loss
             self.step_losses.append(loss)
             self.emit("step", step=s, epoch=e, batch=b, loss=loss, lr=lr, grad_norm=g,
                       samples_per_s=rate)
         return None
+
+    # ------------------------------------------------------------------ divergence
+    DIVERGED = 100.0  # an epoch's mean loss this many times the first step's: diverged
+
+    def _stop_non_finite(self, s: int, e: int, b: int, value: float, lr: float) -> dict:
+        kept = self._keep_last_good()
+        return self._fail(
+            f"loss became {value} at step {s} (epoch {e}, batch {b}): training stopped. "
+            f"Last good checkpoint: {self.last_checkpoint or 'none'}; {kept}. Lower the "
+            f"learning rate (in force at that step: {lr:g}) or set gradient clipping "
+            "(clip_norm).", s)
+
+    def _diverged(self, epoch: int, train_loss: float) -> dict | None:
+        """An error when the epoch's loss grew far above the first step's (e.g. --lr 1e6:
+        finite, but no longer learning)."""
+        first = getattr(self, "first_loss", None)
+        if first is None or not first > 0 or train_loss <= max(self.DIVERGED * first, 10.0):
+            return None
+        kept = self._keep_last_good()
+        lr = self.optimizer.param_groups[0]["lr"]
+        return self._fail(
+            f"training diverged: the mean loss of epoch {epoch} is {train_loss:.4g}, "
+            f"{train_loss / first:,.0f} times the first step's {first:.4g}. Last good "
+            f"checkpoint: {self.last_checkpoint or 'none'}; {kept}. Lower the learning "
+            f"rate (in force: {lr:g}) or set gradient clipping (clip_norm).", self.state["step"])
+
+    def _keep_last_good(self) -> str:
+        """After a failed step the weights are garbage: write the last good checkpoint's
+        weights as the run's weights.safetensors; says what was written."""
+        if self.out_dir is None or not self.main:
+            return "no weights written"
+        if not self.last_checkpoint:
+            return "no weights written (no epoch had finished)"
+        try:
+            weights, _ = ckpt.load_checkpoint(self.last_checkpoint)
+            self.module.load_state_dict(weights)
+            path = self.save_weights(self.out_dir / "weights.safetensors")
+        except (ckpt.CheckpointError, OSError, RuntimeError) as exc:
+            return f"the last good weights could not be written ({exc})"
+        return f"{path.name} holds its weights (epoch {self.state['epoch']})"
 
     def _end_epoch(self, epoch: int, train_loss: float, train_acc: float | None) -> str:
         cfg, st = self.cfg, self.state
@@ -518,14 +532,7 @@ class Trainer:
                  "memory_mb": fastpath.memory_mb(self.device)}
         watch = val["loss"] if val else train_loss
         st["epoch"] = epoch
-        if cfg.schedule == "plateau":  # divide the rate when the loss stops improving
-            if watch < st["plateau_best"] - 1e-12:
-                st["plateau_best"], st["plateau_bad"] = watch, 0
-            else:
-                st["plateau_bad"] += 1
-                if st["plateau_bad"] > cfg.plateau_patience:
-                    st["plateau_scale"] *= cfg.gamma
-                    st["plateau_bad"] = 0
+        plateau_update(cfg, st, watch)  # divides the rate when the loss stops improving
         status = "completed"
         if watch < st["best"]:
             st["best"], st["bad_epochs"], st["best_epoch"] = watch, 0, epoch

@@ -86,7 +86,7 @@ def test_a_100_node_chain_wraps_and_is_readable_at_fit(qtbot):
         nxt = doc.add_node("Dense" if len(doc) % 2 else "ReLU", {}).id
         doc.connect(prev, "out", nxt, "x")
         prev = nxt
-    for nid, p in layered_positions(doc).items():
+    for nid, p in layered_positions(doc, aspect=964 / 940).items():  # as Ctrl+L in that view
         doc.move_node(nid, p)
     view = GraphView()
     qtbot.addWidget(view)

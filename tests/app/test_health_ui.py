@@ -1,4 +1,4 @@
-"""The app side of node health: read-outs on the canvas, the Probe tab, Try it, and the
+"""The app side of node health: read-outs on the canvas, the Inside tab, Try it, and the
 debugging habits of the Train menu."""
 from __future__ import annotations
 
@@ -143,3 +143,60 @@ def test_train_menu_checks_gradients_off_the_ui_thread(qtbot, tmp_path):
     health.run_habit("gradcheck", wait=True)
     qtbot.waitUntil(lambda: health.last_result is not None, timeout=30_000)
     assert health.last_result.passed and "gradient check passed" in health.last_result.message
+
+
+def test_try_it_takes_typed_text_for_a_character_model(qtbot, tmp_path):
+    win = _window(qtbot, tmp_path, "char_lstm")
+    tryit = win.training_ui.health.tryit
+    tryit.text.setText("the ")
+    qtbot.waitUntil(lambda: tryit.update_count > 0, timeout=5000)
+    assert "Next character" in tryit.result.text() and "Generated" in tryit.result.text()
+    assert len(tryit.generate(10)) == 10
+
+
+def test_try_it_opens_an_image_file_at_the_inputs_size(qtbot, tmp_path):
+    from PySide6.QtGui import QColor, QImage, QPainter, QPen
+
+    img = QImage(64, 64, QImage.Format_RGB32)
+    img.fill(QColor("white"))  # dark ink on white paper, as a photo of a digit would be
+    p = QPainter(img)
+    p.setPen(QPen(QColor("black"), 8))
+    p.drawLine(32, 6, 32, 58)  # a "1"
+    p.end()
+    path = tmp_path / "one.png"
+    assert img.save(str(path))
+    win = _window(qtbot, tmp_path, "digits_cnn")
+    tryit = win.training_ui.health.tryit
+    tryit.load_image(path)
+    v = tryit.pad.values
+    assert v.shape == (8, 8) and v[:, 3:5].mean() > 0.5 > v[:, :2].mean()  # ink is bright
+    qtbot.waitUntil(lambda: tryit.update_count > 0, timeout=3000)
+    tryit.load_image(tmp_path / "missing.png")
+    assert "cannot read" in tryit.result.text()
+
+
+def test_correlated_units_of_the_selected_node_from_the_train_menu(qtbot, tmp_path):
+    win = _window(qtbot, tmp_path, "mlp_spirals")
+    health = win.training_ui.health
+    win.editor.scene.select_nodes(["hidden1"])
+    health.run_habit("correlated", wait=True)
+    qtbot.waitUntil(lambda: health.last_result is not None, timeout=30_000)
+    res = health.last_result
+    assert res.node == "hidden1" and res.matrix.shape == (32, 32) and 0 <= res.share_above <= 1
+
+
+def test_a_finished_runs_node_stats_are_replayed_on_the_canvas(qtbot, tmp_path):
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": s, "node": "hidden1", "grad_norm": 0.1 * (s + 1), "update_ratio": 1e-3}
+            for s in (0, 50)] + [{"step": 50, "node": "relu2", "dead_fraction": 0.5}]
+    (run / "node_stats.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    win = _window(qtbot, tmp_path, "mlp_spirals")
+    health = win.training_ui.health
+    assert health.replay(run) == 50
+    qtbot.waitUntil(lambda: {"hidden1", "relu2"} <= set(health.overlay.badges), timeout=3000)
+    assert "∇ 5.1e0" in health.overlay.badges["hidden1"].text
+    assert "dead 50%" in health.overlay.badges["relu2"].text
+    assert health.replay(tmp_path / "empty") is None  # no node_stats.jsonl: a message

@@ -192,6 +192,7 @@ def test_text_bad_utf8_names_line(tmp_path):
     assert str(p) in str(e.value) and "line 3" in str(e.value)
 
 
+@pytest.mark.slow
 def test_binding_checks_shapes_and_classes():
     with pytest.raises(DataError) as e:
         bind(load_dataset("digits"), image_classifier(1, 28, 28))

@@ -32,20 +32,11 @@ from runtime.export import (ExportError, WeightsError, capabilities, export, exp
 from runtime.export.core import (ATOL, FORMATS, RTOL, other_steps, steps_label, make_inputs,
                                   reference)
 from runtime.export.importer import import_module, import_onnx, import_python_file
+from tests.runtime.export_setup import one_thread  # noqa: F401  (autouse)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))
 SUFFIX = {"bundle": ".zip", "torchscript": ".pt", "pt2": ".pt2", "onnx": ".onnx", "python": ""}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors on a shared 2-core machine: more threads only spin (1000x slower
-    LSTMs measured under load)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _ids(paths):
@@ -611,6 +602,7 @@ def test_capabilities_give_reasons():
         assert c["pt2"].supported and "sequence length" in c["pt2"].reason
 
 
+@pytest.mark.slow
 def test_cli_export_exit_codes(tmp_path, capsys):
     g = tmp_path / "g.json"
     save_graph(seq_doc(), g)

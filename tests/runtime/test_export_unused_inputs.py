@@ -25,17 +25,10 @@ from runtime.cli import main as cli_main
 from runtime.compiler import build_module, example_inputs, signature
 from runtime.export import prepare
 from runtime.export.core import ATOL, FORMATS, RTOL, make_inputs, reference
+from tests.runtime.export_setup import one_thread  # noqa: F401  (autouse)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "examples"
 SUFFIX = {"bundle": ".zip", "torchscript": ".pt", "pt2": ".pt2", "onnx": ".onnx", "python": ""}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def stray_doc() -> GraphDocument:

@@ -3,6 +3,7 @@ memory in the reports, and an out-of-memory stop that names the batch size."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from runtime.training import TrainConfig, Trainer
 from tests.builders import small_cnn
 
 pytestmark = pytest.mark.slow
+SPIRALS = Path(__file__).resolve().parents[2] / "resources" / "examples" / "mlp_spirals.json"
 
 
 def _cfg(**kw):
@@ -45,7 +47,7 @@ def test_compile_falls_back_with_a_warning(monkeypatch):
 
 
 def test_reports_name_the_device_and_its_memory(tmp_path, capsys):
-    code = main(["train", "resources/examples/mlp_spirals.json", "--max-steps", "3",
+    code = main(["train", str(SPIRALS), "--max-steps", "3",
                  "--quiet", "--out", str(tmp_path / "r")])
     out = capsys.readouterr()
     rows = [json.loads(x) for x in out.out.strip().splitlines()]
@@ -55,7 +57,7 @@ def test_reports_name_the_device_and_its_memory(tmp_path, capsys):
 
 
 def test_cli_fast_path_flags_reach_the_config(tmp_path, capsys):
-    code = main(["train", "resources/examples/mlp_spirals.json", "--max-steps", "2", "--quiet",
+    code = main(["train", str(SPIRALS), "--max-steps", "2", "--quiet",
                  "--channels-last", "--amp", "--out", str(tmp_path / "r")])
     capsys.readouterr()
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())

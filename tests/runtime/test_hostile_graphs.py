@@ -593,3 +593,22 @@ def test_the_temporary_of_a_save_killed_with_sigkill_is_removed_by_the_next_save
     save_graph(doc, target)
     assert not list(tmp_path.glob(".big.json.*.tmp"))
     assert load_graph(target) == doc
+
+
+def test_predict_mode_refuses_a_graph_whose_predictions_need_a_target():
+    """(A fuzz finding: a Target wired into a layer compiled in train mode, and predict
+    mode raised KeyError.)"""
+    from runtime.compiler import CompileError
+
+    d = graph([node("v", "VectorInput", features=4), node("y", "Target", kind="value",
+                                                           shape=[4]),
+               node("add", "Add"), node("out", "Output"), node("loss", "SquaredError")],
+              [edge("v", "add", dport="x1"), edge("y", "add", dport="x2"),
+               edge("add", "out"), edge("add", "loss", dport="pred"),
+               edge("y", "loss", dport="target")])
+    doc = loads(json.dumps(d))
+    build_module(doc, mode="train")  # legal for training
+    with pytest.raises(CompileError) as info:
+        build_module(doc, mode="predict")
+    (diag,) = info.value.diagnostics
+    assert diag.node_id == "y" and diag.code == "target_use" and "add" in diag.nodes

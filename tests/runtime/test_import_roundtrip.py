@@ -15,17 +15,10 @@ from runtime.cli import main as cli_main
 from runtime.export import export_prepared, prepare
 from runtime.export.core import compare, make_inputs, reference
 from runtime.export.importer import import_onnx, import_python_file
+from tests.runtime.export_setup import one_thread  # noqa: F401  (autouse)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _imported(res):
@@ -143,20 +136,6 @@ CNN = """import torch
 from torch import nn
 
 
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
-        self.pool = nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(8, 16, 3, padding=1)
-        self.fc = nn.Linear(16 * 7 * 7, 10)
-
-    def forward(self, x):
-        x = self.pool(torch.relu(self.conv1(x)))
-        x = self.pool(torch.relu(self.conv2(x)))
-        return self.fc(torch.flatten(x, 1))
-
-
 class AnySize(nn.Module):
     def __init__(self):
         super().__init__()
@@ -173,18 +152,42 @@ class Told(AnySize):
 
 
 @pytest.mark.slow
-def test_import_of_an_ordinary_cnn_needs_no_input_shape(tmp_path, capsys):
-    src = tmp_path / "my_model.py"
-    src.write_text(CNN)
-    assert cli_main(["import", str(src), "--class", "Net", "--out", str(tmp_path / "net.json")]) == 0
+def test_import_of_an_ordinary_cnn_needs_no_input_shape(tmp_path, capsys, monkeypatch):
+    # the README's command, as written there, from the repository root
+    monkeypatch.chdir(EXAMPLES_DIR.parents[1])
+    out = tmp_path / "net.json"
+    assert cli_main(["import", "resources/pytorch/small_cnn.py", "--class", "SmallCNN",
+                     "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "input shape (1, 28, 28) inferred" in err
-    doc = load_graph(tmp_path / "net.json")
+    assert "input shape (1, 28, 28) inferred" in err and "matches SmallCNN.forward" in err
+    doc = load_graph(out)
     image = next(n for n in doc if n.type == "ImageInput")
     assert (image.params["channels"], image.params["height"], image.params["width"]) == (1, 28, 28)
+    assert {"Conv2d", "MaxPool", "BatchNorm", "Flatten", "Dense"} <= {n.type for n in doc}
+    src = tmp_path / "models.py"
+    src.write_text(CNN)
     # an example_input attribute says it; a model that runs at any size gets a plain message
     assert import_python_file(src, "Told").complete
     rc = cli_main(["import", str(src), "--class", "AnySize", "--out", str(tmp_path / "a.json")])
     err = capsys.readouterr().err
     assert rc == 1 and "--input-shape" in err and "Traceback" not in err
     assert "runs at many square sizes" in err
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_python_modules_with_recurrent_layers_import(kind):
+    """nn.LSTM/GRU/RNN (batch_first) traced with torch.fx -> the fused catalog layers,
+    ``out[:, -1]`` -> their final state."""
+    from runtime.export.importer import import_module, verify_import
+
+    torch.manual_seed(0)
+    m = Recurrent(kind).eval()
+    res = import_module(m, {"x": {"shape": [9, 5]}})
+    assert res.complete, [str(p) for p in res.problems]
+    assert kind in {n.type for n in res.doc}
+    verify_import(res, lambda xs: m(*xs), "the module")
+    assert res.max_abs_diff is not None and res.max_abs_diff < 1e-5
+    q = _imported(res)
+    xs = (torch.randn(3, 13, 5),)  # another length
+    with torch.no_grad():
+        assert compare((m(*xs),), q.predict(*xs), kind) < 1e-5

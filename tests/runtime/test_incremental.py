@@ -227,7 +227,7 @@ def documents():
     return docs
 
 
-SLOW_DOCUMENTS = {"seq2seq", "bigru_tagger"}  # more than a second each
+SLOW_DOCUMENTS = {"seq2seq", "bigru_tagger", "char_lstm"}  # more than a second each
 
 
 @pytest.mark.parametrize("name,make,edits", [

@@ -125,3 +125,21 @@ def test_train_script_clips_in_the_trainers_order(tmp_path):
     assert script.index("clip_grad_norm_(") < script.index("clip_grad_value_(")
     loop = inspect.getsource(trainer.Trainer._loop)
     assert loop.index("clip_by_norm_(") < loop.index("clip_grad_value_(")
+
+
+def test_streamed_data_under_ddp_matches_one_process(tmp_path):
+    """A streamed image folder (DataLoader workers in every process) under --nproc 2."""
+    from runtime.serialization import save_graph
+    from tests.runtime.test_streaming import image_folder, small_cnn
+
+    image_folder(tmp_path / "imgs", n_per_class=32, classes=3, size=12)
+    doc = small_cnn()
+    doc.training = {"dataset": "images:imgs?stream=on&workers=1", "batch_size": 16,
+                    "epochs": 2, "val_split": 0.25}
+    save_graph(doc, tmp_path / "g.json")
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    runs = [subprocess.run([sys.executable, "-m", "runtime", "train", "g.json", "--quiet", "--out",
+                            f"o{k}", *extra], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=240, env=env) for k, extra in ((1, []), (2, ["--nproc", "2"]))]
+    assert [r.returncode for r in runs] == [0, 0], runs[1].stderr[-2000:]
+    _same_losses(_lines(runs[0].stdout), _lines(runs[1].stdout))

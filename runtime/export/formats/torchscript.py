@@ -3,6 +3,7 @@ layer cannot be scripted (the note says which and why)."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import torch
@@ -53,14 +54,25 @@ def export_torchscript(p: Prepared, out: Path, result: ExportResult) -> None:
 
 def _script_failure(p: Prepared, exc: Exception) -> str:
     """Why torch.jit.script refused the module, whole and in one line: torch's first
-    sentence without the source excerpt it points into, and the layer that caused it."""
+    sentence (without the source excerpt it points into) and the layer that caused it,
+    found from the class torch names ("called from 'FusedRNN.forward'") or, where it
+    names none, as the first layer that cannot be scripted on its own."""
     why = first_line(exc).rstrip(":").strip()
-    for name, m in p.predict.named_children():
-        try:
-            torch.jit.script(m)
-        except Exception as inner:
-            node = p.doc.nodes.get(name)
-            kind = node.type if node is not None else type(m).__name__
-            return f"layer {name} ({kind}): {first_line(inner).rstrip(':').strip()}"
-    return why
-
+    names = re.findall(r"called from '(\w+)\.forward'", str(exc))
+    culprit = None
+    if names:
+        culprit = next((n for n, m in p.predict.named_children()
+                        if type(m).__name__ == names[-1]), None)
+    if culprit is None:
+        for name, m in p.predict.named_children():
+            try:
+                torch.jit.script(m)
+            except Exception as inner:  # a class torch half-compiled above says so: skip
+                if not str(inner).startswith("Can't redefine method"):
+                    culprit = name
+                    break
+    if culprit is None:
+        return why
+    node = p.doc.nodes.get(culprit)
+    kind = node.type if node is not None else type(getattr(p.predict, culprit)).__name__
+    return f"layer {culprit} ({kind}): {why}"

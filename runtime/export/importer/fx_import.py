@@ -94,7 +94,7 @@ def import_module(model: nn.Module, inputs: dict[str, dict] | None = None, *,
         return values[a]
 
     def add(nodename: str, type_: str, params: dict, args: list, module: nn.Module | None = None,
-            node_id: str | None = None):
+            node_id: str | None = None, prefix: str = ""):
         nid = node_id or ids.make(nodename)
         doc.add_node(type_, params, node_id=nid, position=pos())
         spec = doc.nodes[nid].spec
@@ -106,13 +106,19 @@ def import_module(model: nn.Module, inputs: dict[str, dict] | None = None, *,
             doc.connect(s, sp, nid, port.name)
         if module is not None:
             for k, v in module.state_dict().items():
-                res.weights[f"{nid}.{k}"] = v.detach().clone()
+                res.weights[f"{nid}.{prefix}{k}"] = v.detach().clone()
         outs = spec.output_ports(doc.nodes[nid].params)
         return nid, outs
 
     flat_skip: set = set()
+    unmapped: dict[fx.Node, str] = {}  # values with no catalog port, by why
     for n in gm.graph.nodes:
         if n in flat_skip:
+            continue
+        if any(a in unmapped for a in n.all_input_nodes):
+            failed.add(n)
+            why = next(unmapped[a] for a in n.all_input_nodes if a in unmapped)
+            res.problems.append(ImportProblem(n.name, why))
             continue
         if any(isinstance(a, fx.Node) and a in failed for a in n.all_input_nodes):
             failed.add(n)  # downstream of a part already reported
@@ -135,10 +141,12 @@ def import_module(model: nn.Module, inputs: dict[str, dict] | None = None, *,
                     raise ValueError(f"{type(m).__name__} has no catalog equivalent")
                 type_, params = conv(m)
                 keep = params.pop("_keepdims", 0)
+                wprefix = params.pop("_weights_prefix", "")
                 if type_ in ("Add", "Multiply", "Concat"):
                     params["inputs"] = len(n.args)
                 target = n.target[len(prefix):] if n.target.startswith(prefix) else n.target
-                nid, outs = add(target.replace(".", "_"), type_, params, list(n.args), m)
+                nid, outs = add(target.replace(".", "_"), type_, params, list(n.args), m,
+                                prefix=wprefix)
                 if keep:  # adaptive pooling to 1 keeps the spatial axes: (N, C, 1, 1)
                     values[n] = (nid, outs[0].name)
                     users = list(n.users)
@@ -155,11 +163,21 @@ def import_module(model: nn.Module, inputs: dict[str, dict] | None = None, *,
                         values[n] = (rid, routs[0].name)
                 elif len(outs) == 1:
                     values[n] = (nid, outs[0].name)
+                elif type_ in RECURRENT:  # (out, h_n) or (out, (h_n, c_n)): only out maps
+                    pending_getitem[n] = (nid, ["out"])
                 else:
                     pending_getitem[n] = (nid, [p.name for p in outs])
             elif n.op == "call_function" and n.target is operator.getitem and n.args[0] in pending_getitem:
                 nid, ports = pending_getitem[n.args[0]]
+                if not isinstance(n.args[1], int) or n.args[1] >= len(ports):
+                    # reported where it is used (``out, _ = self.lstm(x)`` never uses it)
+                    unmapped[n] = (f"uses output {n.args[1]} of {doc.nodes[nid].type}, which has "
+                                   "no catalog port (the final states h_n, c_n: use out[:, -1], "
+                                   "the last step of the output)")
+                    continue
                 values[n] = (nid, ports[n.args[1]])
+            elif n.op == "call_function" and n.target is operator.getitem and _last_step(n, values, doc):
+                values[n] = (values[n.args[0]][0], "h")  # out[:, -1] of a one-directional layer
             elif n.op == "call_function" and n.target is operator.getitem and isinstance(n.args[0], fx.Node) \
                     and n.args[0].op == "call_module":
                 raise ValueError("indexes a layer output")
@@ -180,6 +198,20 @@ def import_module(model: nn.Module, inputs: dict[str, dict] | None = None, *,
             failed.add(n)
             res.problems.append(ImportProblem(n.name, first_line(exc)))
     return res
+
+
+RECURRENT = ("LSTM", "GRU", "RNN")
+
+
+def _last_step(n: fx.Node, values, doc) -> bool:
+    """``out[:, -1]`` of a one-directional fused recurrent layer's output: its port h."""
+    src = values.get(n.args[0]) if isinstance(n.args[0], fx.Node) else None
+    idx = n.args[1]
+    if src is None or src[1] != "out" or not (isinstance(idx, tuple) and len(idx) == 2):
+        return False
+    node = doc.nodes[src[0]]
+    return (node.type in RECURRENT and not node.params.get("bidirectional")
+            and idx[0] == slice(None) and idx[1] == -1)
 
 
 def _is_flatten1(n: fx.Node) -> bool:

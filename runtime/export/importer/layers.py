@@ -77,6 +77,21 @@ def _table(m):
                            "padding": m.padding}
 
 
+def _recurrent(m):
+    if not m.batch_first:
+        raise ValueError("batch_first=False: the catalog's recurrent layers take (N, T, D); "
+                         "construct it with batch_first=True")
+    if not m.bias or getattr(m, "proj_size", 0):
+        raise ValueError("bias=False or proj_size has no catalog equivalent")
+    kind = {nn.LSTM: "LSTM", nn.GRU: "GRU", nn.RNN: "RNN"}[type(m)]
+    params = {"hidden_size": m.hidden_size, "num_layers": m.num_layers,
+              "bidirectional": bool(m.bidirectional), "dropout": float(m.dropout),
+              "return_sequences": True, "_weights_prefix": "rnn."}
+    if kind == "RNN":
+        params["nonlinearity"] = m.nonlinearity
+    return kind, params
+
+
 TORCH_MODULES: dict[type, Callable] = {
     nn.Linear: lambda m: ("Dense", {"units": m.out_features, "bias": m.bias is not None}),
     nn.Conv1d: _conv, nn.Conv2d: _conv,
@@ -100,6 +115,7 @@ TORCH_MODULES: dict[type, Callable] = {
     nn.Embedding: lambda m: ("Embedding", {"num_embeddings": m.num_embeddings,
                                            "dim": m.embedding_dim}),
     nn.Upsample: _upsample,
+    nn.LSTM: _recurrent, nn.GRU: _recurrent, nn.RNN: _recurrent,
     nn.LocalResponseNorm: lambda m: ("LocalResponseNorm", {"size": m.size, "alpha": float(m.alpha),
                                                            "beta": float(m.beta), "k": float(m.k)}),
 }
