@@ -136,6 +136,7 @@ def draw_spirals_mlp(w) -> None:
     logits = add_from_palette(w, "dense")
     set_param(w, "units", 2)
     set_label(w, "class scores")
+    press(w.view, Qt.Key_F)  # View > Fit to View
     save(w, "tutorial-palette.png")
     loss = add_from_palette(w, "crossentropy")
     click_node(w, point)  # a Target placed away from the chain: nothing selected to wire to
@@ -166,7 +167,8 @@ def train_spirals(w) -> None:
     set_training(w, "lr", 0.01)
     set_training(w, "epochs", 40)
     menu_action(w, "&Train", "Start training").trigger()
-    wait(6000)
+    wait_for(lambda: ui.controller.state == "running", 120)
+    wait(1500)  # a few epochs in: the curves are moving
     save(w, "tutorial-training.png")
     wait_for(lambda: not ui.controller.active, 180)
     wait(1500)
@@ -222,9 +224,11 @@ def import_pytorch(w) -> None:
                       ["1,28,28"])
     wait_for(lambda: any(n.id == "bn1" for n in w.document), 180)
     wait(1000)
-    QTest.keyClick(w.view, Qt.Key_L, Qt.ControlModifier)  # Edit > Auto-layout
     press(w.view, Qt.Key_F)
-    click_node(w, "fc1")
+    for _ in range(3):  # View > Zoom In, to where shapes and counts show
+        menu_action(w, "&View", "Zoom In").trigger()
+    w.select_node("fc1")  # selected and centred, as clicking it in Diagnostics does
+    wait(500)
     save(w, "tutorial-imported.png")
     del job
 
