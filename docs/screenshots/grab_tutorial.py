@@ -167,9 +167,6 @@ def train_spirals(w) -> None:
     set_training(w, "lr", 0.01)
     set_training(w, "epochs", 40)
     menu_action(w, "&Train", "Start training").trigger()
-    wait_for(lambda: ui.controller.state == "running", 120)
-    wait(1500)  # a few epochs in: the curves are moving
-    save(w, "tutorial-training.png")
     wait_for(lambda: not ui.controller.active, 180)
     wait(1500)
     save(w, "tutorial-trained.png")
