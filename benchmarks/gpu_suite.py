@@ -80,10 +80,11 @@ def section_training(args):
         steps = 3 if args.quick else None
         small = {"val_split": 0.05} if args.quick else {}
         try:
+            small["dataset"] = spec = _data(name, args)
             dev, t_dev = _train(doc, args.device, epochs, steps, **small)
             cpu, t_cpu = (dev, t_dev) if args.device == "cpu" else _train(
                 doc, "cpu", epochs, steps, **small)
-            row("1 training", f"{name} ({epochs} epoch(s))",
+            row("1 training", f"{name} ({epochs} epoch(s), {spec.split(':')[0].split('?')[0]})",
                 f"val acc {plain.fmt(dev['val_accuracy'])} on {args.device} "
                 f"({t_dev:.1f} s, peak {plain.fmt(dev.get('memory_mb'), 4)} MB) vs "
                 f"{plain.fmt(cpu['val_accuracy'])} on cpu ({t_cpu:.1f} s)")
@@ -96,16 +97,34 @@ def _small(args) -> dict:
     return {"val_split": 0.85} if args.quick else {}
 
 
-def _resnet_data(args) -> str:
-    """resnet_small's own data (digits as 3x32x32), or with --quick 160 generated
-    CIFAR-shaped records (the same shape)."""
-    if not args.quick:
-        return load_graph(EX / "resnet_small.json").training["dataset"]
+_DATA: dict = {}
+
+
+def _data(name: str, args) -> str:
+    """The example's own dataset spec; generated data of the same shape where that set
+    needs scikit-learn (the bundled digits) and it is not installed, and for resnet_small
+    with --quick (160 CIFAR-shaped records)."""
+    key = (name, args.quick)
+    if key in _DATA:
+        return _DATA[key]
     import tempfile
 
-    from tests.runtime.data_files import write_cifar
+    from tests.runtime.data_files import write_cifar, write_idx_pair
 
-    return f"cifar:{write_cifar(Path(tempfile.mkdtemp(prefix='nb_suite_')), n=(160,))}"
+    spec = load_graph(EX / f"{name}.json").training["dataset"]
+    have_digits = True
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        have_digits = False
+    folder = Path(tempfile.mkdtemp(prefix="nb_suite_"))
+    if name == "resnet_small" and (args.quick or not have_digits):
+        spec = f"cifar:{write_cifar(folder, n=(160,) if args.quick else (1800,))}"
+    elif spec.startswith("digits") and not have_digits:  # digits_cnn: 1x8x8
+        images, labels = write_idx_pair(folder, n=1800)
+        spec = f"idx:{images},{labels}?size=8"
+    _DATA[key] = spec
+    return spec
 
 
 def _rounds(args):
@@ -115,7 +134,7 @@ def _rounds(args):
 @guarded("2 trainer vs plain")
 def section_parity(args):
     doc = load_graph(EX / "resnet_small.json")
-    spec = _resnet_data(args)
+    spec = _data("resnet_small", args)
     cfg = doc.training
     train, val = plain.arrays(doc, spec, cfg["val_split"], cfg.get("seed", 0))
     ratios = []
@@ -128,10 +147,10 @@ def section_parity(args):
         f"{statistics.median(ratios):.3f} (rounds: {', '.join(f'{r:.3f}' for r in ratios)})")
 
 
-def _batch(doc, device, n, spec=None):
+def _batch(doc, device, n, spec):
     from runtime.data import bind, load_dataset
 
-    ds = load_dataset(spec or doc.training["dataset"], doc)
+    ds = load_dataset(spec, doc)
     xs, ys = bind(ds, doc)
     return [torch.from_numpy(a[:n]).to(device) for a in xs + ys]
 
@@ -175,7 +194,7 @@ def _built(doc, device):
 def section_graph_vs_export(args):
     doc = load_graph(EX / "resnet_small.json")
     bs = 8 if args.quick else int(doc.training["batch_size"])
-    batch = _batch(doc, args.device, bs, _resnet_data(args))
+    batch = _batch(doc, args.device, bs, _data("resnet_small", args))
     steps = 2 if args.quick else 100
     a_rates, b_rates = [], []
     built = _built(doc, args.device)
@@ -194,9 +213,9 @@ def section_instrumentation(args):
     doc = load_graph(EX / "digits_cnn.json")
     on, off = [], []
     for _ in range(_rounds(args)):
-        on.append(plain.train_netbuilder(doc, doc.training["dataset"], 1, args.device,
+        on.append(plain.train_netbuilder(doc, _data("digits_cnn", args), 1, args.device,
                                          **_small(args))["samples_per_s"])
-        off.append(plain.train_netbuilder(doc, doc.training["dataset"], 1, args.device,
+        off.append(plain.train_netbuilder(doc, _data("digits_cnn", args), 1, args.device,
                                           instrument_every=10**9, visualize_every=10**9,
                                           **_small(args))["samples_per_s"])
     a, b = statistics.median(on), statistics.median(off)
@@ -207,7 +226,7 @@ def section_instrumentation(args):
 def _resnet_eager(args):
     """resnet_small built from the graph, a batch of 256 and its eager steps/s."""
     doc = load_graph(EX / "resnet_small.json")
-    batch = _batch(doc, args.device, 256)
+    batch = _batch(doc, args.device, 256, _data("resnet_small", args))
     m = _built(doc, args.device)
     return m, batch, _step_rate(m, m.parameters(), batch, args.device, 50)
 

@@ -115,6 +115,10 @@ def load_dataset(spec: str, doc=None, base_dir: str | Path | None = None, seed: 
     paths = [p(s) for s in path.split(",") if s.strip()] if path else []
     size = opts.pop("size", None) if kind != "images" else None
     channels = opts.pop("channels", None) if kind != "images" else None
+    if size:  # checked before any data is read
+        _hw(size, spec)
+    if channels:
+        _want_channels(channels, spec)
     if kind in BUILTIN:
         kw = {k: _num(v, k, spec) for k, v in opts.items()}
         for option, hint in HINTED.get(kind, {}).items():

@@ -19,8 +19,10 @@ TEMPLATE = r'''"""Train {cls} as configured in Netbuilder (generated; standalone
 
 The batch size is the global batch: each of N processes takes batch_size / N samples
 of it, so N processes follow the single-process run (up to batch-statistics layers).
-Data: --data FILE.npz, else data.npz beside this file (written by the export when the
-graph names a dataset), else synthetic random data of the right shapes.
+Data: --data FILE.npz, or a Netbuilder dataset spec (idx:..., cifar:..., images:...,
+csv:..., digits...; needs Netbuilder importable), else data.npz beside this file (written
+by the export when the graph names a dataset), else synthetic random data of the right
+shapes.
 """
 from __future__ import annotations
 
@@ -67,6 +69,27 @@ def synthetic_arrays(n, seed):
             out.append(torch.randint(0, spec["high"], shape, generator=gen))
         else:
             out.append(torch.randn(shape, generator=gen))
+    return out
+
+
+def spec_arrays(spec, seed):
+    """A Netbuilder dataset spec, read with Netbuilder's readers (it must be importable):
+    its arrays in the order of INPUTS and TARGETS, reshaped to their shapes."""
+    try:
+        from runtime.data import load_dataset
+    except ImportError:
+        raise SystemExit(f"--data {{spec}}: a dataset spec needs Netbuilder importable "
+                         "(put its folder on PYTHONPATH), or give an .npz file") from None
+    ds = load_dataset(spec, seed=seed)
+    arrays = ds.inputs + ds.targets
+    if len(arrays) != len(INPUTS) + len(TARGETS):
+        raise SystemExit(f"--data {{spec}}: {{len(ds.inputs)}} inputs and {{len(ds.targets)}} "
+                         f"targets per sample; this model takes {{list(INPUTS)}} and {{list(TARGETS)}}")
+    out = []
+    for (name, spec_), a in zip(list(INPUTS.items()) + list(TARGETS.items()), arrays):
+        a = a.materialize() if hasattr(a, "materialize") else np.asarray(a)
+        a = a.reshape([len(a)] + list(spec_["shape"]))
+        out.append(torch.as_tensor(a).to(torch.long if spec_["dtype"] == "int64" else torch.float32))
     return out
 
 
@@ -124,7 +147,8 @@ def finite(value):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help=".npz file with arrays named {names}")
+    ap.add_argument("--data", help=".npz file with arrays named {names}, or a Netbuilder "
+                    "dataset spec (idx:..., cifar:..., images:..., csv:...)")
     ap.add_argument("--epochs", type=int, default=int(cfg.epochs))
     ap.add_argument("--batch-size", type=int, default=int(cfg.batch_size), help="global batch")
     ap.add_argument("--samples", type=int, default=512, help="synthetic samples when no data")
@@ -165,7 +189,10 @@ def main(argv=None):
 
     data_file = args.data or (Path(__file__).with_name("data.npz")
                               if Path(__file__).with_name("data.npz").exists() else None)
-    tensors = npz_arrays(data_file) if data_file else synthetic_arrays(args.samples, args.seed)
+    if args.data and not str(args.data).endswith(".npz"):
+        tensors = spec_arrays(args.data, args.seed)
+    else:
+        tensors = npz_arrays(data_file) if data_file else synthetic_arrays(args.samples, args.seed)
     n = len(tensors[0])
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(args.seed))
     tensors = [t[perm] for t in tensors]

@@ -54,3 +54,23 @@ def test_full_size_examples_say_where_their_data_is(tmp_path, capsys):
     out = capsys.readouterr()
     assert code == 1 and "Traceback" not in out.err
     assert "train-images-idx3-ubyte.gz: file not found" in json.loads(out.out.splitlines()[-1])["error"]
+
+
+def test_exported_train_py_reads_the_same_data_spec(tmp_path):
+    """The standalone train.py takes a Netbuilder spec too (with Netbuilder importable)."""
+    import subprocess
+    import sys
+
+    from runtime import load_graph
+    from runtime.export import export
+
+    imgs, labels = write_idx_pair(tmp_path / "mnist", n=400)
+    export(load_graph(FULL / "mnist_lenet5.json"), "python", tmp_path / "py")
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "train.py", "--data", f"idx:{imgs},{labels}",
+                        "--epochs", "1", "--max-steps", "3"], cwd=tmp_path / "py",
+                       capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    final = json.loads(r.stdout.strip().splitlines()[-1])
+    assert final["status"] == "completed" and final["steps"] == 3

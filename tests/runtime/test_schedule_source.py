@@ -49,6 +49,7 @@ def test_train_py_defaults_are_trainconfigs():
     assert cfg["lr"] == TrainConfig().lr and cfg["epochs"] == 3
 
 
+@pytest.mark.slow
 def test_the_exported_script_compiles_with_the_shared_functions(tmp_path):
     from runtime.export import export
 
