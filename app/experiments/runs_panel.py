@@ -108,10 +108,9 @@ class RunsPanel(QWidget):
         for text, key in METRICS:
             self.metric.addItem(text, key)
         self.metric.currentIndexChanged.connect(lambda _i: self.redraw())
-        self.plot = pg.PlotWidget(self)
+        self.plot = pg.PlotWidget(self, enableMenu=False)
         self.plot.setLabel("bottom", "epoch")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.plot.setMenuEnabled(False)
         self.legend = self.plot.addLegend(offset=(-5, 5), labelTextSize="9pt",
                                           brush=(0, 0, 0, 140))
         self.hint = QLabel("Select two or more runs to compare their curves.", self)

@@ -152,8 +152,7 @@ class SweepDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.scatter = pg.GraphicsLayoutWidget(self)
-        self.parallel = pg.PlotWidget(self)
-        self.parallel.setMenuEnabled(False)
+        self.parallel = pg.PlotWidget(self, enableMenu=False)
         self.parallel.hideAxis("left")
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self.table, "Trials")
@@ -347,9 +346,8 @@ class SweepDialog(QDialog):
                   and isinstance(getattr(t, objective, None), (int, float))]
         shown = done + pruned
         for i, name in enumerate(self.names):
-            plot = self.scatter.addPlot(row=0, col=i, title=name)
+            plot = self.scatter.addPlot(row=0, col=i, title=name, enableMenu=False)
             plot.setLabel("left", objective if i == 0 else "")
-            plot.setMenuEnabled(False)
             plot.getAxis("left").enableAutoSIPrefix(False)
             plot.getAxis("bottom").enableAutoSIPrefix(False)
             if i == 0:

@@ -469,10 +469,9 @@ class DataPreview(QWidget):
         if self._view is None:
             import pyqtgraph as pg
 
-            self._view = pg.PlotWidget(self)
+            self._view = pg.PlotWidget(self, enableMenu=False)
             self._view.setMinimumHeight(160)
             self._view.setMaximumHeight(220)
-            self._view.setMenuEnabled(False)
             self._lay.addWidget(self._view)
         return self._view
 

@@ -61,12 +61,11 @@ def mosaic(tiles: np.ndarray, gap: int = 1) -> np.ndarray:
 
 def _image_plot(layout: pg.GraphicsLayoutWidget, title: str, row: int, col: int,
                 rowspan: int = 1):
-    plot = layout.addPlot(row=row, col=col, rowspan=rowspan, title=title)
+    plot = layout.addPlot(row=row, col=col, rowspan=rowspan, title=title, enableMenu=False)
     plot.setAspectLocked(True)
     plot.invertY(True)
     plot.hideAxis("left")
     plot.hideAxis("bottom")
-    plot.setMenuEnabled(False)
     img = pg.ImageItem(axisOrder="row-major")
     img.setLookupTable(_lut())
     img.setLevels((0.0, 1.0))

@@ -50,6 +50,15 @@ def check_recurrent(doc: GraphDocument) -> list[Diagnostic]:
             err(dst.id, f"{dst.display_name} receives a per-step value from "
                 f"{src.display_name} (inside {where}); put a Collect (every step) or Last "
                 "(final step) node between", [dst.id, src.id], port=e.target_port)
+    for d in (n for n in doc if DELAY in tags(n)):  # a state is computed by its own cell
+        e = next((x for x in doc.in_edges(d.id) if x.target_port == "x"), None)
+        if e is None or (e.source in S and region_of.get(e.source) is region_of.get(d.id)
+                         and SEQ_OUT not in tags(nodes[e.source])):
+            continue
+        err(d.id, f"input 'x' is the next state, computed at every step inside the "
+            f"recurrent region, but {nodes[e.source].display_name} is not part of it (a "
+            "whole-sequence value or a constant): wire it from a node of the cell",
+            [d.id, e.source], port="x")
     for r in regions:
         if not r.steps:
             names = ", ".join(r.delays or r.nodes)

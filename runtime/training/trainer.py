@@ -23,6 +23,7 @@ from ..compiler import CompileError, build_module, signature
 from ..data import DataError, Dataset, bind, load_dataset, normalisation, split
 from ..data.augment import augment
 from . import checkpoint as ckpt
+from . import divergence
 from . import distributed
 from . import fastpath
 from . import feed as feeds
@@ -436,14 +437,14 @@ class Trainer:
                     bad = self._flush(buf_loss, buf_norm, buf_meta, t_flush, bs)
                     buf_meta, t_flush = [], time.perf_counter()
                     if bad is not None:
-                        return self._stop_non_finite(*bad)
+                        return divergence.stop_non_finite(self, *bad)
                 if st["step"] % cfg.visualize_every == 0:
                     self._visualize(st["step"])
             if buf_meta:
                 bad = self._flush(buf_loss, buf_norm, buf_meta, t_flush, bs)
                 buf_meta = []
                 if bad is not None:
-                    return self._stop_non_finite(*bad)
+                    return divergence.stop_non_finite(self, *bad)
             if status == "stopped" or seen == 0:
                 break
             if group.active:  # the whole batch's sums: one collective per epoch
@@ -453,7 +454,7 @@ class Trainer:
                 loss_sum, correct, count, seen = sums[0], sums[1], sums[2], int(sums[3])
             count = int(count)  # a device tensor when a padding class is left out
             train_loss = (loss_sum / seen).item()
-            diverged = self._diverged(epoch + 1, train_loss)
+            diverged = divergence.check(self, epoch + 1, train_loss)
             if diverged is not None:
                 return diverged
             status = self._end_epoch(epoch + 1, train_loss,
@@ -482,46 +483,6 @@ class Trainer:
             self.emit("step", step=s, epoch=e, batch=b, loss=loss, lr=lr, grad_norm=g,
                       samples_per_s=rate)
         return None
-
-    # ------------------------------------------------------------------ divergence
-    DIVERGED = 100.0  # an epoch's mean loss this many times the first step's: diverged
-
-    def _stop_non_finite(self, s: int, e: int, b: int, value: float, lr: float) -> dict:
-        kept = self._keep_last_good()
-        return self._fail(
-            f"loss became {value} at step {s} (epoch {e}, batch {b}): training stopped. "
-            f"Last good checkpoint: {self.last_checkpoint or 'none'}; {kept}. Lower the "
-            f"learning rate (in force at that step: {lr:g}) or set gradient clipping "
-            "(clip_norm).", s)
-
-    def _diverged(self, epoch: int, train_loss: float) -> dict | None:
-        """An error when the epoch's loss grew far above the first step's (e.g. --lr 1e6:
-        finite, but no longer learning)."""
-        first = getattr(self, "first_loss", None)
-        if first is None or not first > 0 or train_loss <= max(self.DIVERGED * first, 10.0):
-            return None
-        kept = self._keep_last_good()
-        lr = self.optimizer.param_groups[0]["lr"]
-        return self._fail(
-            f"training diverged: the mean loss of epoch {epoch} is {train_loss:.4g}, "
-            f"{train_loss / first:,.0f} times the first step's {first:.4g}. Last good "
-            f"checkpoint: {self.last_checkpoint or 'none'}; {kept}. Lower the learning "
-            f"rate (in force: {lr:g}) or set gradient clipping (clip_norm).", self.state["step"])
-
-    def _keep_last_good(self) -> str:
-        """After a failed step the weights are garbage: write the last good checkpoint's
-        weights as the run's weights.safetensors; says what was written."""
-        if self.out_dir is None or not self.main:
-            return "no weights written"
-        if not self.last_checkpoint:
-            return "no weights written (no epoch had finished)"
-        try:
-            weights, _ = ckpt.load_checkpoint(self.last_checkpoint)
-            self.module.load_state_dict(weights)
-            path = self.save_weights(self.out_dir / "weights.safetensors")
-        except (ckpt.CheckpointError, OSError, RuntimeError) as exc:
-            return f"the last good weights could not be written ({exc})"
-        return f"{path.name} holds its weights (epoch {self.state['epoch']})"
 
     def _end_epoch(self, epoch: int, train_loss: float, train_acc: float | None) -> str:
         cfg, st = self.cfg, self.state

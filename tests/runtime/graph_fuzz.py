@@ -16,6 +16,7 @@ import contextlib
 import copy
 import io
 import json
+import os
 import random
 import sys
 import tempfile
@@ -176,6 +177,36 @@ def _cli(args: list[str]) -> tuple[int, str]:
     return code, out.getvalue() + err.getvalue()
 
 
+def _weight_elements(doc) -> int:
+    """Elements of every parameter and buffer the built model holds, trainable or not
+    (an EchoState's frozen reservoir counts no parameters but may need gigabytes), from
+    builds on the meta device; 0 when the graph cannot be expanded or analysed."""
+    import torch
+
+    from runtime import pipeline
+
+    try:
+        checked = pipeline.run(doc)
+    except Exception:  # noqa: BLE001 - the entry points under test report it
+        return 0
+    flat, analysis = checked.flat, checked.flat_analysis
+    if flat is None or analysis is None:
+        return 0
+    total = 0
+    for node in flat.nodes.values():
+        if node.spec.build is None or node.spec.is_source:
+            continue
+        try:
+            with torch.device("meta"):
+                module = node.spec.build(node.params, analysis.input_shapes(flat, node.id))
+        except Exception:  # noqa: BLE001 - not buildable: nothing to allocate
+            continue
+        if isinstance(module, torch.nn.Module):
+            total += sum(t.numel() for t in module.parameters())
+            total += sum(t.numel() for t in module.buffers())
+    return total
+
+
 def run_case(text: str, folder: Path) -> list[str]:
     """Findings for one mutant: [] when every entry point answered in plain words."""
     from runtime import GraphFileError, analyze, build_module, loads, validate
@@ -197,7 +228,8 @@ def run_case(text: str, folder: Path) -> list[str]:
     if doc is not None:
         diags = step("validate", lambda: validate(doc)) or []
         analysis = step("analyze", lambda: analyze(doc))
-        small = analysis is not None and analysis.total_params <= BUILD_PARAM_LIMIT
+        small = analysis is not None and analysis.total_params <= BUILD_PARAM_LIMIT \
+            and _weight_elements(doc) <= BUILD_PARAM_LIMIT
         if small and not has_errors(diags):
             step("build_module", lambda: build_module(doc), (CompileError,))
             step("build_module(predict)", lambda: build_module(doc, mode="predict"),
@@ -235,6 +267,14 @@ def run_guarded(text: str, folder: Path, seconds: float) -> list[str]:
         signal.signal(signal.SIGALRM, old)
 
 
+def _rss_mb() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 2**20
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
 def main(argv: list[str]) -> int:
     count = int(argv[0]) if argv else 300
     start = int(argv[1]) if len(argv) > 1 else 0
@@ -252,7 +292,8 @@ def main(argv: list[str]) -> int:
                 print(f"--- {name}", *found, sep="\n", flush=True)
             if (seed - start + 1) % 100 == 0:
                 print(f"{seed - start + 1} cases, {len(bad)} with findings, "
-                      f"{time.perf_counter() - t0:.0f} s", flush=True)
+                      f"{time.perf_counter() - t0:.0f} s, {_rss_mb()} MB resident",
+                      flush=True)
     print(f"{count} cases in {time.perf_counter() - t0:.0f} s; {len(bad)} with findings; "
           f"slowest {slowest[1]} {slowest[0]:.2f} s")
     return 1 if bad else 0

@@ -612,3 +612,17 @@ def test_predict_mode_refuses_a_graph_whose_predictions_need_a_target():
         build_module(doc, mode="predict")
     (diag,) = info.value.diagnostics
     assert diag.node_id == "y" and diag.code == "target_use" and "add" in diag.nodes
+
+
+def test_a_delay_fed_from_outside_its_recurrent_region_is_a_diagnostic(tmp_path):
+    """(A fuzz finding: a Delay fed by the region's Last node validated, and compile
+    raised KeyError.)"""
+    d = example("gru_cell")
+    feed = next(e for e in d["edges"] if e["target"] == "h_prev" and e["target_port"] == "x")
+    feed["source"] = "last"
+    doc = loads(json.dumps(d))
+    (diag,) = [x for x in validate(doc) if x.is_error]
+    assert diag.node_id == "h_prev" and diag.port == "x" and "last" in diag.nodes
+    assert "not part of it" in diag.message
+    code, out = cli("compile", _write(d, tmp_path))
+    assert code == 1 and "Traceback" not in out

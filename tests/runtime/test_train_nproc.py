@@ -130,7 +130,8 @@ def test_train_script_clips_in_the_trainers_order(tmp_path):
 def test_streamed_data_under_ddp_matches_one_process(tmp_path):
     """A streamed image folder (DataLoader workers in every process) under --nproc 2."""
     from runtime.serialization import save_graph
-    from tests.runtime.test_streaming import image_folder, small_cnn
+    from tests.builders import small_cnn
+    from tests.runtime.test_streaming import image_folder
 
     image_folder(tmp_path / "imgs", n_per_class=32, classes=3, size=12)
     doc = small_cnn()
