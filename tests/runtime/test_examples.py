@@ -230,6 +230,25 @@ class HandDigits(nn.Module):
         return F.cross_entropy(logits, label)
 
 
+class HandDeepMLP(nn.Module):
+    """Eight hidden Linear(64) layers, each followed by a sigmoid, or by batch norm and ReLU."""
+
+    def __init__(self, batch_norm: bool):
+        super().__init__()
+        self.batch_norm = batch_norm
+        self.hidden = nn.ModuleList(nn.Linear(64, 64) for _ in range(8))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(64) for _ in range(8)) if batch_norm else None
+        self.out = nn.Linear(64, 10)
+
+    def forward(self, x):  # (N, 64) -> (N, 10)
+        for i, fc in enumerate(self.hidden):
+            x = F.relu(self.norms[i](fc(x))) if self.batch_norm else torch.sigmoid(fc(x))
+        return self.out(x)
+
+    def loss(self, logits, label):
+        return F.cross_entropy(logits, label)
+
+
 # ---- explicit weight mappings: (hand name, hand index, compiled name, compiled index) -----------
 
 Entry = tuple  # (hand_name, hand_index | None, compiled_name, compiled_index | None)
@@ -317,6 +336,15 @@ def map_digits() -> list[Entry]:
                  **linear("fc1", "fc1"), **linear("fc2", "logits")})
 
 
+def map_deep_mlp(batch_norm: bool) -> list[Entry]:
+    d = {**linear("out", "logits")}
+    for i in range(8):
+        d.update(linear(f"hidden.{i}", f"dense{i + 1}"))
+        if batch_norm:
+            d.update(bn(f"norms.{i}", f"bn{i + 1}"))
+    return same(d)
+
+
 @dataclass(frozen=True)
 class Case:
     hand: Callable[[], nn.Module]
@@ -336,6 +364,8 @@ CASES = {
     "text_cnn": Case(HandTextCNN, map_text_cnn),
     "triplet_embedding": Case(HandTriplet, map_triplet),
     "digits_cnn": Case(HandDigits, map_digits),
+    "deep_sigmoid_mlp": Case(lambda: HandDeepMLP(False), lambda: map_deep_mlp(False)),
+    "deep_relu_bn_mlp": Case(lambda: HandDeepMLP(True), lambda: map_deep_mlp(True)),
 }
 
 
