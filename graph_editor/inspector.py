@@ -133,8 +133,16 @@ class InspectorWidget(QWidget):
     # ---- content -------------------------------------------------------------------
     def set_node(self, node_id: str | None) -> None:
         focus_name = next((n for n, w in self.editors.items() if w.hasFocus()), None)
+        # take the rows out and let Qt delete their widgets later: removeRow deletes them at
+        # once, while the edit that led here may still be inside one of them (a crash seen
+        # once when adding a layer from the palette while an editor held focus)
         while self.form.rowCount():
-            self.form.removeRow(0)
+            row = self.form.takeRow(0)
+            for item in (row.labelItem, row.fieldItem):
+                widget = item.widget() if item is not None else None
+                if widget is not None:
+                    widget.hide()
+                    widget.deleteLater()
         self.editors, self._errors = {}, {}
         node = self.doc.nodes.get(node_id) if (self.doc is not None and node_id) else None
         self.node_id = node.id if node is not None else None
