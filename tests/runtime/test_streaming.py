@@ -140,7 +140,13 @@ def test_streamed_training_keeps_memory_bounded(tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
         return json.loads(r.stdout.strip().splitlines()[-1])
 
-    streamed, memory = run("on"), run("off")
+    # The in-memory run is the control: its peak must show the data. The allocator reuses
+    # pages freed by the warm-up now and then (seen once in a full-suite run: growth 0 MB),
+    # so an inconclusive control is measured once more before the test judges.
+    for _attempt in range(2):
+        streamed, memory = run("on"), run("off")
+        if memory["grew_mb"] > data_mb * 0.9:
+            break
     assert streamed["streamed"] and not memory["streamed"]
     assert streamed["status"] == memory["status"] == "completed"
     assert memory["grew_mb"] > data_mb * 0.9, memory
