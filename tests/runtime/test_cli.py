@@ -130,3 +130,30 @@ def test_python_dash_m_runtime_runs_every_subcommand(tmp_path):
     helps = subprocess.run([sys.executable, "-m", "runtime", "--help"], cwd=ROOT, capture_output=True, text=True)
     for name in ("validate", "summary", "compile", "train", "export", "import", "train-dist"):
         assert name in helps.stdout
+
+
+def test_validate_and_summary_read_a_bundles_graph(tmp_path, capsys):
+    """A model bundle (.zip or folder) is checked through the graph it holds; a .zip
+    without one is named as such (it used to fail with a UTF-8 decoding error)."""
+    import zipfile
+
+    doc = GraphDocument()
+    doc.add_node("VectorInput", {"features": 3}, node_id="x")
+    doc.add_node("Dense", {"units": 2}, node_id="fc")
+    doc.connect("x", "out", "fc", "x")
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    save_graph(doc, folder / "graph.json")
+    archive = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(folder / "graph.json", "graph.json")
+    for path in (folder, archive):
+        assert cli_main(["validate", str(path)]) == 0
+        assert "valid (2 nodes, 1 edges)" in capsys.readouterr().out
+        assert cli_main(["summary", str(path), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["total_params"] == 8
+    empty = tmp_path / "other.zip"
+    with zipfile.ZipFile(empty, "w") as z:
+        z.writestr("notes.txt", "x")
+    assert cli_main(["validate", str(empty)]) == 1
+    assert "not a Netbuilder model bundle" in capsys.readouterr().err
