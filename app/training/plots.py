@@ -529,7 +529,7 @@ class TrainingPlotsWidget(QWidget):
         n = len(legend.items)
         widest = max((label.boundingRect().width() for _, label in legend.items), default=0)
         per_line = max(1, int(width // (widest + 20 + 14)))  # label, sample, spacing
-        cols = max(4, min(n, per_line)) if per_line >= 4 else per_line
+        cols = max(4, min(n, per_line))  # four as before, also while not laid out yet
         if legend.columnCount != cols:
             legend.setColumnCount(cols)
         legend.setMaximumHeight(LEGEND_HEIGHT + 13 * max(0, math.ceil(n / cols) - 1))
