@@ -223,9 +223,17 @@ class MainWindow(QMainWindow):
         self.editor.set_document(doc)
         if getattr(self, "unrolled_action", None) is not None and self.unrolled_action.isChecked():
             self.show_canvas()
+        self._wrap_if_unreadable(doc)
+        QTimer.singleShot(0, lambda: self._wrap_if_unreadable(doc))  # once the canvas settled
         self.view.request_fit()
         self._update_title()
         self.document_replaced.emit(doc)
+
+    def _wrap_if_unreadable(self, doc: GraphDocument) -> None:
+        """An opened chain that the canvas shows only as title blocks is wrapped into
+        columns (see GraphEditor.wrap_if_unreadable), while nothing was edited yet."""
+        if doc is self._document and self.undo_stack.count() == 0 and not self.editor.block_path:
+            self.editor.wrap_if_unreadable()
 
     def current_view(self) -> GraphView:
         """The canvas on screen: the editor's, or the unrolled graph's."""

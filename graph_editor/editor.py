@@ -16,6 +16,7 @@ from runtime.graph import Edge, GraphDocument, GraphError
 
 from . import commands as C
 from .clipboard import clipboard_data, copy_to_clipboard, selection_to_dict
+from .items import BLOCK_LOD, node_size
 from .layout import layered_positions
 from .scene import GraphScene
 from .theme import LIGHT, Theme
@@ -365,6 +366,36 @@ class GraphEditor(QObject):
             self.undo_stack.push(C.Layout(self.doc, moved))
         self.undo_stack.endMacro()
         self.fit_nodes(None)
+
+    def wrap_if_unreadable(self) -> bool:
+        """A graph that fits the canvas only as title blocks (below BLOCK_LOD), but that
+        a layout wrapped into columns would show in full detail, is laid out that way (an
+        imported chain is one long column). Not an undo step: it is how the file opens.
+        True when the nodes moved."""
+        if self.scene is None or len(self.doc) < 2:
+            return False
+        vp = self.view.viewport().rect()
+        if vp.width() < 200 or vp.height() < 200:
+            return False
+
+        def fit_zoom(positions) -> float:
+            rect = QRectF()
+            for nid, (x, y) in positions.items():
+                w, h = node_size(self.doc.node(nid), self.scene.direction)
+                rect = rect.united(QRectF(x, y, w, h))
+            return self.view.fit_zoom(rect.adjusted(-12, -30, 12, 12))
+
+        now = {n: tuple(self.doc.node(n).position) for n in self.doc.nodes}
+        if fit_zoom(now) >= BLOCK_LOD:
+            return False
+        positions = layered_positions(self.doc, direction=self.scene.direction,
+                                      aspect=self._view_aspect())
+        if fit_zoom(positions) < BLOCK_LOD:
+            return False
+        for nid, p in positions.items():
+            if now[nid] != p:
+                self.doc.move_node(nid, p)
+        return True
 
     def _view_aspect(self) -> float:
         """Width / height of the canvas: a wrapped layout fills it."""

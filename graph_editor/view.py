@@ -121,15 +121,22 @@ class GraphView(QGraphicsView):
             self.resetTransform()
             self.centerOn(0, 0)
             return
-        rect = rect.adjusted(-30, -30, 30, 30)
         vp = self.viewport().rect()
         if vp.width() < 2 or vp.height() < 2:
             return
-        z = min(vp.width() / rect.width(), vp.height() / rect.height(), FIT_MAX_ZOOM)
-        z = max(MIN_ZOOM, z)
+        z = self.fit_zoom(rect)
+        rect = rect.adjusted(-30, -30, 30, 30)
         self.setTransform(QTransform.fromScale(z, z))
         self.centerOn(rect.center())
         self.fitted.emit()
+
+    def fit_zoom(self, rect: QRectF) -> float:
+        """The zoom at which ``rect`` (scene units) and a margin fill the canvas."""
+        rect = rect.adjusted(-30, -30, 30, 30)
+        vp = self.viewport().rect()
+        z = min(vp.width() / max(rect.width(), 1.0), vp.height() / max(rect.height(), 1.0),
+                FIT_MAX_ZOOM)
+        return max(MIN_ZOOM, z)
 
     def content_rect(self) -> QRectF:
         """The scene's items (not the grown scene rect)."""
