@@ -2,6 +2,8 @@
 canvas) and the quick-add popup (Tab or double-click on the canvas)."""
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QMimeData, QPoint, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QLineEdit, QListWidget,
@@ -16,10 +18,40 @@ from .view import LAYER_MIME
 TYPE_ROLE = Qt.UserRole + 1
 
 
+def _words(text: str) -> list[str]:
+    """Lower-case words: split at spaces, hyphens, underscores and camel-case humps."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)
+    return [w for w in re.split(r"[^0-9a-zA-Z]+", text.lower()) if w]
+
+
+def match_rank(spec: LayerSpec, text: str) -> int | None:
+    """How well ``spec`` matches the search ``text`` (lower is better; None: no match).
+
+    0: the type id or title is the text (ignoring case, spaces and hyphens);
+    1: the type id or title starts with it; 2: every word of the text starts a word of
+    the name; 3: every word appears in the name; 4: in the category or description."""
+    words = _words(text)
+    if not words:
+        return 0
+    query = "".join(words)
+    names = ["".join(_words(spec.type)), "".join(_words(spec.title))]
+    if query in names:
+        return 0
+    if any(n.startswith(query) for n in names):
+        return 1
+    name_words = _words(spec.type) + _words(spec.title)
+    if all(any(nw.startswith(w) for nw in name_words) for w in words):
+        return 2
+    name = " ".join(names + name_words)
+    if all(w in name for w in words):
+        return 3
+    hay = f"{name} {spec.category} {spec.doc}".lower()
+    return 4 if all(w in hay for w in text.lower().split()) else None
+
+
 def matches(spec: LayerSpec, text: str) -> bool:
     """Every word of ``text`` appears in the type id, title, category or doc."""
-    hay = f"{spec.type} {spec.title} {spec.category} {spec.doc}".lower()
-    return all(w in hay for w in text.lower().split())
+    return match_rank(spec, text) is not None
 
 
 def _swatch(colour: QColor) -> QIcon:
@@ -91,9 +123,17 @@ class PaletteWidget(QWidget):
                 child.setHidden(not ok)
                 any_visible |= ok
             top.setHidden(not any_visible)
+        best = self.visible_types()[:1] if text.strip() else []
+        item = next((c for c, s in self._items if best and s.type == best[0]), None)
+        self.tree.setCurrentItem(item)  # the best match, which Enter adds
+        if item is not None:
+            self.tree.scrollToItem(item)
 
     def visible_types(self) -> list[str]:
-        return [s.type for c, s in self._items if not c.isHidden() and not c.parent().isHidden()]
+        """The shown layers, best match for the search text first (Enter adds the first)."""
+        text = self.search.text()
+        shown = [s for c, s in self._items if not c.isHidden() and not c.parent().isHidden()]
+        return [s.type for s in sorted(shown, key=lambda s: match_rank(s, text))]
 
     def _add_first_visible(self) -> None:
         types = self.visible_types()
@@ -140,13 +180,14 @@ class QuickAddPopup(QFrame):
 
     def _refill(self, text: str) -> None:
         self.list.clear()
-        for spec in self._specs:
-            if matches(spec, text):
-                item = QListWidgetItem(_swatch(category_colour(spec.category)),
-                                       f"{spec.title}  ·  {spec.category}")
-                item.setData(TYPE_ROLE, spec.type)
-                item.setToolTip(spec.doc)
-                self.list.addItem(item)
+        ranked = [(r, i, s) for i, s in enumerate(self._specs)
+                  if (r := match_rank(s, text)) is not None]
+        for _, _, spec in sorted(ranked, key=lambda t: t[:2]):
+            item = QListWidgetItem(_swatch(category_colour(spec.category)),
+                                   f"{spec.title}  ·  {spec.category}")
+            item.setData(TYPE_ROLE, spec.type)
+            item.setToolTip(spec.doc)
+            self.list.addItem(item)
         self.list.setCurrentRow(0)
 
     def _accept_current(self) -> None:

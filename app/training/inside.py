@@ -254,6 +254,9 @@ class InsidePanel(QWidget):
         self.maps = QWidget()
         self.maps_grid = QGridLayout(self.maps)
         self.maps_grid.setSpacing(3)
+        # tiles keep their own size, packed from the top left: each caption stays right
+        # under its map however large the scrolled area is
+        self.maps_grid.setAlignment(Qt.AlignTop | Qt.AlignLeft)
         scroll = QScrollArea()
         scroll.setWidget(self.maps)
         scroll.setWidgetResizable(True)

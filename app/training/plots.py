@@ -16,14 +16,38 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QSplitter,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit,
+                               QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from .buffers import MetricStore
 
 MAX_TILES = 64  # feature maps / filters shown at most
 LOG_FLOOR = 1e-30  # log plots cannot show 0
 MAX_SYMBOLS = 60  # per-epoch curves drop their markers beyond this many epochs
+MIN_PLOT_HEIGHT = 195  # px per curve plot, title and axis included: ~145 px of data
+LEGEND_HEIGHT = 22  # one line under each plot
+LABEL_GAP = 22  # px at least between two labelled ticks of a log axis
+
+
+class LogAxis(pg.AxisItem):
+    """A log axis that labels whole decades only, every 1, 2, 5, 10... decades so that two
+    labels are at least ``LABEL_GAP`` px apart (pyqtgraph labels 1..9 of every decade when
+    the view spans few decades, and every decade however short the axis is)."""
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):
+        span = max(maxVal - minVal, 1e-9)
+        fit = max(1, int(size // LABEL_GAP))  # labels that fit
+        step = next((s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500) if span / s <= fit), 1000)
+        first = math.ceil(minVal / step) * step
+        major = [float(v) for v in np.arange(first, maxVal + 1e-9, step)]
+        if not major:  # less than one decade in view: its ends, which fit
+            major = [minVal, maxVal] if size >= 2 * LABEL_GAP else [minVal]
+        ticks = [(float(step), major)]
+        if step == 1 and span * 9 * 4 <= size:  # unlabelled 2..9 marks while 4 px apart
+            minor = [v + math.log10(k) for v in range(math.floor(minVal), math.ceil(maxVal))
+                     for k in range(2, 10)]
+            ticks.append((None, [x for x in minor if minVal < x < maxVal]))
+        return ticks
 
 
 def _lut() -> np.ndarray:
@@ -134,7 +158,9 @@ class TrainingPlotsWidget(QWidget):
     # ---- construction ----------------------------------------------------------------
     def _curve_plot(self, layout, title, row, col, ylabel, log=False):
         # each plot on an even row, its legend on the row below: never over the data
-        plot = layout.addPlot(row=2 * row, col=col)
+        axes = {"left": LogAxis(orientation="left")} if log else None
+        plot = layout.addPlot(row=2 * row, col=col, axisItems=axes)
+        plot.setMinimumHeight(MIN_PLOT_HEIGHT)
         plot.setTitle(f"{title} (x: training step)", size="9pt")  # no axis label: room
         plot.setLabel("left", ylabel)
         # No grid: grid lines belong to the axis items, which pyqtgraph then repaints with
@@ -150,7 +176,8 @@ class TrainingPlotsWidget(QWidget):
         legend = pg.LegendItem(colCount=4, labelTextSize="8pt", verSpacing=-8,
                                horSpacing=14)
         layout.addItem(legend, row=2 * row + 1, col=col)
-        legend.setMaximumHeight(22)  # one line: the room goes to the data
+        legend.setMaximumHeight(LEGEND_HEIGHT)  # one line: the room goes to the data
+        legend.layout.setContentsMargins(0, 0, 0, 0)  # its row is its own: no margins
         layout.ci.layout.setRowStretchFactor(2 * row, 1)
         layout.ci.layout.setRowStretchFactor(2 * row + 1, 0)
         plot.legend = legend  # PlotItem.addItem puts named curves in it
@@ -165,8 +192,7 @@ class TrainingPlotsWidget(QWidget):
         self.grad_plot = self._curve_plot(lw, "Gradient norm per layer", 0, 1, "norm", log=True)
         self.acc_plot = self._curve_plot(lw, "Accuracy", 1, 0, "accuracy")
         self.lr_plot = self._curve_plot(lw, "Learning rate", 1, 1, "lr")
-        self.acc_plot.setYRange(0.0, 1.0, padding=0.02)
-        self.grad_plot.setYRange(-2.0, 1.0, padding=0.0)  # 0.01..10 until norms arrive
+        self._default_ranges()
         self.curves: dict[str, Any] = {}
         c = self._add_curve
         # Okabe-Ito colours: told apart by everyone, on light and dark backgrounds
@@ -181,7 +207,24 @@ class TrainingPlotsWidget(QWidget):
         self.grad_warn_curve = pg.PlotDataItem(pen=None, symbol="t", symbolSize=12,
                                                symbolBrush=(220, 40, 40), symbolPen=None, name="vanish/explode")
         self.grad_plot.addItem(self.grad_warn_curve)
-        self.tabs.addTab(lw, "Curves")
+        # two rows of plots with their legends never get flatter than MIN_PLOT_HEIGHT: a
+        # short dock scrolls the tab instead
+        lw.setMinimumHeight(2 * (MIN_PLOT_HEIGHT + LEGEND_HEIGHT) + 24)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setWidget(lw)
+        self._curves_tab = scroll
+        self.tabs.addTab(scroll, "Curves")
+
+    def _default_ranges(self) -> None:
+        """The axes of an empty run: steps 0..50, accuracy 0..1, norms 0.01..10."""
+        for plot in (self.loss_plot, self.grad_plot, self.acc_plot, self.lr_plot):
+            plot.setXRange(0.0, 50.0, padding=0.0)
+        self.loss_plot.setYRange(0.0, 1.0, padding=0.02)
+        self.lr_plot.setYRange(0.0, 1.0, padding=0.02)
+        self.acc_plot.setYRange(0.0, 1.0, padding=0.02)
+        self.grad_plot.setYRange(-2.0, 1.0, padding=0.0)
 
     def _add_curve(self, key, plot, name, color, width=1, symbol=None):
         kw: dict[str, Any] = {"pen": pg.mkPen(color=color, width=width), "name": name,
@@ -270,11 +313,13 @@ class TrainingPlotsWidget(QWidget):
         self._grad_warn_y.clear()
         for key in [k for k in self.curves if k.startswith("grad/")]:
             self.grad_plot.removeItem(self.curves.pop(key))
+        self._fit_legend(self.grad_plot.legend, self.grad_plot.sceneBoundingRect().width())
         for key, curve in self.curves.items():
             curve.setData([], [])
             if key.startswith("epoch/"):
                 curve.setSymbol("o" if "train" in key else "s")
         self.grad_warn_curve.setData([], [])
+        self._default_ranges()  # nothing of the previous run's axes stays either
         self.node_order = []
         self.warning_label.hide()
         self.text.clear()
@@ -406,7 +451,7 @@ class TrainingPlotsWidget(QWidget):
         """Update the items of the visible tab (all tabs with ``everything``) that changed."""
         self.redraw_count += 1
         tab = self.tabs.currentWidget()
-        if everything or tab is self.curves_view:
+        if everything or tab is self._curves_tab:
             self._redraw_curves()
         if (everything or tab is self.inside_view) and self._pending_images:
             self._pending_images = False
@@ -471,10 +516,23 @@ class TrainingPlotsWidget(QWidget):
         curve = self.grad_plot.plot([], [], pen=pg.mkPen(color, width=1), name=node,
                                     skipFiniteCheck=True)
         self.curves[name] = curve
+        self._fit_legend(self.grad_plot.legend, self.grad_plot.sceneBoundingRect().width())
         self.grad_plot.disableAutoRange()  # adding an item must not change the ranges
         if self._x_max > 0:
             self.grad_plot.setXRange(0.0, self._x_max, padding=0.0)
         return curve
+
+    @staticmethod
+    def _fit_legend(legend, width: float) -> None:
+        """As many entries per line as fit in ``width`` px (at least four), as many lines
+        as needed: a legend must not spill over the plot below or off the side."""
+        n = len(legend.items)
+        widest = max((label.boundingRect().width() for _, label in legend.items), default=0)
+        per_line = max(1, int(width // (widest + 20 + 14)))  # label, sample, spacing
+        cols = max(4, min(n, per_line))  # four as before, also while not laid out yet
+        if legend.columnCount != cols:
+            legend.setColumnCount(cols)
+        legend.setMaximumHeight(LEGEND_HEIGHT + 13 * max(0, math.ceil(n / cols) - 1))
 
     def _probe_event(self, table: dict[str, dict]) -> dict | None:
         if self.probe_node in table:

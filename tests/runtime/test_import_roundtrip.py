@@ -191,3 +191,25 @@ def test_python_modules_with_recurrent_layers_import(kind):
     xs = (torch.randn(3, 13, 5),)  # another length
     with torch.no_grad():
         assert compare((m(*xs),), q.predict(*xs), kind) < 1e-5
+
+
+def test_imported_ids_read_like_the_editors():
+    """Module attributes keep their names; repeated function calls and the output are
+    numbered like new nodes in the editor (relu1, relu2, output1), not torch.fx's relu_1."""
+    import importlib.util
+
+    from runtime.export.importer import import_module
+    from runtime.graph import ID_RE, RESERVED_IDS
+
+    path = EXAMPLES_DIR.parents[1] / "resources" / "pytorch" / "small_cnn.py"
+    spec = importlib.util.spec_from_file_location("small_cnn_ids", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = import_module(mod.SmallCNN().eval(), {"x": {"shape": [1, 28, 28]}})
+    assert res.complete, [str(p) for p in res.problems]
+    ids = list(res.doc.nodes)
+    assert {"conv1", "bn1", "pool1", "conv2", "pool2", "fc1", "fc2"} <= set(ids)
+    assert [i for i in ids if i.startswith("relu")] == ["relu1", "relu2", "relu3"]
+    assert "output1" in ids and not any(i.endswith("_") for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert all(ID_RE.fullmatch(i) and i not in RESERVED_IDS for i in ids)

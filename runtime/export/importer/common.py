@@ -93,21 +93,39 @@ def input_node(doc: GraphDocument, nid: str, spec: dict, pos) -> None:
 
 
 class Ids:
+    """Unique, valid node ids for an import: a module's attribute name as it is
+    (``conv1``, ``fc_0``), a function call or a reserved name numbered the way the editor
+    numbers new nodes (``relu1``, ``relu2``, ``output1``)."""
+
     def __init__(self):
         self.used: set[str] = set()
 
-    def make(self, name: str) -> str:
+    @staticmethod
+    def _clean(name: str) -> str:
         s = re.sub(r"\W", "_", str(name)).strip("_") or "node"
-        if not re.match(r"[A-Za-z_]", s):
-            s = "n_" + s
+        return s if re.match(r"[A-Za-z_]", s) else "n_" + s
+
+    def make(self, name: str) -> str:
+        s = self._clean(name)
         if s in RESERVED_IDS:
-            s += "_"
+            return self.numbered(s)
         base, i = s, 1
         while s in self.used:
             i += 1
             s = f"{base}_{i}"
         self.used.add(s)
         return s
+
+    def numbered(self, name: str) -> str:
+        """``name`` without a trailing ``_N`` (how torch.fx tells repeated calls apart),
+        then the first free number: relu1, relu2, ..."""
+        stem = re.sub(r"_\d+$", "", self._clean(name)) or "node"
+        sep = "_" if stem[-1].isdigit() else ""
+        i = 1
+        while f"{stem}{sep}{i}" in self.used or f"{stem}{sep}{i}" in RESERVED_IDS:
+            i += 1
+        self.used.add(f"{stem}{sep}{i}")
+        return f"{stem}{sep}{i}"
 
 
 def size(v):

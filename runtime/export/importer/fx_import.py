@@ -3,6 +3,8 @@ and map to catalog nodes with their weights; functions and methods (relu, cat, f
 ``+``...) map where the catalog has them; anything else is reported with its fx name."""
 from __future__ import annotations
 
+import functools
+
 import operator
 from typing import Any
 
@@ -94,8 +96,8 @@ def import_module(model: nn.Module, inputs: dict[str, dict] | None = None, *,
         return values[a]
 
     def add(nodename: str, type_: str, params: dict, args: list, module: nn.Module | None = None,
-            node_id: str | None = None, prefix: str = ""):
-        nid = node_id or ids.make(nodename)
+            node_id: str | None = None, prefix: str = "", numbered: bool = False):
+        nid = node_id or (ids.numbered(nodename) if numbered else ids.make(nodename))
         doc.add_node(type_, params, node_id=nid, position=pos())
         spec = doc.nodes[nid].spec
         ports = spec.input_ports(doc.nodes[nid].params)
@@ -186,7 +188,7 @@ def import_module(model: nn.Module, inputs: dict[str, dict] | None = None, *,
                     for a in n.args):
                 values[n] = values[n.args[0]]  # the implicit sum of the losses
             elif n.op in ("call_function", "call_method"):
-                _import_function(n, add, values, res)
+                _import_function(n, functools.partial(add, numbered=True), values, res)
             elif n.op == "output":
                 _import_output(n.args[0], doc, values, ids, res, pos)
             elif n.op == "get_attr":
