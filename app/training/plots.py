@@ -207,6 +207,9 @@ class TrainingPlotsWidget(QWidget):
         self.grad_warn_curve = pg.PlotDataItem(pen=None, symbol="t", symbolSize=12,
                                                symbolBrush=(220, 40, 40), symbolPen=None, name="vanish/explode")
         self.grad_plot.addItem(self.grad_warn_curve)
+        self.grad_plot.geometryChanged.connect(  # a wider or narrower dock: refit
+            lambda: self._fit_legend(self.grad_plot.legend,
+                                     self.grad_plot.sceneBoundingRect().width()))
         # two rows of plots with their legends never get flatter than MIN_PLOT_HEIGHT: a
         # short dock scrolls the tab instead
         lw.setMinimumHeight(2 * (MIN_PLOT_HEIGHT + LEGEND_HEIGHT) + 24)
@@ -524,12 +527,13 @@ class TrainingPlotsWidget(QWidget):
 
     @staticmethod
     def _fit_legend(legend, width: float) -> None:
-        """As many entries per line as fit in ``width`` px (at least four), as many lines
+        """As many entries per line as fit in ``width`` px, as many lines
         as needed: a legend must not spill over the plot below or off the side."""
         n = len(legend.items)
-        widest = max((label.boundingRect().width() for _, label in legend.items), default=0)
-        per_line = max(1, int(width // (widest + 20 + 14)))  # label, sample, spacing
-        cols = max(4, min(n, per_line))  # four as before, also while not laid out yet
+        widest = max((label.item.boundingRect().width() for _, label in legend.items),
+                     default=0)  # the text itself: the label is as wide as its column
+        per_line = max(1, int(width // (widest + 40)))  # label, sample, spacing
+        cols = max(1, min(n, per_line)) if width >= 100 else 4  # 4 until laid out
         if legend.columnCount != cols:
             legend.setColumnCount(cols)
         legend.setMaximumHeight(LEGEND_HEIGHT + 13 * max(0, math.ceil(n / cols) - 1))

@@ -22,6 +22,10 @@ class ConfigError(ValueError):
         super().__init__(f"training setting {field_name!r}: {message}")
 
 
+class TrainingError(Exception):
+    """A run cannot start or continue; the message says why in plain words."""
+
+
 @dataclass
 class TrainConfig:
     # ---- data ----

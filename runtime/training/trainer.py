@@ -28,18 +28,14 @@ from . import distributed
 from . import fastpath
 from . import feed as feeds
 from . import instrument as ins
-from . import runs
-from .config import ConfigError, TrainConfig, resume_config
+from .config import ConfigError, TrainConfig, TrainingError
 from .control import Control
 from .schedule import get_lr, make_optimizer, plateau_update  # noqa: F401 (re-exported)
 from .health import HealthMonitor
+from .runfolder import RunFolder
+from .scoring import CLASSIFICATION_LOSSES, Scoring  # noqa: F401 (re-exported)
 
 STEP_LOSSES_KEPT = 100_000  # newest step losses kept in memory (for tests and summaries)
-CLASSIFICATION_LOSSES = ("CrossEntropy", "MulticlassHinge", "BinaryCrossEntropy")
-
-
-class TrainingError(Exception):
-    """A run cannot start or continue; the message says why in plain words."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -56,7 +52,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-class Trainer:
+class Trainer(RunFolder, Scoring):
+    """Set-up and the training loop; resume, the run folder and weight loading are in
+    :mod:`.runfolder`, accuracy and evaluation in :mod:`.scoring`."""
+
     def __init__(self, doc, config: TrainConfig | None = None, data: Dataset | str | None = None,
                  device: str | None = None, out_dir: str | Path | None = None,
                  on_event: Callable[[dict], Any] | None = None, control: Control | None = None,
@@ -161,45 +160,6 @@ class Trainer:
         if self._resume_state is not None:
             self._restore()
 
-    def _read_resume(self) -> None:
-        """Read the checkpoint to resume from, and continue with its settings: only those
-        that do not change the trajectory (epochs, device, reporting) come from this run's
-        config; other differences are ignored with a warning."""
-        try:
-            self._resume_path, self._resume_state = ckpt.read_state(self.resume)
-            saved = dict(self._resume_state["config"])
-            self.cfg, ignored = resume_config(self.cfg, saved)
-        except (ckpt.CheckpointError, ConfigError, TypeError) as exc:
-            raise TrainingError(f"cannot resume from {self.resume}: {exc}") from None
-        if isinstance(self.data, str) and self.data != self.cfg.dataset:
-            ignored.append(f"dataset {self.data!r} (the checkpoint's {self.cfg.dataset!r} is kept)")
-            self.data = None
-        if ignored:
-            self.emit("warning", node=None, message=(
-                f"resuming {self._resume_path.name} with the checkpoint's settings (exact "
-                "continuation); ignored: " + "; ".join(ignored)))
-
-    def _prepare_out_dir(self) -> None:
-        """A new run never mixes with an older one in ``out_dir`` (see runs.py)."""
-        if self.out_dir is None or not self.main:
-            return
-        if self._resume_state is None:
-            if ckpt.list_checkpoints(self.out_dir / "checkpoints"):
-                moved = runs.archive_previous_run(self.out_dir)
-                self.emit("warning", node=None, message=(
-                    f"{self.out_dir} held a previous run: its files were moved to {moved}"))
-        elif not runs.continues_in(self.out_dir, self._resume_path):
-            if ckpt.list_checkpoints(self.out_dir / "checkpoints"):
-                moved = runs.archive_previous_run(self.out_dir)
-                self.emit("warning", node=None, message=(
-                    f"{self.out_dir} held another run: its files were moved to {moved}"))
-        else:
-            moved = runs.trim_after(self.out_dir, int(self._resume_state["epoch"]))
-            if moved is not None:
-                self.emit("warning", node=None, message=(
-                    f"{self.out_dir} held epochs after {self._resume_state['epoch']} (an "
-                    f"abandoned continuation): moved to {moved}"))
-
     def _load_data(self) -> None:
         cfg = self.cfg
         ds = self.data if isinstance(self.data, Dataset) else load_dataset(
@@ -234,92 +194,6 @@ class Trainer:
                       "val": val.meta.get("index") if val is not None else None,
                       "test": test.meta.get("index") if test is not None else None}
         self.stats = stats
-
-    def _freeze_and_init(self) -> None:
-        cfg = self.cfg
-        children = dict(self.module.named_children())
-        for nid in cfg.frozen:
-            for p in self._node_modules(nid, children):
-                for q in p.parameters():
-                    q.requires_grad_(False)
-        if cfg.init_weights and self._resume_state is None:
-            path = Path(cfg.init_weights)
-            if not path.is_absolute() and self.base_dir:
-                path = Path(self.base_dir) / path
-            try:
-                tensors = ckpt.load_weights(path)
-            except (OSError, Exception) as exc:  # safetensors raises its own error types
-                raise ConfigError("init_weights", f"cannot read {path}: {exc}") from None
-            own = self.module.state_dict()
-            loaded, skipped = set(), set()
-            with torch.no_grad():
-                for k, v in tensors.items():
-                    if k in own and own[k].shape == v.shape:
-                        own[k].copy_(v)
-                        loaded.add(k.split(".")[0])
-                    elif k.split(".")[0] in children:
-                        skipped.add(k.split(".")[0])
-            for nid in sorted(skipped - loaded):
-                self.emit("warning", message=f"{path.name}: weights for {nid} have other shapes; "
-                          "kept its fresh initialisation", node=nid)
-            if not loaded:
-                self.emit("warning", message=f"{path.name}: no tensor matches a node of this "
-                          "graph; nothing loaded", node=None)
-            self.loaded_nodes = sorted(loaded)
-
-    def _node_modules(self, nid: str, children: dict) -> list[torch.nn.Module]:
-        """The layers of node ``nid``: the node itself, or every layer inside a Block
-        (compiled with ids ``<block>__<inner id>``)."""
-        from ..blocks import SEP
-
-        if nid in children:
-            return [children[nid]]
-        inner = [m for name, m in children.items() if name.startswith(nid + SEP)]
-        if inner:
-            return inner
-        node = self.doc.nodes.get(nid)
-        if node is not None:
-            raise ConfigError("frozen", f"node {nid!r} ({node.type}) has no parameters to freeze")
-        raise ConfigError("frozen", f"no layer node {nid!r} in the graph")
-
-    def _find_accuracy(self) -> None:
-        """Which output and target give accuracy: the first classification loss."""
-        self.acc = None
-        for lid in self.sig.losses:
-            node = self.doc.nodes[lid]
-            if node.type not in CLASSIFICATION_LOSSES:
-                continue
-            ins_ = {e.target_port: e.source for e in self.doc.in_edges(lid)}
-            pred, target = ins_.get("pred"), ins_.get("target")
-            if target not in self.sig.targets:
-                continue
-            key = pred if pred in self.sig.outputs else next(
-                (o for o in self.sig.outputs if self.doc.in_edges(o)
-                 and self.doc.in_edges(o)[0].source == pred), None)
-            if key is None:
-                continue
-            binary = node.type == "BinaryCrossEntropy"
-            self.acc = {"key": key, "target": self.sig.targets.index(target), "binary": binary,
-                        "logits": node.params.get("from_logits", True),
-                        "scalar": len(self.doc.nodes[target].params.get("shape", [])) == 0,
-                        "classes": self.doc.nodes[target].params.get("num_classes", 2),
-                        "ignore": int(node.params.get("ignore_index", -1))}
-            return
-
-    def _correct(self, out: dict, ys: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, Any]:
-        """(number correct, predictions, count): the count is an int, or a device tensor
-        when a padding class is left out."""
-        a = self.acc
-        pred, y = out[a["key"]], ys[a["target"]]
-        if a["binary"]:
-            p = (pred > (0.0 if a["logits"] else 0.5)).long()
-            y = (y > 0.5).long()
-        else:
-            p = pred.argmax(-1)
-        if a.get("ignore", -1) >= 0:  # padding positions are not predictions to score
-            keep = y != a["ignore"]  # the count stays on the device: no sync per step
-            return ((p == y) & keep).sum(), p, keep.sum()
-        return (p == y).sum(), p, y.numel()
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> dict:
@@ -516,44 +390,6 @@ class Trainer:
             self.emit("checkpoint", epoch=epoch, path=str(path))
         return status
 
-    @torch.no_grad()
-    def evaluate(self, part: str = "val") -> dict:
-        """Loss, accuracy, confusion matrix and misclassified samples of a split."""
-        n = self.feed.size(part)
-        if not n:
-            return {}
-        model, bs = self.module, self.cfg.batch_size * 4
-        model.eval()
-        total, correct, count, preds, labels = 0.0, 0, 0, [], []
-        try:
-            for bx, by in self.feed.eval_batches(part, bs):
-                with torch.autocast(self.device.type, dtype=self.amp_dtype,
-                                    enabled=self.amp_dtype is not None):
-                    out = model(*bx, *by)
-                total += out["loss"].float().item() * len(bx[0])
-                if self.acc:
-                    c, p, m = self._correct(out, by)
-                    correct, count = correct + int(c), count + int(m)
-                    if self.acc["scalar"]:
-                        preds.append(p.cpu())
-                        labels.append(by[self.acc["target"]].cpu().long())
-        finally:
-            model.train()
-        result: dict[str, Any] = {"loss": total / n, "accuracy": correct / count if count else None}
-        if preds:
-            p, y = torch.cat(preds), torch.cat(labels)
-            k = max(self.acc["classes"], 2)
-            if k <= 100:
-                conf = torch.zeros(k * k, dtype=torch.long).index_add_(
-                    0, y * k + p, torch.ones_like(y)).view(k, k)
-                result["confusion"] = conf.tolist()
-            wrong = torch.nonzero(p != y).flatten()[:25].tolist()
-            where = self.index.get(part)  # report positions in the whole dataset
-            result["misclassified"] = [
-                {"index": int(where[i]) if where is not None else i, "label": int(y[i]),
-                 "pred": int(p[i])} for i in wrong]
-        return result
-
     # ------------------------------------------------------------------ instrumentation
     def _visualize(self, step: int) -> None:
         if not self.main:
@@ -600,34 +436,3 @@ class Trainer:
             test = self.evaluate("test")
             out["test_loss"], out["test_accuracy"] = test["loss"], test["accuracy"]
         return out
-
-    def _restore(self) -> None:
-        path, state = self._resume_path, self._resume_state
-        try:
-            weights, _ = ckpt.load_checkpoint(path)
-        except ckpt.CheckpointError as exc:
-            raise TrainingError(f"cannot resume: {exc}") from None
-        own = self.module.state_dict()
-        missing = set(own) - set(weights)
-        if missing:
-            raise TrainingError(f"cannot resume from {path}: it has no weights for "
-                                f"{', '.join(sorted({m.split('.')[0] for m in missing}))}")
-        wrong = sorted({k.split(".")[0] for k in own if k in weights
-                        and tuple(weights[k].shape) != tuple(own[k].shape)})
-        if wrong:
-            raise TrainingError(f"cannot resume from {path}: its weights for "
-                                f"{', '.join(wrong)} have other shapes than this graph's")
-        try:
-            self.module.load_state_dict(weights)
-            self.optimizer.load_state_dict(state["optimizer"])
-            ckpt.set_rng_state(state["rng"])
-            tr = dict(state["trainer"])
-        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
-            raise TrainingError(f"cannot resume from {path}: its optimizer or random state "
-                                f"does not fit this graph ({exc})") from None
-        self.history = list(tr.pop("history", []))
-        self.state.update(tr)
-        self.last_checkpoint = str(path)
-
-    def save_weights(self, path: str | Path) -> Path:
-        return ckpt.save_weights(self.module, path)

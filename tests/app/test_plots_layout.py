@@ -60,6 +60,15 @@ def test_a_long_gradient_legend_stays_off_the_plot_below(qtbot):
             assert label.isVisible()
             assert not label.sceneBoundingRect().intersects(below), (n, label.text)
             assert label.sceneBoundingRect().right() <= right, (n, label.text)
+    plots.resize(1500, 700)  # a wider dock: more entries per line, still inside
+    qtbot.wait(30)
+    wide = plots.grad_plot.legend.columnCount
+    plots.resize(1000, 700)
+    qtbot.wait(30)
+    assert plots.grad_plot.legend.columnCount < wide
+    right = plots.curves_view.viewport().width()
+    for sample, label in plots.grad_plot.legend.items:
+        assert label.sceneBoundingRect().right() <= right, label.text
 
 
 def test_another_document_starts_from_fresh_axes(qtbot):
