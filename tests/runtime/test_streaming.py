@@ -102,7 +102,7 @@ def test_streamed_npy_idx_and_cifar_read_lazily(tmp_path):
 
 
 MEASURE = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     sys.path.insert(0, {root!r})
     from runtime.training import TrainConfig, Trainer
     from tests.builders import small_cnn
@@ -111,7 +111,10 @@ MEASURE = textwrap.dedent("""
                                  "val_split": 0.4, "visualize_every": 100000}})
     t = Trainer(small_cnn(3, 64, 64, 2), cfg, device="cpu")
     final = t.fit()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent
+    # through fork and exec, so under a large pytest process every child reads its size
+    with open("/proc/self/status") as f:
+        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
     print(json.dumps({{"status": final["status"], "peak_mb": peak / 1024,
                       "streamed": t.dataset.streamed}}))
 """)
