@@ -28,7 +28,8 @@ def lint_imports() -> list[str] | None:
 def test_import_contracts_are_kept():
     cmd = lint_imports()
     if cmd is None:
-        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+        pytest.fail("import-linter is not installed: it is in the test extra "
+                    "(scripts/setup.sh installs it); the layer contracts must be checked")
     r = subprocess.run(cmd + ["--no-cache"], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr

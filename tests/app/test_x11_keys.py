@@ -74,8 +74,5 @@ def test_undo_and_redo_keys_work_under_x11(xserver):
     env = dict(os.environ, DISPLAY=xserver, QT_QPA_PLATFORM="xcb")
     r = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=180)
-    if "could not connect to display" in r.stderr or "xcb" in r.stderr and r.returncode \
-            and "KEYS OK" not in r.stdout and "AssertionError" not in r.stderr:
-        pytest.skip(f"no usable X server: {r.stderr[-300:]}")
     assert "Ambiguous shortcut overload" not in r.stderr, r.stderr
     assert r.returncode == 0 and "KEYS OK" in r.stdout, r.stdout + r.stderr

@@ -16,7 +16,7 @@ from runtime.cli import main
 from runtime.serialization import save_graph
 from tests.runtime.test_experiments_runs import cfg, mlp
 
-pytest.importorskip("optuna")
+pytest.importorskip("optuna", reason="sweeps need the optional extra 'sweep' (Optuna); scripts/setup.sh installs it")
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "resources" / "examples"

@@ -12,7 +12,7 @@ from tests.runtime.test_experiments_runs import cfg, mlp
 
 @pytest.mark.slow
 def test_event_files_hold_the_loss_curve_gradient_norms_histograms_and_settings(tmp_path):
-    pytest.importorskip("tensorboard")
+    pytest.importorskip("tensorboard", reason="event files need the optional extra 'tensorboard'; scripts/setup.sh installs it (training without it is tested below)")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
@@ -57,7 +57,7 @@ def test_without_tensorboard_training_works_unchanged(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_a_resumed_run_continues_its_record_and_event_files(tmp_path):
-    pytest.importorskip("tensorboard")
+    pytest.importorskip("tensorboard", reason="event files need the optional extra 'tensorboard'; scripts/setup.sh installs it (training without it is tested below)")
     import json
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
